@@ -1,0 +1,48 @@
+"""Helpers for the project's own tests: a separately started reference decoder, pytest runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fixtures.target import ReferenceProcess, start_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PytestRun:
+    """A finished `pytest` subprocess."""
+
+    returncode: int
+    output: str
+    seconds: float
+
+
+def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRun:
+    """Run pytest in a subprocess (so each run gets its own plugin state and reference device)."""
+    import time
+
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_XDIST_WORKER", None)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    return PytestRun(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[ReferenceProcess]:
+    """A reference decoder started by the test (as a lab device would be), stopped afterwards."""
+    device = start_reference(tmp_path / "state")
+    yield device
+    assert device.stop() == 0, f"reference decoder exited badly:\n{device.log_tail()}"

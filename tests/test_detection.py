@@ -1,0 +1,80 @@
+"""Detection self-test: the suite passes against the reference decoder and fails against each of
+its built-in faults, on the requirements that describe the defect (not on unrelated ones).
+
+Each run is a separate pytest process with its own reference decoder, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.catalogue import Catalogue
+from tests.conftest import run_pytest
+
+pytestmark = pytest.mark.selftest
+
+#: fault -> requirements whose cases must fail against a decoder with that fault.
+EXPECTED: dict[str, set[str]] = {}
+
+
+def summary_of(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return loaded
+
+
+def failed_requirements(summary: dict[str, Any]) -> set[str]:
+    return {r for r, e in summary["requirements"].items() if e["verdict"] == "failed"}
+
+
+def test_every_fault_has_a_detection_case() -> None:
+    from reference_device.faults import FAULTS
+
+    assert set(FAULTS) == set(EXPECTED), (
+        f"faults without a detection expectation: {set(FAULTS) - set(EXPECTED)}; "
+        f"expectations for unknown faults: {set(EXPECTED) - set(FAULTS)}"
+    )
+
+
+@pytest.mark.parametrize("profile", ["profiles/reference.toml", "profiles/reference-login.toml"])
+def test_suite_passes_against_the_reference_decoder_and_reports(
+    tmp_path: Path, profile: str
+) -> None:
+    alluredir, summary_path = tmp_path / "allure-results", tmp_path / "summary.json"
+    run = run_pytest("suites", "--profile", profile, "--alluredir", str(alluredir),
+                     "--conformance-summary", str(summary_path), "-q")  # fmt: skip
+    assert run.returncode == 0, run.output[-4000:]
+    summary = summary_of(summary_path)
+    counts = summary["cases"]
+    assert counts["failed"] == counts["broken"] == counts["xpassed"] == 0, counts
+    assert counts["passed"] >= 60, counts
+    results = [json.loads(p.read_text("utf-8")) for p in alluredir.glob("*-result.json")]
+    assert len(results) == sum(counts.values()), "one Allure result per case"
+    catalogue = Catalogue().requirements
+    for result in results:
+        labels = {(label["name"], label["value"]) for label in result["labels"]}
+        ids = [value for name, value in labels if name == "as_id"]
+        assert len(ids) == 1 and ids[0] in catalogue, f"{result['fullName']}: AS_ID labels {ids}"
+        assert ("story", ids[0]) in labels and ("severity", catalogue[ids[0]].severity) in labels
+    assert (alluredir / "environment.properties").is_file()
+    assert (alluredir / "categories.json").is_file()
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_suite_catches_fault(tmp_path: Path, fault: str) -> None:
+    summary_path = tmp_path / "summary.json"
+    run = run_pytest("suites/api", "--reference-fault", fault,
+                     "--conformance-summary", str(summary_path), "-q")  # fmt: skip
+    assert run.returncode == 1, (
+        f"the suite did not fail against fault {fault}:\n{run.output[-3000:]}"
+    )
+    summary = summary_of(summary_path)
+    failed = failed_requirements(summary)
+    missing = EXPECTED[fault] - failed
+    assert not missing, (
+        f"fault {fault}: expected {sorted(EXPECTED[fault])} to fail, failed {sorted(failed)}"
+    )
+    assert summary["cases"]["broken"] == 0, f"fault {fault} broke cases instead of failing them"

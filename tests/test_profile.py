@@ -1,0 +1,94 @@
+"""Device profiles: every shipped profile loads; every mistake is refused naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures.catalogue import Catalogue
+from fixtures.profile import ProfileError, load_profile, parse_profile
+from tests.conftest import ROOT, run_pytest
+
+ERROR_NAMES = set(Catalogue().errors)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "profiles").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_profiles_load(path: Path) -> None:
+    profile = load_profile(path, ERROR_NAMES)
+    assert profile.device.model
+    assert profile.timers.http_timeout > 0
+
+
+def test_defaults_and_values() -> None:
+    profile = parse_profile(
+        '[device]\nfirmware = "2.4.1"\n[capabilities]\ngb28181 = true\ntcp_media = false\n'
+        '[errors]\nunknown_id = "9002"\n[timers]\nhttp_timeout = 3\n'
+        '[[waivers]]\nrequirement = "SIP-API-ADD-001"\nfirmware = "2.4.*"\nreason = "ticket 7"\n',
+        "x.toml",
+        ERROR_NAMES,
+    )
+    assert profile.capabilities == {"gb28181"}
+    assert profile.errors == {"unknown_id": "9002"}
+    assert profile.timers.http_timeout == 3.0
+    waiver = profile.waiver_for("SIP-API-ADD-001")
+    assert waiver is not None and waiver.reason == "ticket 7"
+    assert (
+        parse_profile('[device]\nfirmware = "2.5"\n', "y.toml", ERROR_NAMES).waiver_for(
+            "SIP-API-ADD-001"
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[devices]\n", ["bad.toml", "[devices]"]),
+        ("[device]\nurll = 'x'\n", ["bad.toml", "[device].urll"]),
+        ("[capabilities]\nteleport = true\n", ["bad.toml", "[capabilities].teleport"]),
+        ("[capabilities]\ngb28181 = 'yes'\n", ["bad.toml", "[capabilities].gb28181"]),
+        ("[timers]\nhttp_timeout = 'fast'\n", ["bad.toml", "[timers].http_timeout"]),
+        ("[timers]\nhttp_timeout = 0\n", ["bad.toml", "[timers].http_timeout"]),
+        ("[limits]\nmax_accounts = true\n", ["bad.toml", "[limits].max_accounts"]),
+        ("[errors]\nno_such_error = '1'\n", ["bad.toml", "[errors].no_such_error"]),
+        ("[errors]\nunknown_id = 1202\n", ["bad.toml", "[errors].unknown_id"]),
+        ("[[waivers]]\nreason = 'x'\n", ["bad.toml", "[waivers[0]].requirement"]),
+        ("[[waivers]]\nrequirement = 'A'\nreason = 'x'\nfirm = '1'\n", ["waivers[0]].firm"]),
+        ("[device\n", ["bad.toml", "not valid TOML"]),
+    ],
+)
+def test_mistakes_name_file_and_key(text: str, names: list[str]) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, "bad.toml", ERROR_NAMES)
+    for name in names:
+        assert name in str(caught.value), str(caught.value)
+
+
+def test_bad_profile_stops_the_run_at_startup(tmp_path: Path) -> None:
+    bad = tmp_path / "lab.toml"
+    bad.write_text("[timers]\nhttp_timeout = 'soon'\n")
+    run = run_pytest("suites/api", "--profile", str(bad), "--collect-only", "-q")
+    assert run.returncode == 4, run.output
+    assert f"{bad}: [timers].http_timeout must be float" in run.output, run.output
+
+
+def test_missing_profile_file_is_named(tmp_path: Path) -> None:
+    run = run_pytest("suites/api", "--profile", str(tmp_path / "nope.toml"), "--collect-only")
+    assert run.returncode == 4, run.output
+    assert "nope.toml: cannot read profile" in run.output, run.output
+
+
+def test_device_without_profile_is_refused() -> None:
+    run = run_pytest("suites/api", "--device", "http://127.0.0.1:9/api", "--collect-only")
+    assert run.returncode == 4, run.output
+    assert "--device needs --profile" in run.output, run.output
+
+
+def test_fault_with_lab_device_is_refused() -> None:
+    run = run_pytest(
+        "suites/api", "--device", "http://127.0.0.1:9/api", "--profile",
+        "profiles/example-lab.toml", "--reference-fault", "id_reused", "--collect-only",
+    )  # fmt: skip
+    assert run.returncode == 4, run.output
+    assert "--reference-fault applies to the bundled reference decoder" in run.output, run.output
