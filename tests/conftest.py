@@ -34,7 +34,7 @@ def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRu
     env.pop("PYTEST_XDIST_WORKER", None)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-profile", "ci", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     return PytestRun(done.returncode, done.stdout + done.stderr, time.monotonic() - started)

@@ -1,0 +1,132 @@
+"""`python -m reference_device`: run the reference decoder until SIGTERM/SIGINT."""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from reference_device.app import make_app
+from reference_device.auth import Authenticator, Credentials
+from reference_device.faults import FAULTS, Faults, UnknownFaultError, describe_known
+from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
+from reference_device.store import Store, StoreError
+from reference_device.validation import split_host_port
+
+DEFAULT_SIP_BIND = "127.0.0.1:0"
+log = logging.getLogger("reference_device")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdecimal() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _sip_bind(text: str) -> str:
+    if split_host_port(text) is None:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (HOST '*' or IPv4), got {text!r}")
+    return text
+
+
+def _positive(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line; exit 2 (argparse's code) on any error, unknown faults included."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_device",
+        description="Reference decoder for the SIP-module HTTP API.",
+        epilog="faults:\n" + describe_known(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--http", type=_host_port, default=("127.0.0.1", 0), metavar="HOST:PORT")
+    parser.add_argument("--state", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--user")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password")
+    # Keeps the password out of argv (and so out of `ps`): the launcher passes it this way.
+    secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME")
+    parser.add_argument("--sip-bind", action="append", type=_sip_bind, metavar="HOST:PORT")
+    parser.add_argument("--max-accounts", type=_positive, default=DEFAULT_MAX_ACCOUNTS)
+    args = parser.parse_args(argv)
+    if args.password_env is not None:
+        if args.password_env not in os.environ:
+            parser.error(f"--password-env: environment variable {args.password_env} is not set")
+        args.password = os.environ[args.password_env]
+    if (args.user is None) != (args.password is None):
+        parser.error("--user and --password (or --password-env) go together")
+    unknown = [name for name in args.fault if name not in FAULTS]
+    if unknown:
+        parser.error(f"unknown fault(s) {', '.join(unknown)}; known faults:\n{describe_known()}")
+    return args
+
+
+async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
+    """Serve until SIGTERM/SIGINT, having printed the ready line; return the exit code."""
+    credentials = None if args.user is None else Credentials(args.user, args.password)
+    api = Api(store, faults, Authenticator(credentials), max_accounts=args.max_accounts)
+    runner = web.AppRunner(make_app(api), handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        host, port = args.http
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        base = f"http://{host}:{bound_port}"
+        ready = {
+            "event": "ready",
+            "http": base,
+            "api": base + "/api",
+            "pid": os.getpid(),
+            "faults": faults.enabled,
+            "state": str(args.state),
+        }
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        log.info("serving %s (faults: %s)", base, ", ".join(faults.enabled) or "none")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; the exit code is 0 after a clean stop, 2 on bad arguments or state."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        faults = Faults(args.fault)
+    except UnknownFaultError as exc:  # parse_args already refused these; kept for direct callers
+        print(f"unknown fault {exc}", file=sys.stderr)
+        return 2
+    try:
+        store = Store.open(args.state, args.sip_bind or [DEFAULT_SIP_BIND])
+    except (StoreError, OSError) as exc:
+        print(f"reference_device: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(serve(args, store, faults))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""One handler per endpoint. Each validates everything first, then applies to a snapshot,
+then commits (persists) it, then answers; a refused request changes nothing."""
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from reference_device import IMPLEMENTATION, __version__
+from reference_device import validation as v
+from reference_device.auth import Authenticator
+from reference_device.errors import ApiError, ErrorCode
+from reference_device.faults import Faults
+from reference_device.model import (
+    Account,
+    JsonObject,
+    State,
+    account_status,
+    account_view,
+    call_cfg_view,
+    list_entry,
+    status_view,
+)
+from reference_device.params import Params
+from reference_device.status import AccountRuntime, AccountStatus
+from reference_device.store import Store
+
+# What a handler returns: the members of the ok envelope besides "result".
+Payload = JsonObject
+Endpoint = Callable[[Params], Payload]
+# A field validator: raw string -> value for the model attribute.
+Check = Callable[[str], object]
+
+DEFAULT_MAX_ACCOUNTS: Final = 32
+
+# modify_call_cfg.json parameter -> (CallSettings attribute, validator).
+CALL_FIELDS: Final[Mapping[str, tuple[str, Check]]] = {
+    "allow_in": ("allow_in", v.parse_one_two),
+    "auto_aws": ("auto_answer", v.parse_flag),
+    "auto_call": ("auto_call", v.parse_flag),
+    "source_enable": ("create_stream", v.parse_one_two),
+    "policy": ("policy", v.parse_policy),
+    "allow_in_num": ("allow_in_num", v.parse_allow_in_num),
+    "buffer": ("buffer", v.parse_buffer),
+    "sip_out_url": ("target", v.parse_sip_url),
+    "source_id": ("source_id", v.parse_text),
+    "default_name": ("default_name", v.parse_text),
+}
+
+# modify.json parameters other than name/type -> (Account attribute, validator).
+ACCOUNT_FIELDS: Final[Mapping[str, tuple[str, Check]]] = {
+    "localAccount": ("local_account", v.parse_text),
+    "localAddress": ("local_address", v.parse_local_address),
+    "realm": ("realm", v.parse_text),
+    "serverId": ("server_id", v.parse_text),
+    "registerServer": ("register_server", v.parse_register_server),
+    "registerPort": ("register_port", v.parse_port),
+    "username": ("username", v.parse_text),
+    "password": ("password", v.parse_text),
+}
+
+
+def collect_changes(
+    params: Params, fields: Mapping[str, tuple[str, Check]]
+) -> tuple[dict[str, object], ApiError | None]:
+    """Validate every given field; return the valid changes and the first refusal (if any)."""
+    changes: dict[str, object] = {}
+    first_error: ApiError | None = None
+    for param, (attr, check) in fields.items():
+        try:
+            raw = params.get(param)
+            if raw is not None:
+                changes[attr] = check(raw)
+        except ApiError as exc:
+            first_error = first_error or exc
+    return changes, first_error
+
+
+def _apply(target: object, changes: Mapping[str, object]) -> None:
+    for attr, value in changes.items():
+        setattr(target, attr, value)
+
+
+class Api:
+    """The SIP-module endpoints over one Store."""
+
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        auth: Authenticator,
+        max_accounts: int = DEFAULT_MAX_ACCOUNTS,
+    ) -> None:
+        self.store = store
+        self.faults = faults
+        self.auth = auth
+        self.max_accounts = max_accounts
+        self._runtime: dict[int, AccountRuntime] = {}
+        # Only filled under the call_views_disagree fault: the auto_answer account.json keeps.
+        self._stale_auto_answer: dict[int, bool] = {}
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Route path (below /api) -> handler."""
+        sip: dict[str, Endpoint] = {
+            "list": self.list_accounts,
+            "add": self.add,
+            "modify": self.modify,
+            "remove": self.remove,
+            "status": self.status,
+            "account": self.account,
+            "call_cfg": self.call_cfg,
+            "modify_call_cfg": self.modify_call_cfg,
+            "server_port": self.server_port,
+            "get_source": self.get_source,
+            "get_binds": self.get_binds,
+            "set_binds": self.set_binds,
+            "answer": self.answer,
+            "hangup": self.hangup,
+        }
+        routes = {f"/sip/{name}.json": fn for name, fn in sip.items()}
+        routes["/users/login.json"] = self.login
+        routes["/reference/info.json"] = self.info
+        return routes
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _find(state: State, params: Params) -> Account | None:
+        """The account named by `id`, None if unknown: 1201 absent, 1203 malformed."""
+        return state.accounts.get(v.parse_id(params.get("id")))
+
+    def _known(self, account: Account | None) -> Account:
+        """`account`, or 1202 when the id named none."""
+        if account is None:
+            wrong = self.faults.on("unknown_id_wrong_code")
+            raise ApiError(ErrorCode.BAD_VALUE if wrong else ErrorCode.UNKNOWN_ID, "id")
+        return account
+
+    def _lookup(self, state: State, params: Params) -> Account:
+        """The account named by `id`: 1201 absent, 1203 malformed, 1202 unknown."""
+        return self._known(self._find(state, params))
+
+    def _runtime_of(self, account_id: int) -> AccountRuntime:
+        return self._runtime.setdefault(account_id, AccountRuntime())
+
+    @staticmethod
+    def _check_unique(state: State, name: str, account_id: int | None) -> None:
+        if any(a.name == name and a.id != account_id for a in state.accounts.values()):
+            raise ApiError(ErrorCode.DUPLICATE_NAME, name)
+
+    def _new_id(self, state: State) -> int:
+        if self.faults.on("id_reused"):
+            return next(i for i in range(1, len(state.accounts) + 2) if i not in state.accounts)
+        return state.next_id
+
+    # -- account life cycle --------------------------------------------------------------------
+
+    def list_accounts(self, params: Params) -> Payload:
+        """list.json: every account, sorted by id."""
+        accounts = sorted(self.store.state.accounts.values(), key=lambda a: a.id)
+        return {"data": [list_entry(a) for a in accounts]}
+
+    def add(self, params: Params) -> Payload:
+        """add.json: a new account with a never-reused id; the answer carries no id."""
+        state = self.store.snapshot()
+        name = v.parse_name(params.get("name") or "", ErrorCode.MISSING_PARAMETER)
+        raw_type = params.get("type")
+        if not raw_type:
+            raise ApiError(ErrorCode.MISSING_PARAMETER, "type")
+        account_type = v.parse_type(raw_type)
+        self._check_unique(state, name, None)
+        if len(state.accounts) >= self.max_accounts:
+            raise ApiError(ErrorCode.LIMIT_REACHED)
+        new_id = self._new_id(state)
+        state.accounts[new_id] = Account(id=new_id, name=name, type=account_type)
+        state.next_id = max(state.next_id, new_id + 1)
+        self.store.commit(state)
+        return {}
+
+    def modify(self, params: Params) -> Payload:
+        """modify.json: change only the given fields; any bad field refuses the whole request."""
+        state = self.store.snapshot()
+        account = self._lookup(state, params)
+
+        def check_name(raw: str) -> str:
+            name = v.parse_name(raw, ErrorCode.BAD_VALUE)
+            self._check_unique(state, name, account.id)
+            return name
+
+        fields: dict[str, tuple[str, Check]] = {
+            "name": ("name", check_name),
+            "type": ("type", v.parse_type),
+            **ACCOUNT_FIELDS,
+        }
+        changes, error = collect_changes(params, fields)
+        if error is not None and not self.faults.on("partial_modify"):
+            raise error
+        if self.faults.on("modify_ignores_realm"):
+            changes.pop("realm", None)
+        _apply(account, changes)
+        self.store.commit(state)
+        if error is not None:  # only reached under partial_modify
+            raise error
+        return {}
+
+    def remove(self, params: Params) -> Payload:
+        """remove.json: the account and its call settings go; the id is never given again."""
+        state = self.store.snapshot()
+        account = self._lookup(state, params)
+        if self.faults.on("remove_keeps_listed"):
+            return {}
+        del state.accounts[account.id]
+        self.store.commit(state)
+        self._runtime.pop(account.id, None)
+        self._stale_auto_answer.pop(account.id, None)
+        return {}
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def status(self, params: Params) -> Payload:
+        """status.json: account/register/call status and bitrate."""
+        found = self._find(self.store.state, params)
+        if found is None and self.faults.on("status_unknown_ok"):
+            return {"data": status_view(AccountStatus.IDLE, AccountRuntime())}
+        account = self._known(found)
+        return {"data": status_view(account_status(account), self._runtime_of(account.id))}
+
+    def account(self, params: Params) -> Payload:
+        """account.json: the account's configuration and its view of the call settings."""
+        account = self._lookup(self.store.state, params)
+        view = account_view(account)
+        stale = self._stale_auto_answer.get(account.id, account.call.auto_answer)
+        view["call_in_options"]["auto_answer"] = stale
+        if self.faults.on("register_port_string"):
+            view["registerPort"] = str(account.register_port)
+        return {"data": view}
+
+    def call_cfg(self, params: Params) -> Payload:
+        """call_cfg.json: the call settings in the page's numeric encoding."""
+        account = self._lookup(self.store.state, params)
+        return {"data": call_cfg_view(account.call)}
+
+    def modify_call_cfg(self, params: Params) -> Payload:
+        """modify_call_cfg.json: change the given call settings; `type` is accepted and ignored."""
+        state = self.store.snapshot()
+        account = self._lookup(state, params)
+        changes, error = collect_changes(params, CALL_FIELDS)
+        if error is not None:
+            raise error
+        if self.faults.on("call_views_disagree") and "auto_answer" in changes:
+            self._stale_auto_answer.setdefault(account.id, account.call.auto_answer)
+        _apply(account.call, changes)
+        self.store.commit(state)
+        return {}
+
+    # -- binds, sources, calls -----------------------------------------------------------------
+
+    def server_port(self, params: Params) -> Payload:
+        """server_port.json: each bind as {name, value}; id/type are ignored."""
+        return {"data": [{"name": b, "value": b} for b in self.store.state.binds]}
+
+    def get_source(self, params: Params) -> Payload:
+        """get_source.json: not implemented on the page either."""
+        raise ApiError(ErrorCode.NOT_IMPLEMENTED)
+
+    def get_binds(self, params: Params) -> Payload:
+        """get_binds.json: the binds, comma-separated."""
+        return {"data": {"binds": ",".join(self.store.state.binds)}}
+
+    def set_binds(self, params: Params) -> Payload:
+        """set_binds.json: replace the bind list (stored; no transport is opened yet)."""
+        binds = v.parse_binds(params.get("binds"))
+        state = self.store.snapshot()
+        state.binds = binds
+        self.store.commit(state)
+        return {}
+
+    def answer(self, params: Params) -> Payload:
+        """answer.json: there is never a call to answer yet (`dir` is ignored)."""
+        self._lookup(self.store.state, params)
+        raise ApiError(ErrorCode.NO_CALL)
+
+    def hangup(self, params: Params) -> Payload:
+        """hangup.json: there is never a call to hang up yet."""
+        self._lookup(self.store.state, params)
+        raise ApiError(ErrorCode.NO_CALL)
+
+    # -- login and the reference extension ----------------------------------------------------
+
+    def login(self, params: Params) -> Payload:
+        """users/login.json: a token for the configured user (any caller when none is set)."""
+        token = self.auth.login(params.get("username"), params.get("password"))
+        return {"data": {"token": token}}
+
+    def info(self, params: Params) -> Payload:
+        """reference/info.json: which implementation this is and which faults are on."""
+        return {
+            "data": {
+                "faults": self.faults.enabled,
+                "implementation": IMPLEMENTATION,
+                "version": __version__,
+            }
+        }
