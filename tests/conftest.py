@@ -14,6 +14,8 @@ import pytest
 from fixtures.target import ReferenceProcess, start_reference
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Suites run by the project's tests use the reproducible hypothesis profile.
+CI_ARGS = ("--hypothesis-profile", "ci")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRu
     env.pop("PYTEST_XDIST_WORKER", None)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hypothesis-profile", "ci", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *CI_ARGS, *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     return PytestRun(done.returncode, done.stdout + done.stderr, time.monotonic() - started)

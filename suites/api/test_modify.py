@@ -1,0 +1,210 @@
+"""modify.json: each field reads back, only given fields change, bad requests are refused whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.client import ConformanceFailure
+
+#: modify.json field -> (value sent, value account.json must show).
+FIELD_VALUES = {
+    "localAccount": ("4001", "4001"),
+    "localAddress": ("*:5070", "*:5070"),
+    "realm": ("realm-one", "realm-one"),
+    "serverId": ("34020000002000000001", "34020000002000000001"),
+    "registerServer": ("registrar.invalid", "registrar.invalid"),
+    "registerPort": ("5080", 5080),
+    "username": ("user-one", "user-one"),
+    "password": ("secret-one", "secret-one"),
+}
+
+
+@pytest.mark.parametrize(
+    "field",
+    [pytest.param(f, marks=pytest.mark.req("SIP-API-MOD-001")) for f in FIELD_VALUES],
+)
+def test_modify_field_reads_back(api, new_account, field):
+    account_id = new_account()
+    sent, shown = FIELD_VALUES[field]
+    before = api.account(account_id)[field]
+    assert before != shown, f"precondition: {field} is not already {shown!r}"
+    api.modify(account_id, **{field: sent})
+    after = api.account(account_id)[field]
+    assert (after, type(after)) == (shown, type(shown)), (
+        f"[{api.req}] expected account.json {field} = {shown!r} after modify.json {field}={sent}, "
+        f"observed {after!r} (was {before!r})"
+    )
+
+
+@pytest.mark.req("SIP-API-MOD-002")
+def test_modify_changes_only_given_fields(api, new_account):
+    account_id = new_account("sip", localAccount="4100", username="keep-me")
+    account_before = api.account(account_id)
+    cfg_before = api.call_cfg(account_id)
+    api.modify(account_id, serverId="changed-server")
+    account_after = api.account(account_id)
+    cfg_after = api.call_cfg(account_id)
+    assert account_after["serverId"] == "changed-server", (
+        f"[{api.req}] precondition: serverId applied, observed {account_after['serverId']!r}"
+    )
+    changed = sorted(
+        k for k in account_before if k != "serverId" and account_before[k] != account_after.get(k)
+    )
+    assert (changed, cfg_after) == ([], cfg_before), (
+        f"[{api.req}] expected only serverId to change; observed account.json also changed "
+        f"{changed}, call_cfg.json {'changed' if cfg_after != cfg_before else 'unchanged'}"
+    )
+
+
+#: Stands for a value one character longer than the profile's max_value_length.
+TOO_LONG = "<too long>"
+VALID = {"realm": "partial-realm", "localAccount": "5001", "username": "partial-user"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(({"registerPort": "70000"}, "bad_value"), id="registerPort-70000",
+                     marks=pytest.mark.req("SIP-API-MOD-003")),
+        pytest.param(({"registerPort": "abc"}, "bad_value"), id="registerPort-abc",
+                     marks=pytest.mark.req("SIP-API-MOD-003")),
+        pytest.param(({"type": "Ssip"}, "unknown_type"), id="type-Ssip",
+                     marks=pytest.mark.req("SIP-API-MOD-003")),
+        pytest.param(({"password": TOO_LONG}, "too_long"), id="password-too-long",
+                     marks=pytest.mark.req("SIP-API-MOD-003")),
+    ],
+)  # fmt: skip
+def test_modify_with_one_bad_field_refused_whole(
+    api, new_account, guard, limits, case
+):
+    bad, error = case
+    too_long = "p" * (limits.max_value_length + 1)
+    bad = {k: (too_long if v == TOO_LONG else v) for k, v in bad.items()}
+    account_id = new_account()
+    before = guard.snap(account_id)
+    reply = api.call("modify", {"id": str(account_id), **VALID, **bad})
+    api.expect_error(reply, error)
+    guard.unchanged(before, reply)
+
+
+@pytest.mark.req("SIP-API-MOD-004")
+def test_modify_page_example(api, new_account):
+    account_id = new_account()
+    example = {
+        "type": "sip", "localAccount": "123", "localAddress": "*:5060",
+        "registerServer": "registrar.invalid", "registerPort": "5060", "realm": "*",
+        "serverId": "sip", "username": "sip1", "password": "sip1",
+    }  # fmt: skip
+    api.modify(account_id, **example)
+    data = api.account(account_id)
+    want = {**example, "registerPort": 5060}
+    want["protocol"] = want.pop("type")
+    seen = {k: data.get(k) for k in want}
+    assert seen == want, f"[{api.req}] expected account.json {want}, observed {seen}"
+
+
+@pytest.mark.req("SIP-API-MOD-005")
+def test_modify_acts_on_the_sip_account_named(api, new_account):
+    target, bystander = new_account(), new_account()
+    other_before = api.account(bystander)
+    api.modify(target, localAccount="sdi-slip")
+    mine = api.account(target)["localAccount"]
+    other_after = api.account(bystander)
+    assert mine == "sdi-slip", (
+        f"[{api.req}] expected account.json?id={target} localAccount 'sdi-slip', observed {mine!r}"
+    )
+    assert other_after == other_before, (
+        f"[{api.req}] expected account id {bystander} unchanged by modify of id {target}, "
+        f"observed {other_before} -> {other_after}"
+    )
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        pytest.param(p, marks=pytest.mark.req("SIP-API-MOD-006"))
+        for p in ("0", "65536", "abc", "-1", "5060x", "1e3")
+    ],
+)
+def test_modify_register_port_out_of_range_refused(api, new_account, guard,
+                                                   port):
+    account_id = new_account()
+    before = guard.snap(account_id)
+    reply = api.call("modify", {"id": str(account_id), "registerPort": port})
+    api.expect_error(reply, "bad_value")
+    guard.unchanged(before, reply)
+
+
+@pytest.mark.req("SIP-API-MOD-007")
+def test_modify_unknown_id_refused(api, unknown_id):
+    reply = api.call("modify", {"id": str(unknown_id), "realm": "nobody"})
+    api.expect_error(reply, "unknown_id")
+
+
+@pytest.mark.req("SIP-API-MOD-008")
+def test_modify_rename(api, new_account, listed):
+    account_id = new_account()
+    old = listed(account_id).name
+    new = new_account.name()
+    api.modify(account_id, name=new)
+    names = {a.id: a.name for a in api.accounts()}
+    assert (names.get(account_id), old in names.values()) == (new, False), (
+        f"[{api.req}] expected id {account_id} listed as {new!r} and {old!r} gone, "
+        f"observed {names.get(account_id)!r}, old name listed: {old in names.values()}"
+    )
+
+
+@pytest.mark.req("SIP-API-MOD-009")
+@pytest.mark.needs("unique_names")
+def test_modify_rename_to_taken_name_refused(api, new_account):
+    first, second = new_account(), new_account()
+    names = {a.id: a.name for a in api.accounts()}
+    reply = api.call("modify", {"id": str(second), "name": names[first]})
+    api.expect_error(reply, "duplicate_name")
+    after = {a.id: a.name for a in api.accounts()}
+    assert (after[first], after[second]) == (names[first], names[second]), (
+        f"[{api.req}] expected names kept {names[first]!r}, {names[second]!r}; "
+        f"observed {after[first]!r}, {after[second]!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_type",
+    [pytest.param(t, marks=pytest.mark.req("SIP-API-MOD-010")) for t in ("Ssip", "SIP", "gb")],
+)
+def test_modify_unknown_type_refused(api, new_account, bad_type):
+    account_id = new_account()
+    reply = api.call("modify", {"id": str(account_id), "type": bad_type})
+    api.expect_error(reply, "unknown_type")
+    protocol = api.account(account_id)["protocol"]
+    assert protocol == "sip", f"[{api.req}] expected protocol sip kept, observed {protocol!r}"
+
+
+@pytest.mark.req("SIP-API-MOD-011")
+def test_modify_value_length_limit(api, new_account, limits):
+    limit = limits.max_value_length
+    account_id = new_account()
+    longest = "u" * limit
+    api.modify(account_id, username=longest)
+    assert api.account(account_id)["username"] == longest, (
+        f"[{api.req}] expected the {limit}-character username read back unchanged"
+    )
+    reply = api.call("modify", {"id": str(account_id), "username": "v" * (limit + 1)})
+    api.expect_error(reply, "too_long")
+    kept = api.account(account_id)["username"]
+    if kept != longest:
+        raise ConformanceFailure(api.req, f"username kept ({limit} x 'u')",
+                                 f"{len(kept)} characters {kept[:12]!r}...", reply.exchange)
+
+
+@pytest.mark.req("SIP-API-MOD-012")
+@pytest.mark.needs("gb28181")
+def test_modify_type_to_gb28181(api, new_account, listed):
+    account_id = new_account()
+    api.modify(account_id, type="gb28181")
+    protocol = api.account(account_id)["protocol"]
+    listed_type = listed(account_id).type
+    assert (protocol, listed_type) == ("gb28181", "gb28181"), (
+        f"[{api.req}] expected protocol and list type gb28181, "
+        f"observed {protocol!r}, {listed_type!r}"
+    )
