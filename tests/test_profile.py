@@ -79,10 +79,10 @@ def test_missing_profile_file_is_named(tmp_path: Path) -> None:
     assert "nope.toml: cannot read profile" in run.output, run.output
 
 
-def test_device_without_profile_is_refused() -> None:
+def test_device_without_profile_uses_the_generic_profile_and_says_so() -> None:
     run = run_pytest("suites/api", "--device", "http://127.0.0.1:9/api", "--collect-only")
-    assert run.returncode == 4, run.output
-    assert "--device needs --profile" in run.output, run.output
+    assert run.returncode == 0, run.output
+    assert "no --profile given: using the generic profile" in run.output, run.output
 
 
 def test_fault_with_lab_device_is_refused() -> None:
