@@ -16,6 +16,10 @@ from reference_device.app import make_app
 from reference_device.auth import Authenticator, Credentials
 from reference_device.faults import FAULTS, Faults, UnknownFaultError, describe_known
 from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
+from reference_device.sip.agent import SipSettings
+from reference_device.sip.registration import RegisterSettings
+from reference_device.sip.stack import SipStack
+from reference_device.sip.transaction import Timers
 from reference_device.store import Store, StoreError
 from reference_device.validation import split_host_port
 
@@ -42,6 +46,13 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _ipv4(text: str) -> str:
+    parsed = split_host_port(f"{text}:0")
+    if parsed is None or parsed[0] == "*":
+        raise argparse.ArgumentTypeError(f"expected an IPv4 address, got {text!r}")
+    return text
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line; exit 2 (argparse's code) on any error, unknown faults included."""
     parser = argparse.ArgumentParser(
@@ -60,6 +71,45 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault", action="append", default=[], metavar="NAME")
     parser.add_argument("--sip-bind", action="append", type=_sip_bind, metavar="HOST:PORT")
     parser.add_argument("--max-accounts", type=_positive, default=DEFAULT_MAX_ACCOUNTS)
+    sip = parser.add_argument_group("SIP")
+    sip.add_argument(
+        "--sip-t1-ms",
+        type=_positive,
+        default=500,
+        metavar="N",
+        help="RFC 3261 T1 (RTT estimate); timers A B E F G H J derive from it",
+    )
+    sip.add_argument(
+        "--sip-t2-ms",
+        type=_positive,
+        default=4000,
+        metavar="N",
+        help="RFC 3261 T2 (maximum retransmit interval)",
+    )
+    sip.add_argument(
+        "--sip-t4-ms",
+        type=_positive,
+        default=5000,
+        metavar="N",
+        help="RFC 3261 T4 (timers I and K)",
+    )
+    sip.add_argument(
+        "--register-expires",
+        type=_positive,
+        default=3600,
+        metavar="N",
+        help="expiry (s) requested in REGISTER; refresh follows the granted one",
+    )
+    sip.add_argument(
+        "--retry-base-ms",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="registration/auto_call retry backoff base, doubling, capped at 30 s",
+    )
+    sip.add_argument("--sip-any-host", type=_ipv4, default="127.0.0.1", metavar="HOST",
+                     help="the address a '*' (or 0.0.0.0) bind host binds to; the default keeps "
+                     "the reference decoder on loopback")  # fmt: skip
     args = parser.parse_args(argv)
     if args.password_env is not None:
         if args.password_env not in os.environ:
@@ -76,7 +126,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
     """Serve until SIGTERM/SIGINT, having printed the ready line; return the exit code."""
     credentials = None if args.user is None else Credentials(args.user, args.password)
-    api = Api(store, faults, Authenticator(credentials), max_accounts=args.max_accounts)
+    settings = SipSettings(
+        timers=Timers(args.sip_t1_ms / 1000, args.sip_t2_ms / 1000, args.sip_t4_ms / 1000),
+        register=RegisterSettings(args.register_expires, args.retry_base_ms / 1000),
+        any_host=args.sip_any_host,
+    )
+    sip = SipStack(settings, faults)
+    sip.start(store.state.binds, sorted(store.state.accounts.values(), key=lambda a: a.id))
+    api = Api(store, faults, Authenticator(credentials), max_accounts=args.max_accounts, sip=sip)
     runner = web.AppRunner(make_app(api), handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
@@ -96,6 +153,7 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
             "pid": os.getpid(),
             "faults": faults.enabled,
             "state": str(args.state),
+            "sip": {"binds": sip.effective_binds()},
         }
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
@@ -104,6 +162,7 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
         log.info("stopping")
     finally:
         await runner.cleanup()
+        await sip.close()
     return 0
 
 

@@ -16,6 +16,16 @@ FAULTS: Final[Mapping[str, str]] = {
     "id_reused": "add.json gives the lowest free id, so a removed account's id is reused",
     "partial_modify": "modify.json with one bad field applies the valid fields before refusing",
     "post_body_ignored": "on POST, form-body parameters are ignored; only the query string is read",
+    "refresh_requested_expiry": (
+        "registration is refreshed on the requested expiry, not the one the registrar granted"
+    ),
+    "no_unregister_on_remove": "remove.json never sends the REGISTER with Expires: 0",
+    "policy1_accepts_second": "with policy 1 a call beyond allow_in_num is accepted instead of 486",
+    "bodyless_invite_488": "a bodyless INVITE is refused with 488 instead of an offer in the 2xx",
+    "hangup_sends_nothing": (
+        "hangup.json answers ok and call_status goes idle, but no BYE, CANCEL or 603 is sent"
+    ),
+    "pt_renumbered": "the SDP answer always uses payload type 96, whatever the offer's H.264 type",
 }
 
 

@@ -20,6 +20,8 @@ from reference_device.model import (
     status_view,
 )
 from reference_device.params import Params
+from reference_device.sip.stack import SipStack
+from reference_device.sip.transport import Transport
 from reference_device.status import AccountRuntime, AccountStatus
 from reference_device.store import Store
 
@@ -88,8 +90,11 @@ class Api:
         faults: Faults,
         auth: Authenticator,
         max_accounts: int = DEFAULT_MAX_ACCOUNTS,
+        sip: SipStack | None = None,
     ) -> None:
         self.store = store
+        # The SIP user agent; None serves the API alone (binds stored, never opened; no calls).
+        self.sip = sip
         self.faults = faults
         self.auth = auth
         self.max_accounts = max_accounts
@@ -139,7 +144,25 @@ class Api:
         return self._known(self._find(state, params))
 
     def _runtime_of(self, account_id: int) -> AccountRuntime:
+        if self.sip is not None:
+            return self.sip.runtime(account_id)
         return self._runtime.setdefault(account_id, AccountRuntime())
+
+    def _transport_open(self, account_id: int) -> bool:
+        """Without a SIP layer there is no transport to wait for."""
+        return self.sip is None or self.sip.current_transport(account_id) is not None
+
+    def _transport_for(self, old: Account, new_address: str) -> Transport | None:
+        """The transport the (new) localAddress selects: 1207 when it cannot be opened."""
+        if self.sip is None or not new_address:
+            return None
+        current = self.sip.current_transport(old.id)
+        if current is not None and new_address == old.local_address:
+            return current
+        try:
+            return self.sip.transport_for(new_address)
+        except OSError as exc:
+            raise ApiError(ErrorCode.BIND_FAILED, f"localAddress {new_address}: {exc}") from exc
 
     @staticmethod
     def _check_unique(state: State, name: str, account_id: int | None) -> None:
@@ -156,7 +179,7 @@ class Api:
     def list_accounts(self, params: Params) -> Payload:
         """list.json: every account, sorted by id."""
         accounts = sorted(self.store.state.accounts.values(), key=lambda a: a.id)
-        return {"data": [list_entry(a) for a in accounts]}
+        return {"data": [list_entry(a, self._transport_open(a.id)) for a in accounts]}
 
     def add(self, params: Params) -> Payload:
         """add.json: a new account with a never-reused id; the answer carries no id."""
@@ -173,6 +196,8 @@ class Api:
         state.accounts[new_id] = Account(id=new_id, name=name, type=account_type)
         state.next_id = max(state.next_id, new_id + 1)
         self.store.commit(state)
+        if self.sip is not None:
+            self.sip.configure(state.accounts[new_id], None)
         return {}
 
     def modify(self, params: Params) -> Payload:
@@ -195,8 +220,18 @@ class Api:
             raise error
         if self.faults.on("modify_ignores_realm"):
             changes.pop("realm", None)
+        new_address = changes.get("local_address", account.local_address)
+        assert isinstance(new_address, str)
+        transport = self._transport_for(account, new_address)
         _apply(account, changes)
-        self.store.commit(state)
+        try:
+            self.store.commit(state)
+        except BaseException:
+            if self.sip is not None:
+                self.sip.collect()  # closes a transport just opened for this change
+            raise
+        if self.sip is not None:
+            self.sip.configure(account, transport)
         if error is not None:  # only reached under partial_modify
             raise error
         return {}
@@ -209,6 +244,8 @@ class Api:
             return {}
         del state.accounts[account.id]
         self.store.commit(state)
+        if self.sip is not None:  # unregister and hang up in the background
+            self.sip.remove(account.id)
         self._runtime.pop(account.id, None)
         self._stale_auto_answer.pop(account.id, None)
         return {}
@@ -221,7 +258,8 @@ class Api:
         if found is None and self.faults.on("status_unknown_ok"):
             return {"data": status_view(AccountStatus.IDLE, AccountRuntime())}
         account = self._known(found)
-        return {"data": status_view(account_status(account), self._runtime_of(account.id))}
+        status = account_status(account, self._transport_open(account.id))
+        return {"data": status_view(status, self._runtime_of(account.id))}
 
     def account(self, params: Params) -> Payload:
         """account.json: the account's configuration and its view of the call settings."""
@@ -249,13 +287,22 @@ class Api:
             self._stale_auto_answer.setdefault(account.id, account.call.auto_answer)
         _apply(account.call, changes)
         self.store.commit(state)
+        if self.sip is not None:
+            transport = self.sip.current_transport(account.id)
+            self.sip.configure(account, transport, call_settings_changed=True)
         return {}
 
     # -- binds, sources, calls -----------------------------------------------------------------
 
+    def _binds(self) -> list[str]:
+        """The effective binds (bound ports) with a SIP layer, else the stored ones."""
+        if self.sip is not None:
+            return self.sip.effective_binds()
+        return list(self.store.state.binds)
+
     def server_port(self, params: Params) -> Payload:
         """server_port.json: each bind as {name, value}; id/type are ignored."""
-        return {"data": [{"name": b, "value": b} for b in self.store.state.binds]}
+        return {"data": [{"name": b, "value": b} for b in self._binds()]}
 
     def get_source(self, params: Params) -> Payload:
         """get_source.json: not implemented on the page either."""
@@ -263,25 +310,35 @@ class Api:
 
     def get_binds(self, params: Params) -> Payload:
         """get_binds.json: the binds, comma-separated."""
-        return {"data": {"binds": ",".join(self.store.state.binds)}}
+        return {"data": {"binds": ",".join(self._binds())}}
 
     def set_binds(self, params: Params) -> Payload:
-        """set_binds.json: replace the bind list (stored; no transport is opened yet)."""
+        """set_binds.json: open the new binds first (1207 and nothing changed if one fails),
+        store the requested list, close the binds no longer listed."""
         binds = v.parse_binds(params.get("binds"))
+        if self.sip is not None:
+            try:
+                self.sip.set_binds(binds)
+            except OSError as exc:
+                raise ApiError(ErrorCode.BIND_FAILED, str(exc)) from exc
         state = self.store.snapshot()
         state.binds = binds
         self.store.commit(state)
         return {}
 
     def answer(self, params: Params) -> Payload:
-        """answer.json: there is never a call to answer yet (`dir` is ignored)."""
-        self._lookup(self.store.state, params)
-        raise ApiError(ErrorCode.NO_CALL)
+        """answer.json: 200 to the ringing incoming call; 1211 when none rings (`dir` ignored)."""
+        account = self._lookup(self.store.state, params)
+        if self.sip is None or not self.sip.answer(account.id):
+            raise ApiError(ErrorCode.NO_CALL)
+        return {}
 
     def hangup(self, params: Params) -> Payload:
-        """hangup.json: there is never a call to hang up yet."""
-        self._lookup(self.store.state, params)
-        raise ApiError(ErrorCode.NO_CALL)
+        """hangup.json: BYE (confirmed), 603 (ringing) or CANCEL (dialling); 1211 if no call."""
+        account = self._lookup(self.store.state, params)
+        if self.sip is None or not self.sip.hangup(account.id):
+            raise ApiError(ErrorCode.NO_CALL)
+        return {}
 
     # -- login and the reference extension ----------------------------------------------------
 

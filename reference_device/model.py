@@ -63,17 +63,18 @@ class State:
     binds: list[str] = field(default_factory=list)
 
 
-def account_status(account: Account) -> AccountStatus:
-    """`created` once the account has a local account and a local address to serve it on."""
-    if account.local_account and account.local_address:
+def account_status(account: Account, transport_open: bool = True) -> AccountStatus:
+    """`created` once the account has a local account and a local address to serve it on
+    (and, with a SIP layer, the transport for that address is open)."""
+    if account.local_account and account.local_address and transport_open:
         return AccountStatus.CREATED
     return AccountStatus.NOT_CREATED
 
 
-def list_entry(account: Account) -> JsonObject:
+def list_entry(account: Account, transport_open: bool = True) -> JsonObject:
     """One element of list.json's data."""
     return {
-        "created": account_status(account) is AccountStatus.CREATED,
+        "created": account_status(account, transport_open) is AccountStatus.CREATED,
         "type": account.type.value,
         "name": account.name,
         "id": account.id,

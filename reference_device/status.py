@@ -1,13 +1,16 @@
 """The page's status value sets and the per-account state machines behind status.json.
 
-Nothing drives the machines yet (no SIP user agent); they exist so a later issue can make real
-transitions through one `transition()` per machine that refuses illegal moves.
+The SIP user agent (reference_device/sip/) drives them: every move goes through one
+`transition()` per machine, which refuses illegal moves and logs the legal ones.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 
 class AccountStatus(StrEnum):
@@ -60,9 +63,10 @@ class StateMachine(Generic[S]):
 
     name: str = "state"
 
-    def __init__(self, initial: S, allowed: Mapping[S, frozenset[S]]) -> None:
+    def __init__(self, initial: S, allowed: Mapping[S, frozenset[S]], label: str = "") -> None:
         self._state = initial
         self._allowed = allowed
+        self.label = label  # e.g. " [account 3]", for the log
 
     @property
     def state(self) -> S:
@@ -75,34 +79,41 @@ class StateMachine(Generic[S]):
             raise IllegalTransitionError(
                 f"{self.name}: cannot go from {self._state.value!r} to {to.value!r}"
             )
+        log.info("%s%s: %s -> %s", self.name, self.label, self._state.value, to.value)
         self._state = to
 
 
 R = RegisterStatus
+# The moves the SIP user agent makes (reference_device/sip/registration.py); ON/OFF and
+# CONNECTED/DISCONNECTED are in the page's value set but never used by a SIP account.
 _REGISTER_MOVES: Final[Mapping[RegisterStatus, frozenset[RegisterStatus]]] = {
-    R.IDLE: frozenset({R.REGISTERING, R.CONNECTING, R.ON, R.ERROR}),
-    R.REGISTERING: frozenset({R.REGISTERED, R.ERROR, R.IDLE, R.CLOSED}),
-    R.REGISTERED: frozenset({R.UNREGISTERING, R.REGISTERING, R.RECONNECTING, R.ERROR}),
-    R.UNREGISTERING: frozenset({R.CLOSED, R.IDLE, R.ERROR}),
-    R.RECONNECTING: frozenset({R.REGISTERED, R.CONNECTED, R.ERROR, R.CLOSED}),
-    R.CONNECTING: frozenset({R.CONNECTED, R.ERROR, R.CLOSED}),
-    R.CONNECTED: frozenset({R.DISCONNECTED, R.RECONNECTING, R.CLOSED}),
-    R.DISCONNECTED: frozenset({R.CONNECTING, R.RECONNECTING, R.IDLE}),
+    R.IDLE: frozenset({R.REGISTERING}),
+    R.REGISTERING: frozenset(
+        {R.REGISTERED, R.ERROR, R.CONNECTING, R.RECONNECTING, R.IDLE, R.UNREGISTERING, R.CLOSED}
+    ),
+    R.REGISTERED: frozenset({R.UNREGISTERING, R.RECONNECTING, R.ERROR, R.IDLE, R.CLOSED}),
+    R.CONNECTING: frozenset({R.REGISTERED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}),
+    R.RECONNECTING: frozenset({R.REGISTERED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}),
+    R.ERROR: frozenset({R.REGISTERING, R.IDLE, R.UNREGISTERING, R.CLOSED}),
+    R.UNREGISTERING: frozenset({R.CLOSED, R.IDLE}),
+    R.CLOSED: frozenset({R.IDLE, R.REGISTERING}),
     R.ON: frozenset({R.OFF, R.ERROR}),
     R.OFF: frozenset({R.ON, R.IDLE}),
-    R.CLOSED: frozenset({R.IDLE, R.REGISTERING}),
-    R.ERROR: frozenset({R.IDLE, R.REGISTERING, R.RECONNECTING}),
+    R.CONNECTED: frozenset({R.DISCONNECTED, R.RECONNECTING, R.CLOSED}),
+    R.DISCONNECTED: frozenset({R.CONNECTING, R.RECONNECTING, R.IDLE}),
 }
 
 C = CallStatus
+# call_status is the account-level view of its calls (reference_device/sip/agent.py projects it:
+# calling > in > out > close > reconnecting > error > idle); these are the moves it can make.
 _CALL_MOVES: Final[Mapping[CallStatus, frozenset[CallStatus]]] = {
     C.IDLE: frozenset({C.OUT, C.IN}),
-    C.OUT: frozenset({C.CALLING, C.CLOSE, C.ERROR}),
-    C.IN: frozenset({C.CALLING, C.CLOSE, C.ERROR}),
-    C.CALLING: frozenset({C.CLOSE, C.RECONNECTING, C.ERROR}),
-    C.RECONNECTING: frozenset({C.CALLING, C.CLOSE, C.ERROR}),
-    C.CLOSE: frozenset({C.IDLE}),
-    C.ERROR: frozenset({C.IDLE}),
+    C.IN: frozenset({C.CALLING, C.IDLE, C.CLOSE, C.OUT, C.RECONNECTING, C.ERROR}),
+    C.OUT: frozenset({C.CALLING, C.CLOSE, C.ERROR, C.IDLE, C.IN, C.RECONNECTING}),
+    C.CALLING: frozenset({C.CLOSE, C.IDLE, C.RECONNECTING, C.ERROR, C.IN, C.OUT}),
+    C.CLOSE: frozenset({C.IDLE, C.RECONNECTING, C.IN, C.OUT, C.CALLING, C.ERROR}),
+    C.ERROR: frozenset({C.OUT, C.IN, C.IDLE, C.RECONNECTING, C.CALLING}),
+    C.RECONNECTING: frozenset({C.OUT, C.IN, C.IDLE, C.CALLING, C.ERROR}),
 }
 
 

@@ -1,0 +1,442 @@
+"""The user agent of one account: its registration, its calls, its policies, its status.
+
+`call_status` is the account-level view of the account's calls, recomputed after every call or
+dialer change and moved through `CallMachine.transition` only when it differs:
+`calling` (a call is answered/confirmed) > `in` (an incoming call rings) > `out` (our INVITE is
+unanswered) > `close` (our BYE/CANCEL is in flight) > `reconnecting` (auto_call waits to re-dial)
+> `error` (the last outgoing attempt failed) > `idle`.
+
+Auto-call: while `auto_call` is on, `sip_out_url` is set, the account is created (and registered
+when it has a registrar) the dialer keeps one outgoing call up: a failed attempt sets `error` then
+`reconnecting` and is retried after `retry_base * 2**n` (capped at 30 s); a call the peer ends is
+re-dialled after `retry_base`. Decision: after `hangup.json` ends an auto-call, the dialer does NOT
+re-dial until the call settings change (any modify_call_cfg.json) - hanging up means "stop
+calling", otherwise the operator could never end an auto-call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Protocol
+
+from reference_device.faults import Faults
+from reference_device.model import Account
+from reference_device.sip.calls import Call, CallState
+from reference_device.sip.dialog import LocalContact
+from reference_device.sip.registration import (
+    RegisterSettings,
+    RegistrarConfig,
+    Registration,
+    backoff,
+)
+from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
+from reference_device.sip.transport import Flow, Transport
+from reference_device.status import AccountRuntime, CallStatus, RegisterStatus
+from wire import sip
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIP_PORT: Final = 5060
+ALLOW: Final = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """Process-wide SIP settings from the command line."""
+
+    timers: Timers = field(default_factory=Timers)
+    register: RegisterSettings = field(default_factory=RegisterSettings)
+    any_host: str = "127.0.0.1"
+
+
+class AgentHost(Protocol):
+    """What an agent needs from the process-wide stack."""
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+    def collect(self) -> None: ...
+
+
+def parse_target(url: str) -> tuple[str, str, int | None]:
+    """`[sip(s):]user@host[:port]` -> (user, host, port or None)."""
+    text = url.split(":", 1)[1] if url.lower().startswith(("sip:", "sips:")) else url
+    user, _, hostport = text.partition("@")
+    host, _, port = hostport.partition(":")
+    return user, host, int(port) if port else None
+
+
+class Agent:
+    """One account's SIP user agent."""
+
+    def __init__(
+        self,
+        account: Account,
+        layer: TransactionLayer,
+        settings: SipSettings,
+        faults: Faults,
+        host: AgentHost,
+    ) -> None:
+        self.account_id = account.id
+        self.account = account
+        self.layer = layer
+        self.settings = settings
+        self.timers = settings.timers
+        self.faults = faults
+        self._host = host
+        self.runtime = AccountRuntime()
+        self.runtime.register.label = f" [account {account.id}]"
+        self.runtime.call.label = f" [account {account.id}]"
+        self._transport: Transport | None = None
+        self.registration: Registration | None = None
+        self._retiring: set[Registration] = set()
+        self._retire_tasks: set[asyncio.Task[None]] = set()
+        self.calls: list[Call] = []
+        self._dialer: asyncio.Task[None] | None = None
+        self._dial_suppressed = False
+        self._dial_failed = False
+        self._dial_waiting = False
+        self.removed = False
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport | None:
+        """The open transport the account uses, if any."""
+        if self._transport is not None and self._transport.closed:
+            return None
+        return self._transport
+
+    @property
+    def created(self) -> bool:
+        """localAccount and localAddress set and the transport open."""
+        return bool(self.account.local_account and self.account.local_address and self.transport)
+
+    @property
+    def contact(self) -> LocalContact:
+        """Our contact on the account's transport."""
+        transport = self.transport
+        host, port = (transport.host, transport.port) if transport else ("127.0.0.1", 0)
+        return LocalContact(self.account.local_account, host, port)
+
+    def transports_in_use(self) -> set[Transport]:
+        """Transports this agent still needs (its own and those of pending unregisters)."""
+        used = {r.transport for r in self._retiring}
+        if self._transport is not None and not self.removed:
+            used.add(self._transport)
+        return used
+
+    def configure(
+        self, account: Account, transport: Transport | None, *, call_settings_changed: bool = False
+    ) -> None:
+        """Apply a new configuration (after add, modify or modify_call_cfg)."""
+        self.account = replace(account, call=replace(account.call))
+        self._transport = transport
+        if call_settings_changed:
+            self._dial_suppressed = False
+        self._sync_registration()
+        self._update_dialer()
+        self._project()
+
+    def _desired_registrar(self) -> RegistrarConfig | None:
+        account = self.account
+        if self.removed or not self.created or not account.register_server:
+            return None
+        return RegistrarConfig(
+            account.register_server, account.register_port, account.username,
+            account.password, account.realm, account.local_account,
+        )  # fmt: skip
+
+    def _sync_registration(self) -> None:
+        desired = self._desired_registrar()
+        current = self.registration
+        if current is not None:
+            if current.config == desired and current.transport is self.transport:
+                return
+            self.registration = None
+            self._retiring.add(current)
+            unregister = not (self.removed and self.faults.on("no_unregister_on_remove"))
+            task = asyncio.get_running_loop().create_task(
+                self._retire(current, unregister=unregister)
+            )
+            self._retire_tasks.add(task)
+            task.add_done_callback(self._retire_tasks.discard)
+            return
+        if self._retiring:
+            return  # the new registration starts once the old one is unregistered
+        transport = self.transport
+        if desired is None or transport is None:
+            if self.runtime.register.state is not RegisterStatus.IDLE:
+                self.runtime.register.transition(RegisterStatus.IDLE)
+            return
+        registration = Registration(
+            desired, transport, self.layer, self.runtime, self.settings.register, self.faults,
+            self._registration_changed,
+        )  # fmt: skip
+        self.registration = registration
+        registration.start()
+
+    async def _retire(self, registration: Registration, *, unregister: bool) -> None:
+        try:
+            await registration.stop(unregister=unregister)
+        finally:
+            self._retiring.discard(registration)
+            if not self.removed:
+                self._sync_registration()
+            self._host.collect()
+
+    def _registration_changed(self) -> None:
+        self._update_dialer()
+
+    async def retire(self) -> None:
+        """The account was removed: end calls, unregister (unless the fault), stop dialling."""
+        self.removed = True
+        self._stop_dialer()
+        for call in list(self.calls):
+            if call.live:
+                call.hangup()
+        self._sync_registration()
+        if self._retire_tasks:
+            await asyncio.gather(*self._retire_tasks, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Process exit: BYE/CANCEL live calls and unregister; the stack bounds the wait."""
+        self.removed = True
+        self._stop_dialer()
+        for call in list(self.calls):
+            if call.live:
+                call.hangup()
+        if self.registration is not None:
+            registration, self.registration = self.registration, None
+            unregister = not self.faults.on("no_unregister_on_remove")
+            await registration.stop(unregister=unregister)
+        if self._retire_tasks:
+            await asyncio.gather(*self._retire_tasks, return_exceptions=True)
+        # BYE/CANCEL/603 went out above; their answers are not awaited on the way out.
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as a tracked background task."""
+        self._host.spawn(coro)
+
+    def call_changed(self, call: Call) -> None:
+        """A call moved: drop ended calls, recompute call_status."""
+        if not call.live and call in self.calls:
+            self.calls.remove(call)
+            if call.state is CallState.FAILED:
+                self._dial_failed = True  # the last outgoing attempt failed
+        self._project()
+
+    def _project(self) -> None:
+        states = {c.state for c in self.calls if c.live}
+        if states & {CallState.ANSWERED, CallState.CONFIRMED}:
+            status = CallStatus.CALLING
+        elif CallState.RINGING in states:
+            status = CallStatus.IN
+        elif states & {CallState.INVITING, CallState.EARLY}:
+            status = CallStatus.OUT
+        elif states & {CallState.TERMINATING, CallState.CANCELLING}:
+            status = CallStatus.CLOSE
+        elif self._dial_waiting:
+            status = CallStatus.RECONNECTING
+        elif self._dial_failed:
+            status = CallStatus.ERROR
+        else:
+            status = CallStatus.IDLE
+        if self.runtime.call.state is not status:
+            self.runtime.call.transition(status)
+
+    def find_call(self, message: sip.SipMessage) -> Call | None:
+        """The call whose dialog `message` (a request from the peer) belongs to."""
+        for call in self.calls:
+            if call.dialog is not None and call.dialog.matches(message):
+                return call
+        return None
+
+    def call_by_invite(self, tx: ServerTransaction) -> Call | None:
+        """The incoming call created by server transaction `tx`."""
+        return next((c for c in self.calls if c.invite_tx is tx), None)
+
+    def call_by_call_id(self, call_id: str | None) -> Call | None:
+        """Our outgoing call with this Call-ID."""
+        return next((c for c in self.calls if not c.incoming and c.call_id == call_id), None)
+
+    def on_invite(self, request: sip.SipRequest, flow: Flow, tx: ServerTransaction) -> None:
+        """A new incoming INVITE: allow_in, allow_in_num and policy, then SDP, then ring/answer."""
+        settings = self.account.call
+        if not settings.allow_in:
+            tx.respond(_response(request, 403))
+            return
+        active = [c for c in self.calls if c.counts]
+        if len(active) >= settings.allow_in_num:
+            if settings.policy == 1 and not self.faults.on("policy1_accepts_second"):
+                log.info("account %d: busy (policy 1): 486", self.account_id)
+                tx.respond(_response(request, 486))
+                return
+            if settings.policy != 1:
+                oldest = active[0]
+                log.info("account %d: policy %d replaces %r", self.account_id, settings.policy,
+                         oldest)  # fmt: skip
+                self._end(oldest)
+        call = Call(self, incoming=True, flow=flow)
+        refusal = call.accept_invite(request, tx)
+        if refusal is not None:
+            if call.media is not None:
+                call.media.close()
+            tx.respond(call.response(request, refusal))
+            return
+        tx.respond(_response(request, 100))
+        self.calls.append(call)
+        self._dial_failed = False
+        self._project()
+        if settings.auto_answer:
+            call.answer()
+        else:
+            call.ring()
+
+    @staticmethod
+    def _end(call: Call) -> None:
+        if call.state is CallState.RINGING:
+            call.decline(487)
+        elif call.state in (CallState.ANSWERED, CallState.CONFIRMED):
+            call.bye()
+        elif call.state in (CallState.INVITING, CallState.EARLY):
+            call.cancel()
+
+    def in_dialog(self, call: Call, request: sip.SipRequest, tx: ServerTransaction | None) -> None:
+        """A request inside one of our dialogs."""
+        if request.method == sip.METHOD_ACK:
+            call.on_ack(request)
+            return
+        assert tx is not None
+        dialog = call.dialog
+        if dialog is not None and not dialog.accept_remote_cseq(request.cseq.number):
+            tx.respond(call.response(request, 500))
+            return
+        if request.method == sip.METHOD_BYE:
+            call.on_bye(request, tx)
+        elif request.method == sip.METHOD_INVITE:
+            call.on_reinvite(request, tx)
+        else:
+            tx.respond(call.response(request, 405))
+
+    def answer(self) -> bool:
+        """answer.json: answer the ringing incoming call; False when there is none."""
+        ringing = next((c for c in self.calls if c.state is CallState.RINGING), None)
+        if ringing is None:
+            return False
+        ringing.answer()
+        return True
+
+    def hangup(self) -> bool:
+        """hangup.json: end the current call; False when there is none to end."""
+        order = (
+            CallState.CONFIRMED, CallState.ANSWERED, CallState.RINGING, CallState.EARLY,
+            CallState.INVITING,
+        )  # fmt: skip
+        for state in order:
+            call = next((c for c in self.calls if c.state is state), None)
+            if call is not None:
+                return call.hangup()
+        return False
+
+    # -- auto-call -------------------------------------------------------------------------------
+
+    def _dial_ready(self) -> bool:
+        settings = self.account.call
+        if self.removed or not settings.auto_call or not settings.target or not self.created:
+            return False
+        if self._dial_suppressed:
+            return False
+        if self.account.register_server:
+            return self.runtime.register.state is RegisterStatus.REGISTERED
+        return True
+
+    def _update_dialer(self) -> None:
+        settings = self.account.call
+        if self._dialer is not None and (not settings.auto_call or not settings.target):
+            self._stop_dialer()
+            self._project()
+        if self._dialer is None and self._dial_ready():
+            self._dialer = asyncio.get_running_loop().create_task(self._dial_loop())
+            self._dialer.add_done_callback(_log_failure)
+
+    def _stop_dialer(self) -> None:
+        if self._dialer is not None:
+            self._dialer.cancel()
+            self._dialer = None
+        self._dial_waiting = False
+
+    def _destination(self) -> tuple[str, tuple[str, int]]:
+        user, host, port = parse_target(self.account.call.target)
+        if port is None:
+            port = (
+                self.account.register_port
+                if host == self.account.register_server
+                else DEFAULT_SIP_PORT
+            )
+        uri_port = "" if port == DEFAULT_SIP_PORT else f":{port}"
+        return f"sip:{user}@{host}{uri_port}", (host, port)
+
+    async def _dial_loop(self) -> None:
+        failures = 0
+        me = asyncio.current_task()
+        try:
+            while self._dial_ready():
+                transport = self.transport
+                assert transport is not None
+                uri, destination = self._destination()
+                infos = await asyncio.get_running_loop().getaddrinfo(*destination)
+                call = Call(self, incoming=False, flow=transport.udp_flow(
+                    (str(infos[0][4][0]), int(infos[0][4][1]))))  # fmt: skip
+                self._dial_waiting = False
+                self._dial_failed = False
+                self.calls.append(call)
+                call.dial(uri, destination)
+                self._project()
+                if await call.established:
+                    failures = 0
+                    await call.ended
+                else:
+                    failures += 1
+                if call.local_hangup:
+                    log.info("account %d: auto-call hung up; no re-dial until the call "
+                             "settings change", self.account_id)  # fmt: skip
+                    self._dial_suppressed = True
+                    return
+                if not call.established.result():
+                    self._dial_failed = True
+                    self._project()
+                if not self._dial_ready():
+                    return
+                self._dial_waiting = True
+                self._project()
+                await asyncio.sleep(backoff(self.settings.register, max(0, failures - 1)))
+        except OSError as exc:
+            log.warning("account %d: cannot dial %s: %s", self.account_id,
+                        self.account.call.target, exc)  # fmt: skip
+            self._dial_failed = True
+        finally:
+            if self._dialer is me:
+                self._dialer = None
+                self._dial_waiting = False
+                with contextlib.suppress(Exception):
+                    self._project()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("auto-call dialer failed", exc_info=task.exception())
+
+
+def _response(request: sip.SipRequest, code: int) -> sip.SipResponse:
+    """A response outside any call (with a To tag on finals)."""
+    tag = None if code < 200 else sip.new_tag()
+    response = sip.make_response(request, code, to_tag=tag)
+    if code == 405:
+        response.headers.add("Allow", ALLOW)
+    return response

@@ -1,0 +1,546 @@
+"""One call (incoming or outgoing): its state machine, its dialog, its SDP and its media port.
+
+Call states (`CallState`, every move through `Call._transition`, logged):
+
+* incoming: `ringing` (1xx sent) -> `answered` (2xx sent, waiting for the ACK; the 2xx is
+  retransmitted T1, 2*T1 .. T2 until the ACK, and after 64*T1 without one a BYE ends the call,
+  RFC 3261 §13.3.1.4) -> `confirmed`;
+* outgoing: `inviting` -> `early` (1xx) -> `confirmed` (2xx, ACK sent) or `failed`; `cancelling`
+  while our CANCEL is in flight;
+* `terminating` while our BYE is in flight; `ended` at the end.
+
+SDP: receive-only H.264 video. An offer's payload type is kept (never renumbered); a bodyless
+INVITE gets an offer in the 2xx and its answer is read from the ACK (no acceptable answer: BYE).
+A re-INVITE's new address/port and direction are followed (sendonly/inactive = hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+from reference_device.faults import Faults
+from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
+from reference_device.sip.media import MediaPort
+from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
+from reference_device.sip.transport import Flow, Transport
+from wire import sdp, sip
+
+log = logging.getLogger(__name__)
+
+ALLOW: Final = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+SDP_TYPE: Final = "application/sdp"
+RENUMBERED_PT: Final = 96
+
+
+class CallState(StrEnum):
+    """The states of one call."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    INVITING = "inviting"
+    EARLY = "early"
+    CANCELLING = "cancelling"
+    CONFIRMED = "confirmed"
+    TERMINATING = "terminating"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+S = CallState
+_MOVES: Final = {
+    S.RINGING: frozenset({S.ANSWERED, S.ENDED}),
+    S.ANSWERED: frozenset({S.CONFIRMED, S.TERMINATING, S.ENDED}),
+    S.INVITING: frozenset({S.EARLY, S.CONFIRMED, S.CANCELLING, S.FAILED, S.ENDED, S.TERMINATING}),
+    S.EARLY: frozenset({S.CONFIRMED, S.CANCELLING, S.FAILED, S.ENDED, S.TERMINATING}),
+    S.CANCELLING: frozenset({S.ENDED, S.TERMINATING}),
+    S.CONFIRMED: frozenset({S.TERMINATING, S.ENDED}),
+    S.TERMINATING: frozenset({S.ENDED}),
+}
+
+
+class IllegalCallMoveError(RuntimeError):
+    """A call was asked for a move its table does not allow."""
+
+
+class CallOwner(Protocol):
+    """What a call needs from its account's agent."""
+
+    layer: TransactionLayer
+    faults: Faults
+    timers: Timers
+
+    @property
+    def contact(self) -> LocalContact: ...
+
+    @property
+    def transport(self) -> Transport | None: ...
+
+    def call_changed(self, call: Call) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+
+@dataclass
+class RemoteMedia:
+    """Where the peer wants (or would send) video, as its SDP says."""
+
+    address: str
+    port: int
+    payload_type: int
+    direction: str
+
+
+def _parse_sdp(body: bytes) -> sdp.SessionDescription | None:
+    try:
+        return sdp.parse(body)
+    except ValueError as exc:
+        log.warning("unparsable SDP: %s", exc)
+        return None
+
+
+def _remote_media(description: sdp.SessionDescription) -> RemoteMedia:
+    """The H.264 video of `description` (SdpNegotiationError when there is none)."""
+    index, payload_type = sdp.find_h264_video(description)
+    connection = description.media_connection(index)
+    media = description.media[index]
+    return RemoteMedia(
+        connection.address if connection is not None else "",
+        media.port, payload_type, description.media_direction(index),
+    )  # fmt: skip
+
+
+def renumber(answer: sdp.SessionDescription, payload_type: int) -> None:
+    """The `pt_renumbered` fault: rewrite the accepted video's payload type."""
+    for media in answer.media:
+        if media.port == 0:
+            continue
+        maps = media.rtpmaps()
+        media.formats = [str(payload_type)]
+        media.remove_attribute("rtpmap")
+        for entry in maps[:1]:
+            media.add_attribute(
+                "rtpmap", sdp.RtpMap(payload_type, entry.encoding_name, entry.clock_rate,
+                                     entry.encoding_params).to_string(),
+            )  # fmt: skip
+
+
+class Call:
+    """One call of one account."""
+
+    def __init__(self, owner: CallOwner, *, incoming: bool, flow: Flow) -> None:
+        self.owner = owner
+        self.incoming = incoming
+        self.flow = flow
+        self.state = S.RINGING if incoming else S.INVITING
+        self.dialog: Dialog | None = None
+        self.remote_media: RemoteMedia | None = None
+        self.media: MediaPort | None = None
+        self.on_hold = False
+        self.local_hangup = False
+        self.ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.established: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._session_id = str(1 + secrets.randbelow(2**31))
+        self._session_version = int(self._session_id)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        # incoming
+        self.invite_tx: ServerTransaction | None = None
+        self._ok: sip.SipResponse | None = None
+        self._offer_sent = False
+        self._pending_body = b""
+        # outgoing
+        self.invite: sip.SipRequest | None = None
+        self._ack: sip.SipRequest | None = None
+        self.call_id = ""
+
+    def __repr__(self) -> str:
+        direction = "in" if self.incoming else "out"
+        return f"<Call {direction} {self.call_id[:12]} {self.state.value}>"
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        """Not ended or failed."""
+        return self.state not in (S.ENDED, S.FAILED)
+
+    @property
+    def counts(self) -> bool:
+        """Counts against allow_in_num: alive and not being torn down."""
+        return self.live and self.state not in (S.TERMINATING, S.CANCELLING)
+
+    def _transition(self, to: CallState) -> None:
+        if to not in _MOVES.get(self.state, frozenset()):
+            raise IllegalCallMoveError(f"{self!r}: cannot go from {self.state.value} to {to.value}")
+        log.info("call %s %s: %s -> %s", "in" if self.incoming else "out", self.call_id,
+                 self.state.value, to.value)  # fmt: skip
+        self.state = to
+        if to in (S.CONFIRMED, S.ANSWERED) and not self.established.done():
+            self.established.set_result(True)
+        if to in (S.ENDED, S.FAILED):
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            if self.media is not None:
+                self.media.close()
+            if not self.established.done():
+                self.established.set_result(False)
+            if not self.ended.done():
+                self.ended.set_result(self.local_hangup)
+        self.owner.call_changed(self)
+
+    def _timer(self, name: str, delay: float, action: Callable[[], None]) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        self._timers[name] = asyncio.get_running_loop().call_later(delay, action)
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _open_media(self) -> MediaPort:
+        if self.media is None:
+            self.media = MediaPort(self.owner.contact.host)
+        return self.media
+
+    def _next_version(self) -> str:
+        self._session_version += 1
+        return str(self._session_version)
+
+    # -- incoming --------------------------------------------------------------------------------
+
+    def accept_invite(self, request: sip.SipRequest, tx: ServerTransaction) -> int | None:
+        """Take an incoming INVITE: prepare the SDP; a refusal status code, or None to go on."""
+        self.invite_tx = tx
+        self.call_id = request.call_id or ""
+        self.dialog = Dialog.as_uas(request, sip.new_tag(), self.flow)
+        body = self._answer_or_offer(request)
+        if body is None:
+            return 488
+        self._pending_body = body
+        return None
+
+    def _answer_or_offer(self, request: sip.SipRequest) -> bytes | None:
+        """The SDP for our 2xx: an answer to the offer, or an offer for a bodyless INVITE."""
+        host = self.owner.contact.host
+        if not request.body:
+            if self.owner.faults.on("bodyless_invite_488"):
+                return None
+            media = self._open_media()
+            self._offer_sent = True
+            offer = sdp.make_video_offer_recvonly(
+                host, media.port, session_id=self._session_id, session_version=self._next_version()
+            )
+            return offer.to_bytes()
+        description = _parse_sdp(request.body)
+        if description is None:
+            return None
+        try:
+            remote = _remote_media(description)
+            media = self._open_media()
+            answer = sdp.answer_video_recvonly(
+                description, host, media.port, session_id=self._session_id,
+                session_version=self._next_version(),
+            )  # fmt: skip
+        except sdp.SdpNegotiationError as exc:
+            log.info("offer refused: %s", exc)
+            return None
+        if self.owner.faults.on("pt_renumbered"):
+            renumber(answer, RENUMBERED_PT)
+        self._offer_sent = False
+        self.remote_media = remote
+        self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
+        return answer.to_bytes()
+
+    def response(self, request: sip.SipRequest, code: int) -> sip.SipResponse:
+        """A response to `request` in this call's dialog (our To tag, Contact on 1xx-2xx)."""
+        tag = self.dialog.local_tag if self.dialog is not None else sip.new_tag()
+        response = sip.make_response(request, code, to_tag=tag)
+        if 100 < code < 300:
+            response.headers.add("Contact", f"<{self.owner.contact.uri}>")
+        response.headers.add("User-Agent", USER_AGENT)
+        if code == 405:
+            response.headers.add("Allow", ALLOW)
+        return response
+
+    def ring(self) -> None:
+        """Send 180 Ringing."""
+        assert self.invite_tx is not None
+        self.invite_tx.respond(self.response(self.invite_tx.request, 180))
+
+    def answer(self) -> None:
+        """Send the 2xx with our SDP; retransmit it until the ACK (§13.3.1.4)."""
+        assert self.invite_tx is not None
+        ok = self.response(self.invite_tx.request, 200)
+        ok.headers.add("Allow", ALLOW)
+        ok.set_body(self._pending_body, SDP_TYPE)
+        self._ok = ok
+        self.invite_tx.respond(ok)
+        self._transition(S.ANSWERED)
+        self._await_ack(ok)
+
+    def _await_ack(self, ok: sip.SipResponse) -> None:
+        timers = self.owner.timers
+        interval = timers.t1
+
+        def retransmit() -> None:
+            nonlocal interval
+            if self._ok is None:
+                return
+            self.flow.send(ok)
+            interval = min(interval * 2, timers.t2)
+            self._timer("2xx", interval, retransmit)
+
+        if not self.flow.reliable:
+            self._timer("2xx", interval, retransmit)
+        self._timer("ack", timers.timeout, self._no_ack)
+
+    def _no_ack(self) -> None:
+        self._cancel_timer("2xx")
+        self._ok = None
+        log.info("call %s: 2xx never ACKed within 64*T1: BYE", self.call_id)
+        if self.state in (S.ANSWERED, S.CONFIRMED):
+            self.bye()
+
+    def decline(self, code: int) -> None:
+        """Answer a ringing INVITE with a final failure (603, 486, 487) and end."""
+        if self.invite_tx is not None and not self.invite_tx.final_sent:
+            self.invite_tx.respond(self.response(self.invite_tx.request, code))
+        self._transition(S.ENDED)
+
+    def on_ack(self, ack: sip.SipRequest) -> None:
+        """The ACK of our 2xx (INVITE or re-INVITE); reads the answer to an offer we sent."""
+        if self._ok is None:
+            return
+        self._ok = None
+        self._cancel_timer("2xx")
+        self._cancel_timer("ack")
+        if self._offer_sent:
+            self._offer_sent = False
+            description = _parse_sdp(ack.body) if ack.body else None
+            try:
+                if description is None:
+                    raise sdp.SdpNegotiationError("the ACK carries no SDP answer")
+                self.remote_media = _remote_media(description)
+            except sdp.SdpNegotiationError as exc:
+                log.info("call %s: no acceptable answer in the ACK (%s): BYE", self.call_id, exc)
+                if self.state is S.ANSWERED:
+                    self._transition(S.CONFIRMED)
+                self.bye()
+                return
+        if self.state is S.ANSWERED:
+            self._transition(S.CONFIRMED)
+
+    def on_cancel(self) -> bool:
+        """The caller's CANCEL: 487 to a ringing INVITE; whether it was still ringing."""
+        if self.state is not S.RINGING:
+            return False
+        self.decline(487)
+        return True
+
+    def on_reinvite(self, request: sip.SipRequest, tx: ServerTransaction) -> None:
+        """A re-INVITE: follow the new address/port and direction; 200 with a fresh version."""
+        if self.state is not S.CONFIRMED or self._ok is not None:
+            tx.respond(self.response(request, 491))
+            return
+        host = self.owner.contact.host
+        media = self._open_media()
+        if not request.body:
+            offer = sdp.make_video_offer_recvonly(
+                host, media.port, session_id=self._session_id, session_version=self._next_version()
+            )
+            body = offer.to_bytes()
+            self._offer_sent = True
+        else:
+            description = _parse_sdp(request.body)
+            try:
+                if description is None:
+                    raise sdp.SdpNegotiationError("unparsable offer")
+                remote = _remote_media(description)
+                answer = sdp.answer_video_recvonly(
+                    description, host, media.port, session_id=self._session_id,
+                    session_version=self._next_version(),
+                )  # fmt: skip
+            except sdp.SdpNegotiationError as exc:
+                log.info("re-INVITE refused: %s", exc)
+                tx.respond(self.response(request, 488))
+                return
+            if self.owner.faults.on("pt_renumbered"):
+                renumber(answer, RENUMBERED_PT)
+            self.remote_media = remote
+            self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
+            log.info("call %s: re-INVITE -> media %s:%d %s", self.call_id, remote.address,
+                     remote.port, remote.direction)  # fmt: skip
+            body = answer.to_bytes()
+            self._offer_sent = False
+        ok = self.response(request, 200)
+        ok.headers.add("Allow", ALLOW)
+        ok.set_body(body, SDP_TYPE)
+        self._ok = ok
+        tx.respond(ok)
+        self._await_ack(ok)
+        self.owner.call_changed(self)
+
+    def on_bye(self, request: sip.SipRequest, tx: ServerTransaction) -> None:
+        """The peer's BYE: 200 and end."""
+        tx.respond(self.response(request, 200))
+        if self.live:
+            if self.state is S.RINGING and self.invite_tx is not None:
+                self.invite_tx.respond(self.response(self.invite_tx.request, 487))
+            self._transition(S.ENDED)
+
+    # -- outgoing --------------------------------------------------------------------------------
+
+    def dial(self, target_uri: str, destination: tuple[str, int]) -> None:
+        """Send our INVITE with a receive-only H.264 offer to `destination`."""
+        contact = self.owner.contact
+        media = self._open_media()
+        offer = sdp.make_video_offer_recvonly(
+            contact.host, media.port, session_id=self._session_id,
+            session_version=self._next_version(),
+        )  # fmt: skip
+        self.call_id = sip.new_call_id(contact.host)
+        headers = sip.Headers()
+        headers.add("Via", contact.via())
+        headers.add("Max-Forwards", MAX_FORWARDS)
+        headers.add("From", f"<sip:{contact.user}@{contact.host}>;tag={sip.new_tag()}")
+        headers.add("To", f"<{target_uri}>")
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", f"1 {sip.METHOD_INVITE}")
+        headers.add("Contact", f"<{contact.uri}>")
+        headers.add("Allow", ALLOW)
+        headers.add("User-Agent", USER_AGENT)
+        invite = sip.SipRequest(sip.METHOD_INVITE, target_uri, headers)
+        invite.set_body(offer.to_bytes(), SDP_TYPE)
+        self.invite = invite
+        tx = self.owner.layer.send_request(invite, self.flow, self._provisional)
+        self.owner.spawn(self._await_final(tx.final))
+
+    def _provisional(self, response: sip.SipResponse) -> None:
+        if self.state is S.INVITING and response.status_code > 100:
+            self._transition(S.EARLY)
+
+    async def _await_final(self, final: asyncio.Future[sip.SipResponse | None]) -> None:
+        response = await final
+        if response is None or not response.is_success:
+            code = 408 if response is None else response.status_code
+            log.info("call %s: INVITE failed (%d)", self.call_id, code)
+            if self.state is S.CANCELLING:
+                self._transition(S.ENDED)
+            elif self.live:
+                self._transition(S.FAILED)
+            return
+        assert self.invite is not None
+        self.dialog = Dialog.as_uac(self.invite, response, self.flow)
+        self._send_ack()
+        try:
+            self.remote_media = _remote_media(sdp.parse(response.body))
+        except ValueError as exc:  # SdpNegotiationError is a ValueError too
+            log.info("call %s: unusable answer (%s): BYE", self.call_id, exc)
+            self._bye_after_answer()
+            return
+        if self.state is S.CANCELLING or not self.live:
+            self._bye_after_answer()
+            return
+        self._transition(S.CONFIRMED)
+
+    def _bye_after_answer(self) -> None:
+        if self.state in (S.INVITING, S.EARLY):
+            self._transition(S.CONFIRMED)
+        self.bye()
+
+    def _send_ack(self) -> None:
+        assert self.dialog is not None and self.invite is not None
+        ack = self.dialog.request(sip.METHOD_ACK, self.owner.contact, cseq=self.invite.cseq.number)
+        self._ack = ack
+        self._dialog_flow().send(ack)
+
+    def on_stray_2xx(self, response: sip.SipResponse) -> None:
+        """A retransmitted 2xx to our INVITE: ACK it again."""
+        if self._ack is not None:
+            self._dialog_flow().send(self._ack)
+
+    def cancel(self) -> None:
+        """CANCEL our unanswered INVITE (RFC 3261 §9.1)."""
+        assert self.invite is not None
+        headers = sip.Headers()
+        for name in ("Via", "Max-Forwards", "From", "To", "Call-ID"):
+            value = self.invite.headers.get(name)
+            if value is not None:
+                headers.add(name, value)
+        for route in self.invite.headers.get_all("Route"):
+            headers.add("Route", route)
+        headers.set("CSeq", f"{self.invite.cseq.number} {sip.METHOD_CANCEL}")
+        headers.add("Content-Length", "0")
+        request = sip.SipRequest(sip.METHOD_CANCEL, self.invite.uri, headers)
+        self._transition(S.CANCELLING)
+        self.owner.layer.send_request(request, self.flow)
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def _dialog_flow(self) -> Flow:
+        """The flow in-dialog requests take: the TCP connection if still open, else UDP."""
+        flow = self.flow
+        if flow.connection is not None and flow.connection.is_open:
+            return flow
+        assert self.dialog is not None
+        transport = self.owner.transport or flow.transport
+        return transport.udp_flow(self._resolved_next_hop())
+
+    def _resolved_next_hop(self) -> tuple[str, int]:
+        assert self.dialog is not None
+        try:
+            return self.dialog.next_hop()
+        except ValueError:
+            return self.flow.addr
+
+    def bye(self) -> None:
+        """Send BYE in the dialog; `terminating` until its final answer or timeout."""
+        if self.dialog is None or self.state in (S.TERMINATING, S.ENDED, S.FAILED):
+            return
+        self._cancel_timer("2xx")
+        self._cancel_timer("ack")
+        self._ok = None
+        request = self.dialog.request(sip.METHOD_BYE, self.owner.contact)
+        self._transition(S.TERMINATING)
+        tx = self.owner.layer.send_request(request, self._dialog_flow())
+        self.owner.spawn(self._await_bye(tx.final))
+
+    async def _await_bye(self, final: asyncio.Future[sip.SipResponse | None]) -> None:
+        response = await final
+        log.info("call %s: BYE answered %s", self.call_id,
+                 "nothing" if response is None else response.status_code)  # fmt: skip
+        if self.state is S.TERMINATING:
+            self._transition(S.ENDED)
+
+    def hangup(self) -> bool:
+        """hangup.json: BYE when confirmed, 603 when ringing, CANCEL when dialling."""
+        self.local_hangup = True
+        if self.owner.faults.on("hangup_sends_nothing"):
+            self._ok = None
+            if self.invite_tx is not None and not self.invite_tx.final_sent:
+                self.invite_tx.abort()  # forgotten: the caller never hears a final answer
+            if self.live:
+                self._transition(S.ENDED)
+            return True
+        if self.state is S.RINGING:
+            self.decline(603)
+        elif self.state in (S.ANSWERED, S.CONFIRMED):
+            self.bye()
+        elif self.state in (S.INVITING, S.EARLY):
+            self.cancel()
+        else:
+            return False
+        return True
+
+    def drop(self) -> None:
+        """End locally without signalling (shutdown after the grace period)."""
+        if self.live:
+            self._transition(S.ENDED)

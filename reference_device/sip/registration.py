@@ -1,0 +1,319 @@
+"""The REGISTER client of one account (RFC 3261 §10) and its `register_status` machine.
+
+States as `status.json` shows them (every move through `RegisterMachine.transition`, logged):
+
+* `registering`: a REGISTER is in flight for the first time, or again after an `error`;
+* `registered`: the registrar granted the binding (a refresh in flight keeps this state);
+* `connecting` / `reconnecting`: the last REGISTER got no answer (timer F), before / after a first
+  success; retries keep the state until an answer arrives;
+* `error`: 403, 404, a realm that is not the configured one, a non-stale challenge to a REGISTER
+  that carried credentials (wrong credentials), any other 4xx-6xx;
+* `unregistering` (Expires: 0 in flight), then `closed`.
+
+`extra_info` is the last final status code from the registrar (408 for a timeout, 0 before any).
+A binding granted for G seconds is refreshed after `G - min(5, G/4)` seconds; each refresh keeps
+the Call-ID, increments the CSeq and answers challenges again. Failures are retried after
+`retry_base * 2**n` seconds (capped at 30 s), or after a 503's Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from reference_device.faults import Faults
+from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
+from reference_device.sip.transaction import TransactionLayer
+from reference_device.sip.transport import Transport
+from reference_device.status import AccountRuntime, RegisterStatus
+from wire import digest, sip
+
+log = logging.getLogger(__name__)
+
+RETRY_CAP: Final = 30.0
+MAX_AUTH_ROUNDS: Final = 3
+ANY_REALM: Final = "*"
+R = RegisterStatus
+
+
+@dataclass(frozen=True)
+class RegistrarConfig:
+    """The account fields registration depends on; a change means unregister + register."""
+
+    server: str
+    port: int
+    username: str
+    password: str
+    realm: str
+    local_account: str
+
+
+@dataclass(frozen=True)
+class RegisterSettings:
+    """Process-wide settings: requested expiry and retry backoff base (seconds)."""
+
+    expires: int = 3600
+    retry_base: float = 1.0
+
+
+@dataclass
+class Outcome:
+    """What one REGISTER round (with its challenges) ended with."""
+
+    code: int  # final status code; 408 for no answer; 0 when nothing was sent
+    granted: int = 0
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx."""
+        return 200 <= self.code < 300
+
+    @property
+    def timed_out(self) -> bool:
+        """No answer (timer F) or no route to the registrar."""
+        return self.code in {408, 0}
+
+
+def refresh_delay(granted: int) -> float:
+    """Seconds after a success to refresh: `granted - min(5, granted / 4)`."""
+    return granted - min(5.0, granted / 4)
+
+
+def backoff(settings: RegisterSettings, failures: int) -> float:
+    """`retry_base * 2**failures`, capped at 30 s."""
+    return float(min(RETRY_CAP, settings.retry_base * (2 ** min(failures, 16))))
+
+
+class Registration:
+    """Registration of one account with one registrar, on one transport."""
+
+    def __init__(  # noqa: PLR0917 - keyword use preferred; kept positional for the agent
+        self,
+        config: RegistrarConfig,
+        transport: Transport,
+        layer: TransactionLayer,
+        runtime: AccountRuntime,
+        settings: RegisterSettings,
+        faults: Faults,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self._layer = layer
+        self._runtime = runtime
+        self._settings = settings
+        self._faults = faults
+        self._on_change = on_change
+        self.contact = LocalContact(config.local_account, transport.host, transport.port)
+        self.call_id = sip.new_call_id(transport.host)
+        self._from_tag = sip.new_tag()
+        self._cseq = 0
+        self._task: asyncio.Task[None] | None = None
+        self.bound = False  # the registrar holds our binding (granted, not yet unregistered)
+        self._ever_registered = False
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RegisterStatus:
+        """The current register_status."""
+        return self._runtime.register.state
+
+    def _set(self, to: RegisterStatus) -> None:
+        if self.state is not to:
+            self._runtime.register.transition(to)
+            self._on_change()
+
+    def _record(self, code: int) -> None:
+        self._runtime.register_extra_info = code
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin registering in the background."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, *, unregister: bool) -> None:
+        """Stop refreshing; with `unregister`, send Expires: 0 if a binding is held."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if unregister and self.bound:
+            await self._unregister()
+        elif self.state is not R.IDLE and self.state is not R.CLOSED:
+            self._set(R.CLOSED)
+
+    async def _run(self) -> None:
+        failures = 0
+        self._set(R.REGISTERING)
+        while True:
+            outcome = await self._round(self._settings.expires)
+            if outcome.ok:
+                failures = 0
+                self.bound = outcome.granted > 0
+                self._ever_registered = True
+                self._set(R.REGISTERED)
+                basis = outcome.granted
+                if self._faults.on("refresh_requested_expiry"):
+                    basis = self._settings.expires
+                delay = refresh_delay(basis)
+                log.info("registered %s at %s:%d for %d s; refresh in %.2f s",
+                         self.contact.uri, self.config.server, self.config.port,
+                         outcome.granted, delay)  # fmt: skip
+            else:
+                if outcome.timed_out:
+                    self._set(R.RECONNECTING if self._ever_registered else R.CONNECTING)
+                else:
+                    self._set(R.ERROR)
+                delay = outcome.retry_after or backoff(self._settings, failures)
+                failures += 1
+                log.info("registration of %s failed (%d); retry in %.2f s",
+                         self.contact.uri, outcome.code, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            if self.state is R.ERROR:
+                self._set(R.REGISTERING)
+
+    async def _unregister(self) -> None:
+        self._set(R.UNREGISTERING)
+        try:
+            outcome = await self._round(0)
+        finally:
+            self.bound = False
+        log.info("unregistered %s (%d)", self.contact.uri, outcome.code)
+        self._set(R.CLOSED)
+
+    # -- one REGISTER round ---------------------------------------------------------------------
+
+    async def _destination(self) -> tuple[str, int] | None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                self.config.server, self.config.port, family=socket.AF_INET,
+                type=socket.SOCK_DGRAM,
+            )  # fmt: skip
+        except OSError as exc:
+            log.warning("registrar %s: cannot resolve: %s", self.config.server, exc)
+            return None
+        host, port = infos[0][4][:2]
+        return str(host), int(port)
+
+    async def _round(self, expires: int) -> Outcome:
+        """One REGISTER with its challenge answers; the final outcome."""
+        destination = await self._destination()
+        if destination is None:
+            return Outcome(0)
+        answered: set[str] = set()
+        authorization: tuple[str, str] | None = None
+        while True:
+            request = self._build(expires, authorization)
+            if self.transport.closed:
+                return Outcome(0)
+            tx = self._layer.send_request(request, self.transport.udp_flow(destination))
+            response = await tx.final
+            if response is None:
+                self._record(408)
+                return Outcome(408)
+            code = response.status_code
+            self._record(code)
+            if 200 <= code < 300:
+                return Outcome(code, self._granted(response, expires))
+            if code in (401, 407):
+                authorization = self._answer_challenge(response, answered)
+                if authorization is None:
+                    return Outcome(code)
+                continue
+            retry_after = None
+            if code == 503:
+                retry_after = _retry_after(response)
+            return Outcome(code, retry_after=retry_after)
+
+    def _answer_challenge(
+        self, response: sip.SipResponse, answered: set[str]
+    ) -> tuple[str, str] | None:
+        proxy = response.status_code == 407
+        value = response.headers.get("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+        if value is None:
+            log.warning("%d without a challenge", response.status_code)
+            return None
+        try:
+            challenge = digest.Challenge.parse(value)
+        except ValueError as exc:
+            log.warning("unusable challenge: %s", exc)
+            return None
+        if self.config.realm not in (ANY_REALM, challenge.realm):
+            log.warning("challenge realm %r is not the configured %r", challenge.realm,
+                        self.config.realm)  # fmt: skip
+            return None
+        # Challenged again after sending credentials, without stale=true: they were refused (a
+        # registrar re-challenges a wrong password with a fresh nonce). Only stale nonces are
+        # answered again, and those at most MAX_AUTH_ROUNDS times.
+        if (answered and not challenge.stale) or len(answered) >= MAX_AUTH_ROUNDS:
+            log.warning("challenged again (nonce %r): credentials refused", challenge.nonce)
+            return None
+        answered.add(challenge.nonce)
+        try:
+            credentials = digest.build_authorization(
+                challenge, sip.METHOD_REGISTER, self._request_uri(), self.config.username,
+                self.config.password,
+            )  # fmt: skip
+        except ValueError as exc:
+            log.warning("cannot answer challenge: %s", exc)
+            return None
+        return ("Proxy-Authorization" if proxy else "Authorization"), credentials.to_header()
+
+    def _request_uri(self) -> str:
+        port = "" if self.config.port == 5060 else f":{self.config.port}"
+        return f"sip:{self.config.server}{port}"
+
+    def _build(self, expires: int, authorization: tuple[str, str] | None) -> sip.SipRequest:
+        self._cseq += 1
+        aor = f"sip:{self.config.local_account}@{self.config.server}"
+        headers = sip.Headers()
+        headers.add("Via", self.contact.via())
+        headers.add("Max-Forwards", MAX_FORWARDS)
+        headers.add("From", f"<{aor}>;tag={self._from_tag}")
+        headers.add("To", f"<{aor}>")
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", f"{self._cseq} {sip.METHOD_REGISTER}")
+        headers.add("Contact", f"<{self.contact.uri}>")
+        headers.add("Expires", str(expires))
+        if authorization is not None:
+            headers.add(*authorization)
+        headers.add("User-Agent", USER_AGENT)
+        headers.add("Content-Length", "0")
+        return sip.SipRequest(sip.METHOD_REGISTER, self._request_uri(), headers)
+
+    def _granted(self, response: sip.SipResponse, requested: int) -> int:
+        """Our Contact's expires param, else the Expires header, else what was requested."""
+        try:
+            contacts = response.contacts
+        except ValueError:
+            contacts = []
+        for contact in contacts:
+            try:
+                uri = contact.sip_uri()
+            except ValueError:
+                continue
+            mine = (uri.user, uri.host, uri.port or 5060) == (
+                self.contact.user, self.contact.host, self.contact.port,
+            )  # fmt: skip
+            value = sip.get_param(contact.params, "expires")
+            if mine and value is not None and value.isdigit():
+                return int(value)
+        header = (response.headers.get("Expires") or "").strip()
+        if header.isdigit():
+            return int(header)
+        return requested
+
+
+def _retry_after(response: sip.SipResponse) -> float | None:
+    value = (response.headers.get("Retry-After") or "").split(";")[0].split("(")[0].strip()
+    return float(value) if value.isdigit() else None

@@ -1,0 +1,253 @@
+"""SIP transports: one UDP socket and one TCP listener on the same HOST:PORT.
+
+A `Transport` owns both sockets of one bound address and the TCP connections accepted on it.
+Incoming messages are handed to one callback with the `Flow` to answer on. Sockets are bound
+synchronously (so a refused bind is known at once, before the API answers) and read with
+`loop.add_reader` (UDP) or an asyncio protocol (accepted TCP connections). Everything is closed
+by `Transport.close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from wire import sip
+
+log = logging.getLogger(__name__)
+
+UDP: Final = "UDP"
+TCP: Final = "TCP"
+MAX_DATAGRAM: Final = 65535
+EPHEMERAL_ATTEMPTS: Final = 8
+TCP_BACKLOG: Final = 64
+MAX_STREAM_BUFFER: Final = 1 << 20
+
+MessageCallback = Callable[["Transport", sip.SipMessage, "Flow"], None]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Where to send: a transport, a protocol and a peer address (a TCP connection if any)."""
+
+    transport: Transport
+    protocol: str
+    addr: tuple[str, int]
+    connection: TcpConnection | None = None
+
+    @property
+    def reliable(self) -> bool:
+        """True over TCP: no retransmissions, timers D/K/I/J are zero."""
+        return self.protocol == TCP
+
+    def send(self, message: sip.SipMessage) -> None:
+        """Send `message` on this flow (best effort: a closed connection drops it, logged)."""
+        data = message.to_bytes()
+        if self.connection is not None:
+            self.connection.send(data)
+        else:
+            self.transport.send_udp(data, self.addr)
+
+
+class TcpConnection(asyncio.Protocol):
+    """One accepted TCP connection: frames messages with `parse_stream`."""
+
+    def __init__(self, owner: Transport) -> None:
+        self._owner = owner
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection can still carry a message."""
+        return self._transport is not None and not self._transport.is_closing()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = (str(peer[0]), int(peer[1]))
+        self._owner.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner.connections.discard(self)
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while self._buffer:
+            try:
+                parsed = sip.parse_stream(self._buffer)
+            except ValueError as exc:
+                log.warning("TCP %s:%d: unparsable stream, closing: %s", *self.peer, exc)
+                self.close()
+                return
+            if parsed is None:
+                if len(self._buffer) > MAX_STREAM_BUFFER:
+                    self.close()
+                return
+            message, used = parsed
+            del self._buffer[:used]
+            flow = Flow(self._owner, TCP, self.peer, self)
+            self._owner.deliver(message, flow)
+
+    def send(self, data: bytes) -> None:
+        """Write `data`, or log that the connection is gone."""
+        if self._transport is None or self._transport.is_closing():
+            log.warning("TCP %s:%d: connection closed, %d bytes dropped", *self.peer, len(data))
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._transport is not None:
+            self._transport.close()
+
+
+def _bind(kind: socket.SocketKind, host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setblocking(False)
+        sock.bind((host, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(TCP_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on host:port (same port number); port 0 picks one free for both.
+
+    For port 0 the UDP socket is bound first and TCP then takes its number; on a collision the
+    pair is dropped and tried again a few times. Raises OSError when it cannot be done.
+    """
+    attempts = EPHEMERAL_ATTEMPTS if port == 0 else 1
+    last: OSError | None = None
+    for _ in range(attempts):
+        udp = _bind(socket.SOCK_DGRAM, host, port)
+        bound = int(udp.getsockname()[1])
+        try:
+            tcp = _bind(socket.SOCK_STREAM, host, bound)
+        except OSError as exc:
+            udp.close()
+            last = exc
+            if port != 0 or exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return udp, tcp
+    assert last is not None
+    raise last
+
+
+class Transport:
+    """UDP + TCP on one bound address; `host` is the IP the sockets are bound to."""
+
+    def __init__(self, udp: socket.socket, tcp: socket.socket, on_message: MessageCallback) -> None:
+        self._udp = udp
+        self._tcp = tcp
+        self._on_message = on_message
+        self.host, self.port = str(udp.getsockname()[0]), int(udp.getsockname()[1])
+        self.connections: set[TcpConnection] = set()
+        self._loop = asyncio.get_running_loop()
+        self._pending: set[asyncio.Task[object]] = set()
+        self._closed = False
+        self._loop.add_reader(udp.fileno(), self._read_udp)
+        self._loop.add_reader(tcp.fileno(), self._accept)
+        log.info("transport open on %s:%d (UDP+TCP)", self.host, self.port)
+
+    @classmethod
+    def open(cls, host: str, port: int, on_message: MessageCallback) -> Transport:
+        """Bind UDP and TCP on host:port; OSError when the address cannot be bound."""
+        udp, tcp = bind_pair(host, port)
+        return cls(udp, tcp, on_message)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(bound IP, bound port)."""
+        return self.host, self.port
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def udp_flow(self, addr: tuple[str, int]) -> Flow:
+        """A UDP flow from this transport to `addr`."""
+        return Flow(self, UDP, addr)
+
+    def deliver(self, message: sip.SipMessage, flow: Flow) -> None:
+        """Hand a received message to the callback (exceptions are logged, never raised)."""
+        try:
+            self._on_message(self, message, flow)
+        except Exception:
+            log.exception("error handling a message from %s:%d", *flow.addr)
+
+    def _read_udp(self) -> None:
+        while True:
+            try:
+                data, addr = self._udp.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
+                log.debug("UDP %s:%d: %s", self.host, self.port, exc)
+                return
+            if not data.strip(b"\r\n"):
+                continue  # keep-alive
+            try:
+                message = sip.parse(data)
+            except ValueError as exc:
+                log.warning("UDP from %s:%d: unparsable message dropped: %s", *addr, exc)
+                continue
+            self.deliver(message, Flow(self, UDP, (str(addr[0]), int(addr[1]))))
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("TCP accept on %s:%d: %s", self.host, self.port, exc)
+                return
+            conn.setblocking(False)
+            task: asyncio.Task[object] = self._loop.create_task(
+                self._loop.connect_accepted_socket(lambda: TcpConnection(self), conn)
+            )
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def send_udp(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send one datagram (dropped, logged, if the socket refuses it)."""
+        if self._closed:
+            log.warning("transport %s:%d closed, datagram to %s:%d dropped", *self.address, *addr)
+            return
+        try:
+            self._udp.sendto(data, addr)
+        except OSError as exc:
+            log.warning("UDP send to %s:%d failed: %s", *addr, exc)
+
+    def close(self) -> None:
+        """Stop reading, close both sockets and every accepted connection."""
+        if self._closed:
+            return
+        self._closed = True
+        for sock in (self._udp, self._tcp):
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        for task in list(self._pending):
+            task.cancel()
+        for conn in list(self.connections):
+            conn.close()
+        log.info("transport closed on %s:%d", self.host, self.port)
