@@ -46,12 +46,12 @@ def populate(api_url: str) -> None:
         assert body["result"] == "ok", f"{endpoint} {params}: {body}"
 
     ok("add", name="lab-existing", type="sip")
-    ok("modify", id="1", localAccount="1001", localAddress="127.0.0.1:5072", realm="lab",
+    ok("modify", id="1", localAccount="1001", localAddress="127.0.0.1:0", realm="lab",
        registerServer="127.0.0.1", registerPort="5090", username="u1", password="p1")  # fmt: skip
     ok("modify_call_cfg", id="1", auto_aws="1", allow_in="2", sip_out_url="9@127.0.0.1:5090",
        buffer="live:100:100:300:0:0", policy="2")  # fmt: skip
     ok("add", name="lab-gb", type="gb28181")
-    ok("set_binds", binds="127.0.0.1:5072,*:5080")
+    ok("set_binds", binds="127.0.0.1:0,*:0")
 
 
 def test_lab_run_leaves_device_state_as_found(reference: ReferenceProcess) -> None:
