@@ -1,0 +1,179 @@
+"""Ending calls: hangup.json, the caller's BYE, the caller's CANCEL, and "1211" afterwards."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _hangup_ok(api, account):
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+
+
+@pytest.mark.req("SIP-CALL-HUP-001")
+def test_hangup_json_sends_bye_on_an_established_call(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "1"})
+    leg = calls.answered(raw_caller(), account)
+    assert not leg.requests("BYE"), f"precondition: no BYE yet; flow: {leg.flow()}"
+    _hangup_ok(api, account)
+    bye = leg.wait_request("BYE", timeout=calls.timeout)
+    assert bye.to_addr.tag == leg.from_tag and bye.from_addr.tag == leg.remote_tag, (
+        f"[{api.req}] expected the BYE in the call's dialog (From tag {leg.remote_tag}, To tag "
+        f"{leg.from_tag}), observed From {bye.headers.get('From')!r} To {bye.headers.get('To')!r}"
+    )
+    calls.status_is(account, "idle", why="hangup.json sent BYE and the caller answered 200")
+
+
+@pytest.mark.req("SIP-CALL-HUP-001")
+def test_hangup_json_ends_a_manually_answered_call(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    leg.response(180, timeout=calls.timeout)
+    calls.status_is(account, "in", why="the caller got 180 Ringing")
+    api.expect_ok(api.call("answer", {"id": str(account.id)}))
+    leg.response(200, timeout=calls.timeout)
+    leg.ack()
+    calls.status_is(account, "calling", why="answer.json answered and the 200 was ACKed")
+    _hangup_ok(api, account)
+    calls.ended_by_device(leg, account, why="hangup.json sent BYE and the caller answered 200")
+
+
+@pytest.mark.req("SIP-CALL-HUP-002")
+def test_hangup_json_declines_a_ringing_call(api, calls, sip_account, pjsua):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    peer = pjsua("caller")
+    handle = calls.ringing(peer, account)
+    _hangup_ok(api, account)
+    final = calls.final(peer, handle)
+    assert final.status is not None and (400 <= final.status < 500 or final.status >= 600), (
+        f"[{api.req}] expected a 4xx/6xx final answer (603 Decline) after hangup.json on a "
+        f"ringing call, observed {final.first_line!r}; flow: {calls.flow(peer, handle)}"
+    )
+    calls.state(peer, handle, "DISCONNECTED")
+    calls.status_is(account, "idle", why=f"the ringing call was declined with {final.status}")
+
+
+@pytest.mark.req("SIP-CALL-HUP-002")
+def test_hangup_json_declines_with_603_and_gets_the_ack(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    leg.response(180, timeout=calls.timeout)
+    calls.status_is(account, "in", why="the caller got 180 Ringing")
+    _hangup_ok(api, account)
+    final = leg.response(timeout=calls.timeout)
+    assert final.status_code == 603, (
+        f"[{api.req}] expected 603 Decline after hangup.json on a ringing call, observed "
+        f"{final.status_code} {final.reason}; flow: {leg.flow()}"
+    )
+    calls.status_is(account, "idle", why="the ringing call was declined")
+
+
+def _end_by_hangup_json(api, calls, account, leg):
+    _hangup_ok(api, account)
+    leg.wait_request("BYE", timeout=calls.timeout)
+
+
+def _end_by_remote_bye(api, calls, account, leg):
+    leg.bye()
+    ok = leg.response(method="BYE", timeout=calls.timeout)
+    assert ok.status_code == 200, f"[{api.req}] expected 200 to BYE, observed {ok.status_code}"
+
+
+@pytest.mark.req("SIP-CALL-HUP-003")
+@pytest.mark.parametrize(
+    "end", [_end_by_hangup_json, _end_by_remote_bye], ids=["hangup-json", "remote-bye"]
+)
+def test_no_call_again_after_an_established_call_ended(api, calls, sip_account, raw_caller, end):
+    account = sip_account(call_cfg={"auto_aws": "1"})
+    leg = calls.answered(raw_caller(), account)
+    end(api, calls, account, leg)
+    calls.status_is(account, "idle", why="the call ended")
+    api.expect_error(api.call("answer", {"id": str(account.id)}), "no_call")
+    api.expect_error(api.call("hangup", {"id": str(account.id)}), "no_call")
+    calls.status_now(account, "idle", "answer.json and hangup.json had no call to act on")
+
+
+@pytest.mark.req("SIP-CALL-HUP-003")
+def test_no_call_again_after_a_cancelled_call(api, calls, sip_account, pjsua):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    peer = pjsua("caller")
+    handle = calls.ringing(peer, account)
+    assert peer.hangup(handle), "precondition: the pjsua2 caller sends CANCEL"
+    calls.response(peer, handle, 487)
+    calls.status_is(account, "idle", why="the caller cancelled the ringing call")
+    api.expect_error(api.call("answer", {"id": str(account.id)}), "no_call")
+    api.expect_error(api.call("hangup", {"id": str(account.id)}), "no_call")
+
+
+@pytest.mark.req("SIP-CALL-BYE-001")
+def test_remote_bye_is_answered_200_and_the_call_ends(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "1"})
+    leg = calls.answered(raw_caller(), account)
+    leg.bye()
+    ok = leg.response(method="BYE", timeout=calls.timeout)
+    assert ok.status_code == 200, (
+        f"[{api.req}] expected 200 to the caller's BYE, observed {ok.status_code} {ok.reason}; "
+        f"flow: {leg.flow()}"
+    )
+    calls.status_is(account, "idle", why="the caller's BYE was answered 200")
+    assert not leg.requests("BYE"), (
+        f"[{api.req}] expected no BYE from the device for a call the caller ended; "
+        f"flow: {leg.flow()}"
+    )
+
+
+@pytest.mark.req("SIP-CALL-BYE-001")
+def test_remote_bye_ends_a_manually_answered_call(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    leg.response(180, timeout=calls.timeout)
+    calls.status_is(account, "in", why="the caller got 180 Ringing")
+    api.expect_ok(api.call("answer", {"id": str(account.id)}))
+    leg.response(200, timeout=calls.timeout)
+    leg.ack()
+    calls.status_is(account, "calling", why="answer.json answered and the 200 was ACKed")
+    leg.bye()
+    ok = leg.response(method="BYE", timeout=calls.timeout)
+    assert ok.status_code == 200, (
+        f"[{api.req}] expected 200 to the caller's BYE, observed {ok.status_code} {ok.reason}"
+    )
+    calls.status_is(account, "idle", why="the caller's BYE was answered 200")
+
+
+@pytest.mark.req("SIP-CALL-CAN-001")
+def test_cancel_while_ringing_gets_200_and_487(api, calls, sip_account, pjsua):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    peer = pjsua("caller")
+    handle = calls.ringing(peer, account)
+    assert peer.hangup(handle), "precondition: the pjsua2 caller sends CANCEL"
+    calls.response(peer, handle, 200, method="CANCEL")
+    final = calls.final(peer, handle)
+    assert final.status == 487, (
+        f"[{api.req}] expected 487 Request Terminated to the cancelled INVITE, observed "
+        f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
+    )
+    calls.state(peer, handle, "DISCONNECTED")
+    calls.status_is(account, "idle", why="the ringing call was cancelled")
+
+
+@pytest.mark.req("SIP-CALL-CAN-001")
+def test_cancel_while_ringing_plain_caller(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    leg.response(180, timeout=calls.timeout)
+    calls.status_is(account, "in", why="the caller got 180 Ringing")
+    leg.cancel()
+    cancel_ok = leg.response(method="CANCEL", timeout=calls.timeout)
+    assert cancel_ok.status_code == 200, (
+        f"[{api.req}] expected 200 to CANCEL, observed {cancel_ok.status_code}; flow: {leg.flow()}"
+    )
+    final = leg.response(timeout=calls.timeout)
+    assert final.status_code == 487, (
+        f"[{api.req}] expected 487 to the cancelled INVITE, observed {final.status_code} "
+        f"{final.reason}; flow: {leg.flow()}"
+    )
+    calls.status_is(account, "idle", why="the ringing call was cancelled")
+    api.expect_error(api.call("answer", {"id": str(account.id)}), "no_call")

@@ -1,0 +1,128 @@
+"""Outgoing calls: auto_call to sip_out_url, status out/calling, hangup.json and no re-dial.
+
+The callee is the plain-socket `raw_callee` (the case decides when it rings and answers, so the
+`out` state is observed while it rings) or SIPp's `uas_answer` scenario. pjsua2 cannot be the
+callee: it answers the device's video-only offer with 488.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.ladder import LadderMessage, sip_label
+from fixtures.peer_fixtures import LADDERS
+from fixtures.sipp import start_uas
+from wire import sdp, sip
+
+#: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
+#: that must NOT happen (the reference decoder re-dials a peer-ended call after 1 s).
+REDIAL_WINDOW = 2.0
+
+
+def _sipp_ladder(uas):
+    """SIPp's messages as ladder rows (its log names no addresses: the Via names the device)."""
+    rows = []
+    for m in uas.messages():
+        via = (m.header("Via") or "").split()
+        device = via[1].split(";")[0] if len(via) > 1 else "decoder"
+        src, dst = (uas.address, device) if m.direction == "sent" else (device, uas.address)
+        rows.append(LadderMessage(m.timestamp, src, dst, sip_label(m.first_line), m.text))
+    return rows, {uas.address: "callee (SIPp)"}
+
+
+def _ringing_then_answered(api, calls, account, callee, nth=1):
+    """The device's INVITE #nth: checked, rung (status out), answered (status calling)."""
+    invite = callee.wait_invite(calls.timeout, nth=nth)
+    request = invite.message
+    assert isinstance(request, sip.SipRequest)
+    offer = calls.sdp_of(request.body, request.content_type or "", "the device's INVITE")
+    calls.receive_only_h264(offer, "the device's offer", account.sip.host)
+    callee.respond(invite, 180)
+    calls.status_is(account, "out", why="our 180 Ringing is the only answer so far")
+    answer = sdp.answer_video_recvonly(offer, "127.0.0.1", callee.media_port)
+    index, _ = calls.video(answer, "the callee's answer")
+    answer.media[index].direction = sdp.DIRECTION_SENDONLY  # the callee is the video source
+    callee.respond(invite, 200, answer.to_bytes())
+    callee.wait_for(
+        lambda s: (
+            s.is_request and s.message.method == "ACK" and s.message.call_id == request.call_id
+        ),
+        calls.timeout,
+        expected="the device's ACK to our 200",
+    )
+    calls.status_is(account, "calling", why="the callee answered 200 and the device ACKed")
+    return request
+
+
+@pytest.mark.req("SIP-CALL-OUT-001")
+def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account, raw_callee):
+    callee = raw_callee("callee")
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
+    invite = _ringing_then_answered(api, calls, account, callee)
+    uri = sip.SipUri.parse(invite.uri)
+    assert (uri.user, uri.host, uri.port) == (callee.user, "127.0.0.1", callee.port), (
+        f"[{api.req}] expected the INVITE sent to sip:{callee.target}, observed {invite.uri}"
+    )
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    callee.wait_for(
+        lambda s: s.is_request and s.message.method == "BYE",
+        calls.timeout,
+        expected="the device's BYE after hangup.json",
+    )
+    calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
+
+
+@pytest.mark.req("SIP-CALL-OUT-001")
+def test_auto_call_to_sipp_callee(request, api, calls, sip_account, tmp_path):
+    with start_uas("uas_answer", log_dir=tmp_path / "sipp", calls=1, timeout=30) as uas:
+        request.node.stash.setdefault(LADDERS, []).append(lambda: _sipp_ladder(uas))
+        account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
+        calls.status_is(account, "calling", why="SIPp answers 180 then 200 at once")
+        invites = [m for m in uas.messages() if m.first_line.startswith("INVITE ")]
+        assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
+        body = invites[0].text.split("\n\n", 1)[-1]
+        offer = sdp.parse(body)
+        calls.receive_only_h264(offer, "the device's offer to SIPp", account.sip.host)
+        api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+        result = uas.wait(calls.timeout)
+        calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
+    assert result.ok and result.successful == 1, (
+        f"[{api.req}] expected SIPp's callee scenario to complete 1 call (INVITE with m=video, "
+        f"ACK, BYE): {result.describe()}"
+    )
+
+
+@pytest.mark.req("SIP-CALL-OUT-002")
+def test_hangup_json_ends_the_outgoing_call_and_it_is_not_redialled(
+    api, calls, sip_account, raw_callee
+):
+    callee = raw_callee("callee")
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
+    first = _ringing_then_answered(api, calls, account, callee)
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    bye = callee.wait_for(
+        lambda s: s.is_request and s.message.method == "BYE",
+        calls.timeout,
+        expected="the device's BYE after hangup.json",
+    )
+    assert bye.message.call_id == first.call_id, (
+        f"[{api.req}] expected the BYE in the call's dialog ({first.call_id}), observed "
+        f"{bye.message.call_id}"
+    )
+    calls.status_is(account, "idle", why="hangup.json sent BYE and the callee answered 200")
+    callee.none_for(
+        lambda s: (
+            s.is_request and s.message.method == "INVITE" and s.message.call_id != first.call_id
+        ),
+        REDIAL_WINDOW,
+        expected="no new INVITE after hangup.json while the call settings are unchanged",
+    )
+    calls.status_now(account, "idle", "no re-dial after hangup.json")
+    # Positive control: a change of the call settings makes the device dial again.
+    api.modify_call_cfg(account.id, sip_out_url=f"redial@{callee.address}")
+    second = _ringing_then_answered(api, calls, account, callee, nth=2)
+    assert sip.SipUri.parse(second.uri).user == "redial", (
+        f"[{api.req}] expected the new INVITE to the changed sip_out_url, observed {second.uri}"
+    )
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.status_is(account, "idle", why="hangup.json ended the second outgoing call")

@@ -1,0 +1,85 @@
+"""A second incoming call while one is up: call_in_options.policy 1, 2 and 3 (allow_in_num 1)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.req("SIP-CALL-POL-001")
+def test_policy_1_refuses_a_second_caller_with_486(api, calls, sip_account, raw_caller, pjsua):
+    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    first = calls.answered(raw_caller(), account)
+    second = pjsua("second")
+    handle = second.call(account.uri)
+    final = calls.final(second, handle)
+    assert final.status == 486, (
+        f"[{api.req}] expected 486 Busy Here to the second caller (policy 1), observed "
+        f"{final.first_line!r}; flow: {calls.flow(second, handle)}"
+    )
+    calls.state(second, handle, "DISCONNECTED")
+    assert not first.requests("BYE"), (
+        f"[{api.req}] expected the first call kept (no BYE to it), observed: {first.flow()}"
+    )
+    calls.status_now(account, "calling", "the first call stays up")
+    # The first dialog is still alive on the device: its BYE is answered 200, not 481.
+    first.bye()
+    ok = first.response(method="BYE", timeout=calls.timeout)
+    assert ok.status_code == 200, (
+        f"[{api.req}] expected the first call still up (200 to its BYE), observed "
+        f"{ok.status_code} {ok.reason}; flow: {first.flow()}"
+    )
+    calls.status_is(account, "idle", why="the first caller hung up")
+
+
+@pytest.mark.req("SIP-CALL-POL-001")
+def test_policy_1_answers_again_once_the_first_call_ended(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    caller_a, caller_b = raw_caller("a"), raw_caller("b")
+    first = calls.answered(caller_a, account)
+    refused = caller_b.call(account, caller_b.offer())
+    busy = refused.response(timeout=calls.timeout)
+    assert busy.status_code == 486, (
+        f"[{api.req}] expected 486 to the second caller, observed {busy.status_code} "
+        f"{busy.reason}; flow: {refused.flow()}"
+    )
+    calls.status_now(account, "calling", "the first call stays up")
+    first.bye()
+    first.response(200, method="BYE", timeout=calls.timeout)
+    calls.status_is(account, "idle", why="the first caller hung up")
+    again = calls.answered(caller_b, account)
+    again.bye()
+    again.response(200, method="BYE", timeout=calls.timeout)
+    calls.status_is(account, "idle", why="the second caller hung up")
+
+
+def _replacement(api, calls, sip_account, raw_caller, policy):
+    """Policy 2/3: the second call is answered, the first gets BYE; hangup.json ends the new one."""
+    account = sip_account(call_cfg={"auto_aws": "1", "policy": policy})
+    caller_a, caller_b = raw_caller("a"), raw_caller("b")
+    first = calls.answered(caller_a, account)
+    second = caller_b.call(account, caller_b.offer())
+    ok = second.response(timeout=calls.timeout)
+    assert ok.status_code == 200, (
+        f"[{api.req}] expected the second call answered 200 (policy {policy}), observed "
+        f"{ok.status_code} {ok.reason}; flow: {second.flow()}"
+    )
+    second.ack()
+    bye = first.wait_request("BYE", timeout=calls.timeout)
+    assert bye.call_id == first.call_id
+    calls.status_is(account, "calling", why="the second call replaced the first")
+    assert not second.requests("BYE"), (
+        f"[{api.req}] expected the new call kept, observed: {second.flow()}"
+    )
+    # The device now holds the second call: hangup.json ends that one.
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.ended_by_device(second, account, why="hangup.json ended the replacing call")
+
+
+@pytest.mark.req("SIP-CALL-POL-002")
+def test_policy_2_replaces_the_current_call(api, calls, sip_account, raw_caller):
+    _replacement(api, calls, sip_account, raw_caller, "2")
+
+
+@pytest.mark.req("SIP-CALL-POL-003")
+def test_policy_3_replaces_the_current_call(api, calls, sip_account, raw_caller):
+    _replacement(api, calls, sip_account, raw_caller, "3")
