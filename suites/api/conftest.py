@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.client import AccountSummary, ConformanceFailure, DeviceClient, Reply
+from fixtures.client import AccountSummary, ConformanceFailure, DeviceClient, Reply, binds_match
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,16 @@ def saved_binds(api: DeviceClient) -> Iterator[list[str]]:
     finally:
         if before and api.binds() != before:
             api.set_binds(before)
+
+
+@pytest.fixture
+def trial_binds(saved_binds: list[str], spare_binds: list[str]) -> list[str]:
+    """Binds to write that differ from the ones the case found: only the profile's spare binds.
+
+    The whole spare list, or its first entry alone when the device already shows the whole list
+    (so writing it visibly changes get_binds.json). The `saved_binds` fixture puts the binds back.
+    """
+    return spare_binds[:1] if binds_match(spare_binds, saved_binds) else list(spare_binds)
 
 
 @pytest.fixture

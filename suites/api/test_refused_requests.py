@@ -11,7 +11,9 @@ import pytest
 
 #: (endpoint, parameter template, catalogue error, capabilities needed). In templates "{id}" is
 #: the target account's id, "{name}" its name, "{fresh}" an unused name, "{unknown}" an id no
-#: account has, "{long}" a value one character longer than max_value_length.
+#: account has, "{long}" a value one character longer than max_value_length, "{spare}" a bind
+#: the profile lets the suite open (a valid localAddress: a device that applies it before
+#: refusing opens only that).
 CASES = {
     "add-type-Ssip": ("add", {"name": "{fresh}", "type": "Ssip"}, "unknown_type", ()),
     "add-duplicate-name": ("add", {"name": "{name}", "type": "sip"}, "duplicate_name",
@@ -20,7 +22,7 @@ CASES = {
     "modify-realm-and-bad-port": (
         "modify", {"id": "{id}", "realm": "changed", "registerPort": "65536"}, "bad_value", ()),
     "modify-local-and-type-Ssip": (
-        "modify", {"id": "{id}", "localAccount": "9", "localAddress": "*:5090", "type": "Ssip"},
+        "modify", {"id": "{id}", "localAccount": "9", "localAddress": "{spare}", "type": "Ssip"},
         "unknown_type", ()),
     "modify-name-and-too-long": (
         "modify", {"id": "{id}", "name": "{fresh}", "username": "{long}"}, "too_long", ()),
@@ -44,7 +46,7 @@ CASES = {
 
 
 @pytest.fixture
-def scene(api, new_account, limits, unknown_id, listed):
+def scene(api, new_account, limits, unknown_id, listed, *, spare_binds):
     """A target account with non-default settings, a bystander, and the template values."""
     target = new_account("sip", localAccount="1234", realm="before")
     bystander = new_account()
@@ -55,6 +57,7 @@ def scene(api, new_account, limits, unknown_id, listed):
         "fresh": new_account.name(),
         "unknown": str(unknown_id),
         "long": "L" * (limits.max_value_length + 1),
+        "spare": spare_binds[0],
     }
     return target, bystander, values
 
