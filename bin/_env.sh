@@ -12,7 +12,7 @@ read -r -a DEBIAN_PACKAGES <<< "${DECODER_DEBIAN_PACKAGES:-sip-tester}"
 pick_python() {
   for candidate in python3.12 python3.11 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; raise SystemExit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))'; then
+       "$candidate" -c 'import sys; raise SystemExit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null; then
       echo "$candidate"; return 0
     fi
   done
