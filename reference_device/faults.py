@@ -26,6 +26,14 @@ FAULTS: Final[Mapping[str, str]] = {
         "hangup.json answers ok and call_status goes idle, but no BYE, CANCEL or 603 is sent"
     ),
     "pt_renumbered": "the SDP answer always uses payload type 96, whatever the offer's H.264 type",
+    "bitrate_bytes": "status.json reports the bitrate in kbyte/s instead of kbit/s (8x too low)",
+    "bitrate_stuck_after_bye": (
+        "after the call ends status.json keeps reporting the call's last bitrate instead of 0"
+    ),
+    "fua_broken": (
+        "FU-A reassembly misses the end bit, so fragmented NAL units never complete: frames "
+        "carried in FU-A are lost while small (single-packet, STAP-A) NAL units still pass"
+    ),
 }
 
 

@@ -9,6 +9,7 @@ from reference_device import validation as v
 from reference_device.auth import Authenticator
 from reference_device.errors import ApiError, ErrorCode
 from reference_device.faults import Faults
+from reference_device.media.session import empty_view
 from reference_device.model import (
     Account,
     JsonObject,
@@ -123,6 +124,7 @@ class Api:
         routes = {f"/sip/{name}.json": fn for name, fn in sip.items()}
         routes["/users/login.json"] = self.login
         routes["/reference/info.json"] = self.info
+        routes["/reference/media.json"] = self.media
         return routes
 
     # -- helpers -------------------------------------------------------------------------------
@@ -356,3 +358,9 @@ class Api:
                 "version": __version__,
             }
         }
+
+    def media(self, params: Params) -> Payload:
+        """reference/media.json: the account's current (or last ended) call's media statistics."""
+        account = self._lookup(self.store.state, params)
+        view = empty_view() if self.sip is None else self.sip.media_view(account.id)
+        return {"data": view}

@@ -5,7 +5,7 @@ The SIP user agent (reference_device/sip/) drives them: every move goes through 
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Generic, TypeVar
@@ -135,11 +135,23 @@ class CallMachine(StateMachine[CallStatus]):
         super().__init__(CallStatus.IDLE, _CALL_MOVES)
 
 
+def _no_bitrate() -> int:
+    return 0
+
+
 @dataclass
 class AccountRuntime:
-    """Live (unpersisted) state of one account: what status.json reports besides config."""
+    """Live (unpersisted) state of one account: what status.json reports besides config.
+
+    `bitrate` is read at every status.json: the SIP agent points it at its call's meter.
+    """
 
     register: RegisterMachine = field(default_factory=RegisterMachine)
     call: CallMachine = field(default_factory=CallMachine)
-    bitrate_kbps: int = 0
+    bitrate: Callable[[], int] = _no_bitrate
     register_extra_info: int = 0
+
+    @property
+    def bitrate_kbps(self) -> int:
+        """status.json's `bitrate` state: integer kbit/s."""
+        return self.bitrate()

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from reference_device.faults import Faults
+from reference_device.media.decoder import DecoderPool
+from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account
 from reference_device.sip.calls import Call, CallState
 from reference_device.sip.dialog import LocalContact
@@ -56,6 +58,8 @@ class SipSettings:
 class AgentHost(Protocol):
     """What an agent needs from the process-wide stack."""
 
+    decoders: DecoderPool
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
     def collect(self) -> None: ...
@@ -87,7 +91,11 @@ class Agent:
         self.timers = settings.timers
         self.faults = faults
         self._host = host
+        self.decoders = host.decoders
         self.runtime = AccountRuntime()
+        self.runtime.bitrate = self.bitrate_kbps
+        # The media of the most recent call that ended (media.json, until the next call starts).
+        self._ended_media: tuple[float, MediaSession] | None = None
         self.runtime.register.label = f" [account {account.id}]"
         self.runtime.call.label = f" [account {account.id}]"
         self._transport: Transport | None = None
@@ -225,6 +233,12 @@ class Agent:
 
     def call_changed(self, call: Call) -> None:
         """A call moved: drop ended calls, recompute call_status."""
+        if (
+            not call.live
+            and call.media is not None
+            and (self._ended_media is None or call.created >= self._ended_media[0])
+        ):
+            self._ended_media = (call.created, call.media.session)
         if not call.live and call in self.calls:
             self.calls.remove(call)
             if call.state is CallState.FAILED:
@@ -249,6 +263,40 @@ class Agent:
             status = CallStatus.IDLE
         if self.runtime.call.state is not status:
             self.runtime.call.transition(status)
+
+    # -- media ---------------------------------------------------------------------------------
+
+    def _established(self) -> Call | None:
+        """The newest confirmed (else answered) call: the one whose bitrate status.json shows."""
+        for state in (CallState.CONFIRMED, CallState.ANSWERED):
+            found = [c for c in self.calls if c.state is state and c.media is not None]
+            if found:
+                return max(found, key=lambda c: c.created)
+        return None
+
+    def bitrate_kbps(self) -> int:
+        """status.json `bitrate`: the established call's meter in kbit/s; 0 without one."""
+        call = self._established()
+        if call is not None and call.media is not None:
+            kbps = call.media.session.bitrate_kbps()
+        elif self.faults.on("bitrate_stuck_after_bye") and self._ended_media is not None:
+            kbps = self._ended_media[1].final_kbps  # the fault: the last reading is kept
+        else:
+            kbps = 0.0
+        if self.faults.on("bitrate_bytes"):
+            kbps /= 8  # the fault: kbyte/s reported as if it were kbit/s
+        return round(kbps)
+
+    def media_view(self) -> MediaView:
+        """media.json: the newest live call's media, else the last ended call's (frozen)."""
+        live = [c for c in self.calls if c.live and c.media is not None]
+        if live:
+            call = max(live, key=lambda c: c.created)
+            assert call.media is not None
+            return call.media.session.view()
+        if self._ended_media is not None:
+            return self._ended_media[1].view()
+        return empty_view()
 
     def find_call(self, message: sip.SipMessage) -> Call | None:
         """The call whose dialog `message` (a request from the peer) belongs to."""

@@ -12,6 +12,12 @@ Call states (`CallState`, every move through `Call._transition`, logged):
 SDP: receive-only H.264 video. An offer's payload type is kept (never renumbered); a bodyless
 INVITE gets an offer in the 2xx and its answer is read from the ACK (no acceptable answer: BYE).
 A re-INVITE's new address/port and direction are followed (sendonly/inactive = hold).
+
+Media (reference_device/media/): the call's MediaSession accepts RTP only once the call is
+`confirmed`, with the payload type of the SDP exchange (the type in our answer, or in the answer
+to our offer). An offer of `TCP/RTP/AVP` gets a TCP media port that listens (`a=setup:passive`);
+an offer that wants us to connect (`a=setup:passive` or `holdconn`) is refused with 488, and a
+re-INVITE cannot switch the call between UDP and TCP (488).
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
 from reference_device.faults import Faults
+from reference_device.media.decoder import DecoderPool
+from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
-from reference_device.sip.media import MediaPort
+from reference_device.sip.media import MediaPort, TcpMediaPort, UdpMediaPort
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
 from wire import sdp, sip
@@ -74,6 +83,7 @@ class CallOwner(Protocol):
     layer: TransactionLayer
     faults: Faults
     timers: Timers
+    decoders: DecoderPool
 
     @property
     def contact(self) -> LocalContact: ...
@@ -94,6 +104,13 @@ class RemoteMedia:
     port: int
     payload_type: int
     direction: str
+    proto: str = sdp.PROTO_RTP_AVP
+    setup: str | None = None
+
+    @property
+    def transport(self) -> str:
+        """`udp`, or `tcp` for an RFC 4571 (`TCP/...`) media line."""
+        return TRANSPORT_TCP if self.proto.upper().startswith("TCP/") else TRANSPORT_UDP
 
 
 def _parse_sdp(body: bytes) -> sdp.SessionDescription | None:
@@ -111,8 +128,26 @@ def _remote_media(description: sdp.SessionDescription) -> RemoteMedia:
     media = description.media[index]
     return RemoteMedia(
         connection.address if connection is not None else "",
-        media.port, payload_type, description.media_direction(index),
+        media.port, payload_type, description.media_direction(index), media.proto,
+        media.get_attribute("setup"),
     )  # fmt: skip
+
+
+def _check_media_transport(remote: RemoteMedia) -> None:
+    """We only listen for TCP media: an offer that wants us to connect is refused."""
+    if remote.transport == TRANSPORT_TCP and (remote.setup or sdp.SETUP_ACTIVE) not in (
+        sdp.SETUP_ACTIVE, sdp.SETUP_ACTPASS,
+    ):  # fmt: skip
+        raise sdp.SdpNegotiationError(
+            f"TCP media with a=setup:{remote.setup}: this device only accepts (a=setup:passive)"
+        )
+
+
+def _video_payload_type(description: sdp.SessionDescription) -> int | None:
+    try:
+        return sdp.find_h264_video(description)[1]
+    except sdp.SdpNegotiationError:
+        return None
 
 
 def renumber(answer: sdp.SessionDescription, payload_type: int) -> None:
@@ -141,6 +176,7 @@ class Call:
         self.dialog: Dialog | None = None
         self.remote_media: RemoteMedia | None = None
         self.media: MediaPort | None = None
+        self.created = time.monotonic()
         self.on_hold = False
         self.local_hangup = False
         self.ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -182,6 +218,8 @@ class Call:
         self.state = to
         if to in (S.CONFIRMED, S.ANSWERED) and not self.established.done():
             self.established.set_result(True)
+        if to is S.CONFIRMED and self.media is not None:
+            self.media.session.confirm()
         if to in (S.ENDED, S.FAILED):
             for handle in self._timers.values():
                 handle.cancel()
@@ -205,10 +243,19 @@ class Call:
         if handle is not None:
             handle.cancel()
 
-    def _open_media(self) -> MediaPort:
+    def _open_media(self, transport: str = TRANSPORT_UDP) -> MediaPort:
         if self.media is None:
-            self.media = MediaPort(self.owner.contact.host)
+            owner = self.owner
+            name = f"{'in' if self.incoming else 'out'}-{(self.call_id or '?')[:8]}"
+            session = MediaSession(transport, owner.faults, owner.decoders, name=name)
+            port_type = TcpMediaPort if transport == TRANSPORT_TCP else UdpMediaPort
+            self.media = port_type(owner.contact.host, session)
         return self.media
+
+    def _media_payload_type(self, payload_type: int | None) -> None:
+        """The payload type the SDP exchange settled on: the only one media may use."""
+        if self.media is not None:
+            self.media.session.payload_type = payload_type
 
     def _next_version(self) -> str:
         self._session_version += 1
@@ -244,7 +291,8 @@ class Call:
             return None
         try:
             remote = _remote_media(description)
-            media = self._open_media()
+            _check_media_transport(remote)
+            media = self._open_media(remote.transport)
             answer = sdp.answer_video_recvonly(
                 description, host, media.port, session_id=self._session_id,
                 session_version=self._next_version(),
@@ -254,6 +302,7 @@ class Call:
             return None
         if self.owner.faults.on("pt_renumbered"):
             renumber(answer, RENUMBERED_PT)
+        self._media_payload_type(_video_payload_type(answer))
         self._offer_sent = False
         self.remote_media = remote
         self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
@@ -329,6 +378,7 @@ class Call:
                 if description is None:
                     raise sdp.SdpNegotiationError("the ACK carries no SDP answer")
                 self.remote_media = _remote_media(description)
+                self._media_payload_type(self.remote_media.payload_type)
             except sdp.SdpNegotiationError as exc:
                 log.info("call %s: no acceptable answer in the ACK (%s): BYE", self.call_id, exc)
                 if self.state is S.ANSWERED:
@@ -353,9 +403,11 @@ class Call:
         host = self.owner.contact.host
         media = self._open_media()
         if not request.body:
+            proto = sdp.PROTO_TCP_RTP_AVP if media.transport == TRANSPORT_TCP else sdp.PROTO_RTP_AVP
             offer = sdp.make_video_offer_recvonly(
-                host, media.port, session_id=self._session_id, session_version=self._next_version()
-            )
+                host, media.port, session_id=self._session_id,
+                session_version=self._next_version(), proto=proto,
+            )  # fmt: skip
             body = offer.to_bytes()
             self._offer_sent = True
         else:
@@ -364,6 +416,12 @@ class Call:
                 if description is None:
                     raise sdp.SdpNegotiationError("unparsable offer")
                 remote = _remote_media(description)
+                _check_media_transport(remote)
+                if remote.transport != media.transport:
+                    raise sdp.SdpNegotiationError(
+                        f"the call's media is {media.transport}; a re-INVITE cannot move it to"
+                        f" {remote.transport}"
+                    )
                 answer = sdp.answer_video_recvonly(
                     description, host, media.port, session_id=self._session_id,
                     session_version=self._next_version(),
@@ -374,6 +432,7 @@ class Call:
                 return
             if self.owner.faults.on("pt_renumbered"):
                 renumber(answer, RENUMBERED_PT)
+            self._media_payload_type(_video_payload_type(answer))
             self.remote_media = remote
             self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
             log.info("call %s: re-INVITE -> media %s:%d %s", self.call_id, remote.address,
@@ -401,12 +460,12 @@ class Call:
     def dial(self, target_uri: str, destination: tuple[str, int]) -> None:
         """Send our INVITE with a receive-only H.264 offer to `destination`."""
         contact = self.owner.contact
+        self.call_id = sip.new_call_id(contact.host)
         media = self._open_media()
         offer = sdp.make_video_offer_recvonly(
             contact.host, media.port, session_id=self._session_id,
             session_version=self._next_version(),
         )  # fmt: skip
-        self.call_id = sip.new_call_id(contact.host)
         headers = sip.Headers()
         headers.add("Via", contact.via())
         headers.add("Max-Forwards", MAX_FORWARDS)
@@ -442,6 +501,7 @@ class Call:
         self._send_ack()
         try:
             self.remote_media = _remote_media(sdp.parse(response.body))
+            self._media_payload_type(self.remote_media.payload_type)
         except ValueError as exc:  # SdpNegotiationError is a ValueError too
             log.info("call %s: unusable answer (%s): BYE", self.call_id, exc)
             self._bye_after_answer()

@@ -22,6 +22,8 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Final
 
 from reference_device.faults import Faults
+from reference_device.media.decoder import DecoderPool
+from reference_device.media.session import MediaView, empty_view
 from reference_device.model import Account
 from reference_device.sip.agent import ALLOW, Agent, SipSettings
 from reference_device.sip.transaction import ServerTransaction, TransactionLayer
@@ -49,6 +51,7 @@ class SipStack:
         self.transports: dict[tuple[str, int], Transport] = {}
         self.binds: list[tuple[str, Transport]] = []
         self.agents: dict[int, Agent] = {}
+        self.decoders = DecoderPool()
         self._leaving: set[Agent] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -196,6 +199,11 @@ class SipStack:
         agent = self.agents.get(account_id)
         return AccountRuntime() if agent is None else agent.runtime
 
+    def media_view(self, account_id: int) -> MediaView:
+        """reference/media.json for an account (no agent: no call)."""
+        agent = self.agents.get(account_id)
+        return empty_view() if agent is None else agent.media_view()
+
     def created(self, account_id: int) -> bool:
         """Whether the account's transport is open and it has localAccount/localAddress."""
         agent = self.agents.get(account_id)
@@ -314,7 +322,8 @@ class SipStack:
                             SHUTDOWN_GRACE)  # fmt: skip
         for agent in agents:
             for call in list(agent.calls):
-                call.drop()
+                call.drop()  # closes its media sockets and stops its decoder thread
+        await self.decoders.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -1,0 +1,255 @@
+"""One call's media pipeline: filter, order, meter, depacketize, gate on a keyframe, decode.
+
+Every datagram (or RFC 4571 frame) the call's media socket receives goes through
+:meth:`MediaSession.receive`, in this order; each drop is counted in exactly one counter:
+
+1. RTCP (RFC 5761 §4 demultiplexing, :func:`wire.rtp.is_rtcp`) -> ``rtcp``, ignored;
+2. not a parsable RTP packet -> ``malformed``;
+3. the call is not confirmed yet (before the ACK of our 2xx, or before our ACK of their 2xx)
+   -> ``early``: such packets never reach the meter or the decoder;
+4. a payload type other than the negotiated one -> ``wrong_pt``;
+5. the first SSRC accepted is locked for the call; any other -> ``wrong_ssrc``;
+6. RFC 3550 A.1 sequence tracking (:class:`wire.rtp.SequenceTracker`): a duplicate -> ``late``,
+   a packet before the first one -> ``late``, a jump beyond the tracker's window -> ``bad_seq``
+   (two in a row are a sender restart: the reorder window starts over); ``lost`` is the tracker's;
+7. the reorder window (:mod:`.reorder`): a packet older than what was released -> ``late``.
+
+A packet released in order counts in ``packets`` and ``bytes`` (RTP payload octets: no RTP, UDP
+or IP header, no padding) and its payload bytes go to the **bitrate meter at the moment of
+release** (which is the moment of arrival unless it waited in the reorder window for a gap).
+Then the RFC 6184 depacketizer (:class:`wire.h264.Depacketizer`: ``fu_dropped``, ``corrupt``)
+makes access units; until the first one holding an IDR slice they are counted in
+``waiting_keyframe``; from it on each goes to the call's decoder thread, or is counted in
+``decoder_overrun`` when that thread's queue is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from reference_device.faults import Faults
+from reference_device.media.decoder import DecoderPool, DecoderWorker, FrameStats
+from reference_device.media.meter import BitrateMeter
+from reference_device.media.reorder import ReorderBuffer
+from wire.h264 import FU_END, NAL_TYPE_FU_A, Depacketizer, is_keyframe
+from wire.rtp import RtpPacket, SequenceTracker, is_rtcp
+
+log = logging.getLogger(__name__)
+
+#: The largest access unit assembled (a 4K IDR frame is well below); beyond, it is abandoned.
+MAX_ACCESS_UNIT: Final = 4 * 1024 * 1024
+
+TRANSPORT_UDP: Final = "udp"
+TRANSPORT_TCP: Final = "tcp"
+
+MediaView = dict[str, Any]
+
+
+@dataclass
+class Counters:
+    """The loop-side counters of one call (see the module docstring for what each counts)."""
+
+    packets: int = 0
+    bytes: int = 0
+    late: int = 0
+    early: int = 0
+    wrong_ssrc: int = 0
+    wrong_pt: int = 0
+    malformed: int = 0
+    rtcp: int = 0
+    bad_seq: int = 0
+    waiting_keyframe: int = 0
+    decoder_overrun: int = 0
+
+
+def empty_view(call: str = "none") -> MediaView:
+    """media.json's data when the account has had no call."""
+    return {
+        "call": call, **asdict(Counters()), "bitrate_kbps": 0, "frames_decoded": 0, "width": 0,
+        "height": 0, "fps": 0.0, "decode_errors": 0, "lost": 0, "fu_dropped": 0, "corrupt": 0,
+        "ssrc": None, "payload_type": None, "transport": None,
+    }  # fmt: skip
+
+
+class MediaSession:
+    """The receive pipeline of one call's video."""
+
+    def __init__(
+        self,
+        transport: str,
+        faults: Faults,
+        decoders: DecoderPool,
+        *,
+        name: str = "call",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.name = name
+        self.faults = faults
+        self.payload_type: int | None = None  # negotiated; set by the call from the SDP
+        self.confirmed = False
+        self.counters = Counters()
+        self.ssrc: int | None = None
+        self.meter = BitrateMeter(clock=clock)
+        self._clock = clock
+        self._decoders = decoders
+        self._tracker = SequenceTracker()
+        self._reorder = ReorderBuffer()
+        self._depacketizer = Depacketizer(max_access_unit=MAX_ACCESS_UNIT)
+        self._decoder: DecoderWorker | None = None
+        self._keyframe_seen = False
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._final: MediaView | None = None
+        #: The meter's reading at the moment the call ended.
+        self.final_kbps = 0.0
+
+    @property
+    def closed(self) -> bool:
+        """Whether the call's media has ended."""
+        return self._final is not None
+
+    def confirm(self) -> None:
+        """The call is confirmed: media from now on is accepted."""
+        self.confirmed = True
+
+    # -- receive -------------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """One datagram (or RFC 4571 frame) from the media socket. Never raises on its content."""
+        if self._final is not None:
+            return
+        counters = self.counters
+        if is_rtcp(data):
+            counters.rtcp += 1
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            counters.malformed += 1
+            return
+        if not self.confirmed:
+            counters.early += 1
+            return
+        if packet.payload_type != self.payload_type:
+            counters.wrong_pt += 1
+            return
+        if self.ssrc is None:
+            self.ssrc = packet.ssrc
+            log.info("%s: media from SSRC %#010x, payload type %d over %s", self.name,
+                     packet.ssrc, packet.payload_type, self.transport)  # fmt: skip
+        elif packet.ssrc != self.ssrc:
+            counters.wrong_ssrc += 1
+            return
+        tracker = self._tracker
+        before = (tracker.duplicates, tracker.late, tracker.bad, tracker.resyncs)
+        if not tracker.update(packet.sequence_number):
+            counters.late += (tracker.duplicates - before[0]) + (tracker.late - before[1])
+            counters.bad_seq += tracker.bad - before[2]
+            return
+        now = self._clock()
+        if tracker.resyncs != before[3]:
+            log.info("%s: sender restarted its sequence numbers", self.name)
+            self._release(self._reorder.reset(), now)
+        late = self._reorder.late
+        self._release(self._reorder.push(packet, now), now)
+        counters.late += self._reorder.late - late
+        self._schedule_flush(now)
+
+    def count_malformed(self) -> None:
+        """A transport-level framing error (RFC 4571 stream lost its framing)."""
+        self.counters.malformed += 1
+
+    def _schedule_flush(self, now: float) -> None:
+        due = self._reorder.due()
+        if due is None or self._flush_timer is not None:
+            return
+        self._flush_timer = self._loop.call_later(max(0.0, due - now), self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        if self._final is not None:
+            return
+        now = self._clock()
+        self._release(self._reorder.flush_due(now), now)
+        self._schedule_flush(now)
+
+    def _release(self, packets: list[RtpPacket], now: float) -> None:
+        fua_broken = self.faults.on("fua_broken")
+        for packet in packets:
+            size = len(packet.payload)
+            self.counters.packets += 1
+            self.counters.bytes += size
+            self.meter.add(size, now)
+            payload = packet.payload
+            if fua_broken and size > 1 and payload[0] & 0x1F == NAL_TYPE_FU_A:
+                # The fault: the FU header's end bit is masked off, so no fragmented NAL unit
+                # is ever completed (dropped as fu_dropped when the next one starts).
+                payload = payload[:1] + bytes([payload[1] & ~FU_END & 0xFF]) + payload[2:]
+            units = self._depacketizer.push(payload, packet.marker, packet.sequence_number,
+                                            packet.timestamp)  # fmt: skip
+            for unit in units:
+                self._decode(unit.data)
+
+    def _decode(self, access_unit: bytes) -> None:
+        if not self._keyframe_seen:
+            if not is_keyframe(access_unit):
+                self.counters.waiting_keyframe += 1
+                return
+            self._keyframe_seen = True
+        if self._decoder is None:
+            self._decoder = self._decoders.start(f"decoder-{self.name}")
+        if not self._decoder.submit(access_unit):
+            self.counters.decoder_overrun += 1
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def bitrate_kbps(self) -> float:
+        """The meter now (0 once the call's media has ended)."""
+        return 0.0 if self._final is not None else self.meter.kbps()
+
+    def view(self) -> MediaView:
+        """media.json's data for this call: live, or frozen at the end."""
+        if self._final is not None:
+            return dict(self._final)
+        return self._view("active")
+
+    def _view(self, call: str) -> MediaView:
+        frames = self._decoder.stats() if self._decoder is not None else FrameStats(0, 0, 0, 0, 0)
+        stats = self._depacketizer.stats
+        return {
+            "call": call,
+            **asdict(self.counters),
+            "bitrate_kbps": round(self.meter.kbps()) if call == "active" else 0,
+            "frames_decoded": frames.frames_decoded,
+            "width": frames.width,
+            "height": frames.height,
+            "fps": round(frames.fps, 1) if call == "active" else 0.0,
+            "decode_errors": frames.decode_errors,
+            "lost": self._tracker.lost,
+            "fu_dropped": stats.fu_dropped,
+            "corrupt": stats.corrupt,
+            "ssrc": self.ssrc,
+            "payload_type": self.payload_type,
+            "transport": self.transport,
+        }
+
+    # -- end -----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The call ended: freeze the counters, stop the decoder thread (idempotent)."""
+        if self._final is not None:
+            return
+        self.final_kbps = self.meter.kbps()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._final = self._view("ended")
+        if self._decoder is not None:
+            self._decoders.release(self._decoder)
+        log.info("%s: media ended: %s", self.name, self._final)
