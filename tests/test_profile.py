@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.catalogue import Catalogue
+from fixtures.plugin import check_suite_host
 from fixtures.profile import ProfileError, load_profile, parse_profile
 from tests.conftest import ROOT, run_pytest
 
@@ -92,3 +93,66 @@ def test_fault_with_lab_device_is_refused() -> None:
     )  # fmt: skip
     assert run.returncode == 4, run.output
     assert "--reference-fault applies to the bundled reference decoder" in run.output, run.output
+
+
+# --- --suite-host --------------------------------------------------------------------------------
+
+#: TEST-NET-1 (RFC 5737): an IPv4 literal no interface of this machine has.
+UNBINDABLE = "192.0.2.1"
+LAB_DEVICE = "http://127.0.0.1:9/api"  # never contacted: the runs below only collect
+
+
+def test_suite_host_defaults_to_loopback_and_a_lab_host_must_be_bindable() -> None:
+    assert check_suite_host("127.0.0.1", lab=False) == "127.0.0.1"
+    assert check_suite_host(" 127.0.0.1 ", lab=True) == "127.0.0.1"
+    # 127.0.0.2 stands for a lab address of this machine: bindable, but only with --device.
+    assert check_suite_host("127.0.0.2", lab=True) == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("value", "lab", "why"),
+    [
+        (UNBINDABLE, True, "cannot bind"),
+        ("127.0.0.2", False, "needs --device"),
+        ("lab-pc.example", True, "not an IPv4 address"),
+        ("::1", True, "not an IPv4 address"),
+        ("127.1", True, "not an IPv4 address"),
+        ("", True, "not an IPv4 address"),
+        ("0.0.0.0", True, "not a wildcard"),
+        ("224.0.0.1", True, "not a wildcard"),
+    ],
+)
+def test_bad_suite_hosts_are_refused_naming_option_and_value(
+    value: str, lab: bool, why: str
+) -> None:
+    with pytest.raises(pytest.UsageError) as caught:
+        check_suite_host(value, lab=lab)
+    message = str(caught.value)
+    assert f"--suite-host {value!r}" in message and why in message, message
+
+
+def test_unbindable_suite_host_stops_the_run_at_startup() -> None:
+    run = run_pytest(
+        "suites/sip", "--device", LAB_DEVICE, "--suite-host", UNBINDABLE, "--collect-only", "-q"
+    )
+    assert run.returncode == 4, run.output
+    assert f"--suite-host '{UNBINDABLE}': cannot bind a UDP socket" in run.output, run.output
+
+
+def test_suite_host_from_the_environment_without_device_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECODER_SUITE_HOST", "127.0.0.2")
+    run = run_pytest("suites/sip", "--collect-only", "-q")
+    assert run.returncode == 4, run.output
+    assert "--suite-host '127.0.0.2': a suite host other than 127.0.0.1 needs --device" in (
+        run.output
+    ), run.output
+
+
+def test_loopback_suite_host_with_a_lab_device_is_accepted() -> None:
+    run = run_pytest(
+        "suites/sip", "--device", LAB_DEVICE, "--suite-host", "127.0.0.1", "--collect-only"
+    )
+    assert run.returncode == 0, run.output
+    assert "suite host (SIP peers bind and advertise): 127.0.0.1" in run.output, run.output

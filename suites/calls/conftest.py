@@ -19,11 +19,8 @@ import pytest
 from fixtures.client import ConformanceFailure, DeviceClient, Status
 from fixtures.peer_fixtures import SipAccount
 from fixtures.pjsua_peer import PeerEvent, PjsuaPeer, SipMessage
-from fixtures.raw_ua import Leg, RawCaller, h264_offer
+from fixtures.raw_ua import Leg, RawCaller
 from wire import sdp, sip
-
-LOOPBACK = "127.0.0.1"
-
 
 # --- call toolkit ------------------------------------------------------------------------------
 
@@ -132,7 +129,7 @@ class CallKit:
 
     def answered(self, caller: RawCaller, account: SipAccount, body: bytes | None = None) -> Leg:
         """A call from the plain-socket `caller`, answered 200 and ACKed, status calling."""
-        leg = caller.call(account, h264_offer(caller.media_port) if body is None else body)
+        leg = caller.call(account, caller.offer() if body is None else body)
         ok = leg.response(timeout=self.timeout)
         assert ok.status_code == 200, (
             f"[{self.api.req}] expected 200 to an INVITE offering H.264 video to an "

@@ -11,7 +11,6 @@ import pytest
 
 from fixtures.ladder import LadderMessage, sip_label
 from fixtures.peer_fixtures import LADDERS
-from fixtures.sipp import start_uas
 from wire import sdp, sip
 
 #: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
@@ -39,7 +38,7 @@ def _ringing_then_answered(api, calls, account, callee, nth=1):
     calls.receive_only_h264(offer, "the device's offer", account.sip.host)
     callee.respond(invite, 180)
     calls.status_is(account, "out", why="our 180 Ringing is the only answer so far")
-    answer = sdp.answer_video_recvonly(offer, "127.0.0.1", callee.media_port)
+    answer = sdp.answer_video_recvonly(offer, callee.host, callee.media_port)
     index, _ = calls.video(answer, "the callee's answer")
     answer.media[index].direction = sdp.DIRECTION_SENDONLY  # the callee is the video source
     callee.respond(invite, 200, answer.to_bytes())
@@ -60,7 +59,7 @@ def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account,
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
     invite = _ringing_then_answered(api, calls, account, callee)
     uri = sip.SipUri.parse(invite.uri)
-    assert (uri.user, uri.host, uri.port) == (callee.user, "127.0.0.1", callee.port), (
+    assert (uri.user, uri.host, uri.port) == (callee.user, callee.host, callee.port), (
         f"[{api.req}] expected the INVITE sent to sip:{callee.target}, observed {invite.uri}"
     )
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
@@ -73,19 +72,19 @@ def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account,
 
 
 @pytest.mark.req("SIP-CALL-OUT-001")
-def test_auto_call_to_sipp_callee(request, api, calls, sip_account, tmp_path):
-    with start_uas("uas_answer", log_dir=tmp_path / "sipp", calls=1, timeout=30) as uas:
-        request.node.stash.setdefault(LADDERS, []).append(lambda: _sipp_ladder(uas))
-        account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
-        calls.status_is(account, "calling", why="SIPp answers 180 then 200 at once")
-        invites = [m for m in uas.messages() if m.first_line.startswith("INVITE ")]
-        assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
-        body = invites[0].text.split("\n\n", 1)[-1]
-        offer = sdp.parse(body)
-        calls.receive_only_h264(offer, "the device's offer to SIPp", account.sip.host)
-        api.expect_ok(api.call("hangup", {"id": str(account.id)}))
-        result = uas.wait(calls.timeout)
-        calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
+def test_auto_call_to_sipp_callee(request, api, calls, sip_account, sipp_uas):
+    uas = sipp_uas("uas_answer", calls=1, timeout=30)
+    request.node.stash.setdefault(LADDERS, []).append(lambda: _sipp_ladder(uas))
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
+    calls.status_is(account, "calling", why="SIPp answers 180 then 200 at once")
+    invites = [m for m in uas.messages() if m.first_line.startswith("INVITE ")]
+    assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
+    body = invites[0].text.split("\n\n", 1)[-1]
+    offer = sdp.parse(body)
+    calls.receive_only_h264(offer, "the device's offer to SIPp", account.sip.host)
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    result = uas.wait(calls.timeout)
+    calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's callee scenario to complete 1 call (INVITE with m=video, "
         f"ACK, BYE): {result.describe()}"

@@ -7,7 +7,7 @@ import pytest
 from wire import sdp
 
 VP8_ONLY = (
-    "v=0\r\no=conformance 4242 1 IN IP4 127.0.0.1\r\ns=conformance\r\nc=IN IP4 127.0.0.1\r\n"
+    "v=0\r\no=conformance 4242 1 IN IP4 {host}\r\ns=conformance\r\nc=IN IP4 {host}\r\n"
     "t=0 0\r\nm=video {port} RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\na=sendonly\r\n"
 )
 
@@ -24,7 +24,7 @@ def test_bodyless_invite_gets_an_offer_and_the_ack_answers_it(api, calls, sip_ac
     )
     offer = calls.sdp_of(ok.body, ok.content_type or "", "the 200 to a bodyless INVITE")
     calls.receive_only_h264(offer, "the offer in the 200", account.sip.host)
-    answer = sdp.answer_video_recvonly(offer, "127.0.0.1", caller.media_port)
+    answer = sdp.answer_video_recvonly(offer, caller.host, caller.media_port)
     index, _ = calls.video(answer, "our answer")
     answer.media[index].direction = sdp.DIRECTION_SENDONLY  # we are the video source
     leg.ack(answer.to_bytes())
@@ -59,15 +59,17 @@ def test_audio_only_offer_from_pjsua_gets_488(api, calls, sip_account, pjsua):
 @pytest.mark.parametrize(
     "offer",
     [
-        pytest.param(lambda port: None, id="audio-only"),
-        pytest.param(lambda port: VP8_ONLY.format(port=port).encode(), id="vp8-video-only"),
+        pytest.param(lambda host, port: None, id="audio-only"),
+        pytest.param(
+            lambda host, port: VP8_ONLY.format(host=host, port=port).encode(), id="vp8-video-only"
+        ),
     ],
 )
 @pytest.mark.req("SIP-CALL-SDP-002")
 def test_offer_without_h264_video_gets_488(api, calls, sip_account, raw_caller, offer):
     account = sip_account(call_cfg={"auto_aws": "1"})
     caller = raw_caller()
-    body = offer(caller.media_port) or caller.offer(video=False)
+    body = offer(caller.host, caller.media_port) or caller.offer(video=False)
     leg = caller.call(account, body)
     final = leg.response(timeout=calls.timeout)
     assert final.status_code == 488, (

@@ -14,6 +14,7 @@ import pytest
 from fixtures.peer_fixtures import DeviceSip
 from wire import sip
 
+#: The default suite host; a run's own is the `suite_host` fixture (--suite-host).
 SUITE_HOST = "127.0.0.1"
 
 
@@ -29,10 +30,12 @@ def build_request(method: str, target: DeviceSip, transport: str, local: tuple[s
     ).encode()
 
 
-def send_udp(target: DeviceSip, method: str, timeout: float) -> sip.SipResponse:
-    """Send one request over UDP; the first final answer (AssertionError if none comes)."""
+def send_udp(
+    target: DeviceSip, method: str, timeout: float, host: str = SUITE_HOST
+) -> sip.SipResponse:
+    """Send one request over UDP from `host`; the first final answer (AssertionError if none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((SUITE_HOST, 0))
+        sock.bind((host, 0))
         sock.settimeout(timeout)
         sock.sendto(
             build_request(method, target, "udp", sock.getsockname()), (target.host, target.port)
@@ -49,9 +52,13 @@ def send_udp(target: DeviceSip, method: str, timeout: float) -> sip.SipResponse:
                 return answer
 
 
-def send_tcp(target: DeviceSip, method: str, timeout: float) -> sip.SipResponse:
-    """Send one request over TCP; the first final answer on the same connection."""
-    with socket.create_connection((target.host, target.port), timeout=timeout) as conn:
+def send_tcp(
+    target: DeviceSip, method: str, timeout: float, host: str = SUITE_HOST
+) -> sip.SipResponse:
+    """Send one request over TCP from `host`; the first final answer on the same connection."""
+    with socket.create_connection(
+        (target.host, target.port), timeout=timeout, source_address=(host, 0)
+    ) as conn:
         conn.sendall(build_request(method, target, "tcp", conn.getsockname()))
         buffer = bytearray()
         while True:
@@ -73,11 +80,14 @@ def send_tcp(target: DeviceSip, method: str, timeout: float) -> sip.SipResponse:
 
 
 @pytest.fixture
-def sip_request(device_target: object) -> Callable[..., sip.SipResponse]:
-    """`sip_request(device_sip, "OPTIONS", transport="udp")`: the device's final answer."""
+def sip_request(device_target: object, suite_host: str) -> Callable[..., sip.SipResponse]:
+    """`sip_request(device_sip, "OPTIONS", transport="udp")`: the device's final answer.
+
+    The request comes from the suite host (--suite-host) and names it in Via, From and Contact.
+    """
     timeout = device_target.profile.timers.state_timeout  # type: ignore[attr-defined]
 
     def send(target: DeviceSip, method: str, transport: str = "udp") -> sip.SipResponse:
-        return (send_udp if transport == "udp" else send_tcp)(target, method, timeout)
+        return (send_udp if transport == "udp" else send_tcp)(target, method, timeout, suite_host)
 
     return send
