@@ -1,0 +1,245 @@
+"""Media cases: a call that stays up, real H.264 streamed into it, the reported bitrate recorded.
+
+`media` (:class:`MediaKit`) places a call from the raw caller (fixtures/raw_ua.py) to an
+auto-answering account, reads the device's media address, port and payload type from its SDP
+answer, streams an encoded test pattern there with fixtures/media_source.py, and polls
+status.json's bitrate on a fixed cadence into a time series. Each case attaches a PNG of sent vs
+reported bitrate and the series as CSV.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+import pytest
+
+from fixtures.client import ConformanceFailure, DeviceClient
+from fixtures.media_source import EncodedStream, Impairments, RtpSender
+from fixtures.peer_fixtures import SipAccount
+from fixtures.plot import bitrate_plot_png
+from fixtures.raw_ua import LOOPBACK, Leg, RawCaller, h264_offer
+from wire import sdp
+
+#: How often status.json's bitrate is sampled while media flows (seconds).
+SAMPLE_EVERY = 0.25
+
+
+@dataclass
+class MediaCall:
+    """An established (or answered, not yet confirmed) call and where its media goes."""
+
+    account: SipAccount
+    leg: Leg
+    host: str
+    port: int
+    payload_type: int
+    tcp: bool
+
+
+@dataclass(repr=False)
+class BitrateRecorder:
+    """Samples status.json's bitrate on its own thread while media flows."""
+
+    client: DeviceClient
+    account_id: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bitrate-sampler", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                status = self.client.status(self.account_id)
+                self.samples.append((time.monotonic(), status.bitrate))
+                next_at += SAMPLE_EVERY
+                # The sampling cadence, not a settle delay: stop() ends the wait at once.
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except BaseException as exc:  # re-raised in the case by stop()
+            self._error = exc
+
+    def start(self) -> BitrateRecorder:
+        """Begin sampling."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[tuple[float, int]]:
+        """Stop sampling; re-raise what the sampler hit; the samples."""
+        self._stop.set()
+        self._thread.join(5)
+        if self._error is not None:
+            raise self._error
+        return self.samples
+
+    def __repr__(self) -> str:
+        return f"BitrateRecorder(account {self.account_id}, {len(self.samples)} samples)"
+
+    def between(self, start: float, end: float) -> list[int]:
+        """Reported values sampled in [start, end]."""
+        return [kbps for t, kbps in self.samples if start <= t <= end]
+
+
+def video_offer(media_port: int, *, payload_type: int, tcp: bool, host: str = LOOPBACK) -> bytes:
+    """A sendonly H.264 offer from `host`; over TCP the caller is the active side (RFC 4145)."""
+    if not tcp:
+        return h264_offer(media_port, payload_type=payload_type, audio=False, host=host)
+    lines = [
+        "v=0", f"o=conformance 4243 1 IN IP4 {host}", "s=conformance",
+        f"c=IN IP4 {host}", "t=0 0",
+        f"m=video {media_port} TCP/RTP/AVP {payload_type}",
+        f"a=rtpmap:{payload_type} H264/90000",
+        f"a=fmtp:{payload_type} profile-level-id=42e01f;packetization-mode=1",
+        "a=sendonly", "a=setup:active", "a=connection:new",
+    ]  # fmt: skip
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+@dataclass(repr=False)
+class MediaKit:
+    """The steps every media case repeats."""
+
+    api: DeviceClient
+    device_target: Any
+    sip_account: Any
+    raw_caller: Any
+    suite_host: str = LOOPBACK
+    device_hosts: tuple[str, ...] = ()
+    senders: list[RtpSender] = field(default_factory=list)
+    recorders: list[BitrateRecorder] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"MediaKit({len(self.senders)} senders, {len(self.recorders)} samplers)"
+
+    @property
+    def timeout(self) -> float:
+        """Seconds the profile allows for a state change."""
+        return float(self.device_target.profile.timers.state_timeout)
+
+    def call(self, *, payload_type: int = 96, tcp: bool = False, confirm: bool = True) -> MediaCall:
+        """A call answered by the device; ACKed (status calling) unless `confirm` is False."""
+        account = self.sip_account(call_cfg={"auto_aws": "1"})
+        caller: RawCaller = self.raw_caller()
+        leg = caller.call(
+            account,
+            video_offer(caller.media_port, payload_type=payload_type, tcp=tcp, host=caller.host),
+        )
+        ok = leg.response(timeout=self.timeout)
+        if ok.status_code != 200:
+            raise ConformanceFailure(
+                self.api.req, "200 to an INVITE offering H.264 video (auto_aws 1)",
+                f"{ok.status_code} {ok.reason}; flow: {leg.flow()}",
+            )  # fmt: skip
+        answer = sdp.parse(ok.body)
+        index, pt = sdp.find_h264_video(answer)
+        connection = answer.media_connection(index)
+        video = answer.media[index]
+        if connection is None or video.port == 0:
+            raise ConformanceFailure(
+                self.api.req, "an answer accepting the video with an address and a port",
+                ok.body.decode(errors="replace"),
+            )  # fmt: skip
+        if confirm:
+            leg.ack()
+            self.wait_call(account, "calling", "the device answered 200 and got its ACK")
+        return MediaCall(account, leg, connection.address, video.port, pt, tcp)
+
+    def wait_call(self, account: SipAccount, state: str, why: str) -> None:
+        """call_status reaches `state` within the profile's state timeout."""
+        self.api.wait_status(
+            account.id, lambda s: s.call == state, timeout=self.timeout,
+            expected=f"call_status {state} ({why})",
+        )  # fmt: skip
+
+    def stream(self, call: MediaCall, stream: EncodedStream, **impairments: Any) -> RtpSender:
+        """Start sending `stream` to the call's media address (stopped after the case)."""
+        sender = RtpSender(
+            stream, (call.host, call.port), call.payload_type, tcp=call.tcp,
+            impairments=Impairments(**impairments) if impairments else Impairments(),
+            bind_host=self.suite_host, allowed_hosts=self.device_hosts,
+        )  # fmt: skip
+        self.senders.append(sender)
+        sender.start()
+        return sender
+
+    def record(self, call: MediaCall) -> BitrateRecorder:
+        """Start sampling the account's reported bitrate."""
+        client = self.device_target.client(req=self.api.req)
+        recorder = BitrateRecorder(client, call.account.id).start()
+        self.recorders.append(recorder)
+        return recorder
+
+    def wait_bitrate(self, call: MediaCall, accept: Any, expected: str, timeout: float) -> int:
+        """Poll status.json until its bitrate satisfies `accept`; returns it."""
+        status = self.api.wait_status(
+            call.account.id, lambda s: accept(s.bitrate), timeout=timeout, expected=expected
+        )
+        return status.bitrate
+
+    def check_bitrate(
+        self, recorder: BitrateRecorder, sender: RtpSender, start: float, end: float,
+        tolerance: float = 0.05,
+    ) -> tuple[float, float]:  # fmt: skip
+        """The median reported bitrate over [start, end] is within `tolerance` of what was sent."""
+        reported = recorder.between(start, end)
+        sent = sender.sent_kbps(start, end, ssrc=sender.ssrc)
+        if len(reported) < 4:
+            raise ConformanceFailure(
+                self.api.req, "at least 4 bitrate samples in the measurement window",
+                f"{len(reported)} samples",
+            )  # fmt: skip
+        value = median(reported)
+        error = abs(value - sent) / sent
+        if error > tolerance:
+            raise ConformanceFailure(
+                self.api.req,
+                f"status.json bitrate within {tolerance:.0%} of the {sent:.0f} kbit/s sent",
+                f"median {value:.0f} kbit/s ({error:+.1%}) over {len(reported)} samples "
+                f"{reported}",
+            )  # fmt: skip
+        return value, sent
+
+    def attach(self, recorder: BitrateRecorder, sender: RtpSender, title: str) -> None:
+        """Attach the sent-vs-reported plot and the series (no-op without allure)."""
+        try:
+            import allure
+        except ImportError:  # pragma: no cover - allure-pytest is a dependency
+            return
+        origin = sender.started_at or (recorder.samples[0][0] if recorder.samples else 0.0)
+        sent = [(t, kbps) for t, kbps in sender.per_second(sender.ssrc, step=0.5)]
+        reported = [(t - origin, float(kbps)) for t, kbps in recorder.samples]
+        allure.attach(
+            bitrate_plot_png(sent, reported, title), name=f"bitrate: {title} (blue sent, orange "
+            "reported)", attachment_type=allure.attachment_type.PNG,
+        )  # fmt: skip
+        rows = ["t_s,source,kbps"]
+        rows += [f"{t:.3f},sent,{k:.1f}" for t, k in sent]
+        rows += [f"{t:.3f},reported,{k:.0f}" for t, k in reported]
+        allure.attach("\n".join(rows), name=f"bitrate series: {title}",
+                      attachment_type=allure.attachment_type.CSV)  # fmt: skip
+
+    def close(self) -> None:
+        """Stop every sender and sampler the case started."""
+        for recorder in self.recorders:
+            recorder._stop.set()
+        for sender in self.senders:
+            sender.stop()
+        for recorder in self.recorders:
+            recorder.stop()
+
+
+@pytest.fixture
+def media(api, device_target, sip_account, raw_caller, *, suite_host, device_hosts):
+    """The media toolkit for this case; senders and samplers stop when the case ends.
+
+    Media is sent from the suite host, and only to the device's host (or 127.0.0.1).
+    """
+    kit = MediaKit(api, device_target, sip_account, raw_caller, suite_host, device_hosts)
+    yield kit
+    kit.close()

@@ -1,0 +1,48 @@
+"""What the device decodes, and media over TCP."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.client import ConformanceFailure
+from fixtures.media_source import EncodedStream
+from fixtures.waiting import WaitTimeout, poll_until
+
+
+def media_stats(api, account_id):
+    reply = api.call("reference/media", {"id": str(account_id)})
+    return api.expect_ok(reply, data_schema="ReferenceMediaOk")
+
+
+@pytest.mark.req("SIP-MED-FRM-001")
+@pytest.mark.needs("reference_extensions")
+def test_every_frame_sent_is_decoded(media):
+    stream = EncodedStream.cbr(640, 360, 30, 1000, 3.0)
+    call = media.call()
+    sender = media.stream(call, stream)
+    sent = sender.wait(stream.duration + media.timeout).frames_sent
+    try:
+        stats = poll_until(
+            lambda: media_stats(media.api, call.account.id),
+            lambda s: s["frames_decoded"] >= sent,
+            timeout=media.timeout, expected=f"{sent} frames decoded",
+        )  # fmt: skip
+    except WaitTimeout as exc:
+        raise ConformanceFailure(media.api.req, f"{sent} frames decoded", str(exc)) from None
+    assert stats["frames_decoded"] == sent, f"decoded {stats['frames_decoded']} of {sent} sent"
+    size = (stats["width"], stats["height"])
+    assert size == (640, 360), f"decoded at {size}, sent 640x360"
+
+
+@pytest.mark.req("SIP-MED-TCP-001")
+@pytest.mark.needs("tcp_media")
+def test_media_over_tcp(media):
+    call = media.call(tcp=True)
+    recorder = media.record(call)
+    sender = media.stream(call, EncodedStream.cbr(640, 360, 30, 1000, 6.0))
+    sender.wait(6.0 + media.timeout)
+    recorder.stop()
+    try:
+        media.check_bitrate(recorder, sender, sender.started_at + 3.0, sender.started_at + 6.0)
+    finally:
+        media.attach(recorder, sender, "1000 kbit/s over TCP")
