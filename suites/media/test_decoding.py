@@ -46,3 +46,25 @@ def test_media_over_tcp(media):
         media.check_bitrate(recorder, sender, sender.started_at + 3.0, sender.started_at + 6.0)
     finally:
         media.attach(recorder, sender, "1000 kbit/s over TCP")
+
+
+@pytest.mark.req("SIP-MED-LOSS-001")
+@pytest.mark.needs("reference_extensions")
+@pytest.mark.parametrize("loss", [0.01, 0.05], ids=["1pct", "5pct"])
+def test_loss_still_decodes(media, loss):
+    stream = EncodedStream.cbr(640, 360, 30, 1000, 4.0)
+    call = media.call()
+    sender = media.stream(call, stream, loss_fraction=loss, seed=11)
+    stats = sender.wait(stream.duration + media.timeout)
+    assert stats.packets_dropped > 0, "the loss pattern dropped nothing"
+    # Frames hit by loss may not decode; the rest must, and the loss must have been seen.
+    try:
+        decoded = poll_until(
+            lambda: media_stats(media.api, call.account.id),
+            lambda s: s["frames_decoded"] >= stats.frames_sent // 2 and s["lost"] > 0,
+            timeout=media.timeout, expected="at least half the frames decoded and loss counted",
+        )  # fmt: skip
+    except WaitTimeout as exc:
+        raise ConformanceFailure(media.api.req, "decoding to go on under loss", str(exc)) from None
+    assert media.api.status(call.account.id).call == "calling", "the call ended under loss"
+    assert decoded["frames_decoded"] <= stats.frames_sent
