@@ -19,7 +19,7 @@ import pytest
 
 from fixtures.client import ConformanceFailure, DeviceClient
 from fixtures.media_source import EncodedStream, Impairments, RtpSender
-from fixtures.peer_fixtures import SipAccount
+from fixtures.peer_fixtures import EVIDENCE, SipAccount
 from fixtures.plot import bitrate_plot_png
 from fixtures.raw_ua import LOOPBACK, Leg, RawCaller, h264_offer
 from wire import sdp
@@ -112,7 +112,8 @@ class MediaKit:
     suite_host: str = LOOPBACK
     device_hosts: tuple[str, ...] = ()
     senders: list[RtpSender] = field(default_factory=list)
-    recorders: list[BitrateRecorder] = field(default_factory=list)
+    recorders: dict[int, BitrateRecorder] = field(default_factory=dict)  # by account id
+    streams: list[tuple[RtpSender, BitrateRecorder, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"MediaKit({len(self.senders)} senders, {len(self.recorders)} samplers)"
@@ -158,21 +159,33 @@ class MediaKit:
         )  # fmt: skip
 
     def stream(self, call: MediaCall, stream: EncodedStream, **impairments: Any) -> RtpSender:
-        """Start sending `stream` to the call's media address (stopped after the case)."""
+        """Start sending `stream` to the call's media address (stopped after the case).
+
+        The call's reported bitrate is recorded from now on, and a sent-vs-reported plot of this
+        stream is attached when the case ends.
+        """
+        recorder = self.record(call)
         sender = RtpSender(
             stream, (call.host, call.port), call.payload_type, tcp=call.tcp,
             impairments=Impairments(**impairments) if impairments else Impairments(),
             bind_host=self.suite_host, allowed_hosts=self.device_hosts,
         )  # fmt: skip
         self.senders.append(sender)
+        kbps = stream.total_bytes * 8 / 1000 / stream.duration
+        title = f"{stream.width}x{stream.height} {stream.fps} fps ~{kbps:.0f} kbit/s"
+        if impairments:
+            title += " " + ", ".join(f"{k}={v}" for k, v in sorted(impairments.items()))
+        self.streams.append((sender, recorder, title))
         sender.start()
         return sender
 
     def record(self, call: MediaCall) -> BitrateRecorder:
-        """Start sampling the account's reported bitrate."""
-        client = self.device_target.client(req=self.api.req)
-        recorder = BitrateRecorder(client, call.account.id).start()
-        self.recorders.append(recorder)
+        """The sampler of the account's reported bitrate (started on first use)."""
+        recorder = self.recorders.get(call.account.id)
+        if recorder is None:
+            client = self.device_target.client(req=self.api.req)
+            recorder = BitrateRecorder(client, call.account.id).start()
+            self.recorders[call.account.id] = recorder
         return recorder
 
     def wait_bitrate(self, call: MediaCall, accept: Any, expected: str, timeout: float) -> int:
@@ -224,22 +237,26 @@ class MediaKit:
         allure.attach("\n".join(rows), name=f"bitrate series: {title}",
                       attachment_type=allure.attachment_type.CSV)  # fmt: skip
 
+    def attach_all(self) -> None:
+        """A sent-vs-reported plot (and CSV) for every stream the case sent."""
+        for sender, recorder, title in self.streams:
+            self.attach(recorder, sender, title)
+
     def close(self) -> None:
         """Stop every sender and sampler the case started."""
-        for recorder in self.recorders:
-            recorder._stop.set()
         for sender in self.senders:
             sender.stop()
-        for recorder in self.recorders:
+        for recorder in self.recorders.values():
             recorder.stop()
 
 
 @pytest.fixture
-def media(api, device_target, sip_account, raw_caller, *, suite_host, device_hosts):
+def media(request, api, device_target, sip_account, raw_caller, *, suite_host, device_hosts):
     """The media toolkit for this case; senders and samplers stop when the case ends.
 
     Media is sent from the suite host, and only to the device's host (or 127.0.0.1).
     """
     kit = MediaKit(api, device_target, sip_account, raw_caller, suite_host, device_hosts)
+    request.node.stash.setdefault(EVIDENCE, []).append(kit.attach_all)
     yield kit
     kit.close()
