@@ -36,13 +36,14 @@ import av
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fixtures.catalogue import Catalogue  # noqa: E402
-from fixtures.client import DeviceClient  # noqa: E402
-from fixtures.media_source import EncodedStream, RtpSender  # noqa: E402
-from fixtures.peer_fixtures import DeviceSip, SipAccount, device_sip_address  # noqa: E402
-from fixtures.raw_ua import Leg, RawCaller, h264_offer  # noqa: E402
-from fixtures.target import ReferenceProcess, start_reference  # noqa: E402
-from fixtures.waiting import poll_until  # noqa: E402
+from decoder_conformance.contract.catalogue import Catalogue  # noqa: E402
+from decoder_conformance.device.accounts import DeviceSip, SipAccount, device_sip_address  # noqa: E402
+from decoder_conformance.device.client import DeviceClient  # noqa: E402
+from decoder_conformance.device.target import ReferenceProcess, start_reference  # noqa: E402
+from decoder_conformance.media.encode import EncodedStream  # noqa: E402
+from decoder_conformance.media.sender import RtpSender  # noqa: E402
+from decoder_conformance.peers.raw_ua import Leg, RawCaller, h264_offer  # noqa: E402
+from decoder_conformance.waiting import poll_until  # noqa: E402
 from wire import sdp  # noqa: E402
 
 REQ = "LOCAL-BENCH-000"
@@ -79,8 +80,9 @@ def place_call(client: DeviceClient, sip: DeviceSip, number: int) -> Call:
     connection = answer.media_connection(index)
     assert connection is not None
     leg.ack()
-    client.wait_status(account_id, lambda s: s.call == "calling", timeout=5.0,
-                       expected="call_status calling")  # fmt: skip
+    client.wait_status(
+        account_id, lambda s: s.call == "calling", timeout=5.0, expected="call_status calling"
+    )
     return Call(account, caller, leg, (connection.address, answer.media[index].port), pt)
 
 
@@ -124,8 +126,10 @@ def ffmpeg_estimate_kbps(stream: EncodedStream) -> tuple[float, float | None]:
         tmp.flush()
         shown = subprocess.run(
             [ffprobe, "-v", "error", "-show_entries", "format=bit_rate", "-of", "json", tmp.name],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return libav, int(json.loads(shown.stdout)["format"]["bit_rate"]) / 1000
 
 
@@ -137,8 +141,12 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
     sender = RtpSender(stream, call.destination, call.payload_type)
     samples: list[tuple[float, int]] = []
     sender.start()
-    started = poll_until(lambda: sender.started_at, lambda t: t is not None, timeout=5.0,
-                         expected="the sender's first frame")  # fmt: skip
+    started = poll_until(
+        lambda: sender.started_at,
+        lambda t: t is not None,
+        timeout=5.0,
+        expected="the sender's first frame",
+    )
     assert started is not None
     end = started + seconds
 
@@ -147,8 +155,9 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
         return samples[-1][0]
 
     # Sampling cadence: poll_until's interval paces the samples until the stream has ended.
-    poll_until(sample, lambda t: t >= end, timeout=seconds + 5, expected="the stream's end",
-               interval=0.25)  # fmt: skip
+    poll_until(
+        sample, lambda t: t >= end, timeout=seconds + 5, expected="the stream's end", interval=0.25
+    )
     sender.wait(5.0)
     steady = [(t, kbps) for t, kbps in samples if started + 3.0 <= t <= end]
     reported = mean(kbps for _t, kbps in steady)
@@ -163,10 +172,14 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
     end_call(client, call)
     print("meter accuracy (640x360 30 fps, 1000 kbit/s CBR, 12 s, samples every 0.25 s)")
     print(f"  sent (RTP payload)          {sent:8.1f} kbit/s")
-    print(f"  reported (mean of {len(steady):2d})       {reported:8.1f} kbit/s   error {error:+.2%}"
-          f"   (target within {METER_TARGET:.0%})")  # fmt: skip
-    print(f"  per sample vs its 2 s window: mean |error| {mean(per_sample):.2%}, "
-          f"max {max(per_sample):.2%}")  # fmt: skip
+    print(
+        f"  reported (mean of {len(steady):2d})       {reported:8.1f} kbit/s   error {error:+.2%}"
+        f"   (target within {METER_TARGET:.0%})"
+    )
+    print(
+        f"  per sample vs its 2 s window: mean |error| {mean(per_sample):.2%}, "
+        f"max {max(per_sample):.2%}"
+    )
     print(f"  libavformat estimate (MP4)  {libav:8.1f} kbit/s (the whole stream)")
     shown = "not installed" if ffprobe is None else f"{ffprobe:8.1f} kbit/s"
     print(f"  ffprobe estimate            {shown}")
@@ -188,9 +201,10 @@ def process_sample(pid: int) -> ProcessSample:
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
     rss = next(
-        int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if line.startswith("VmRSS:")
-    )  # fmt: skip
+    )
     return ProcessSample(time.monotonic(), cpu, rss / 1024)
 
 
@@ -211,9 +225,12 @@ def concurrent_calls(client: DeviceClient, sip: DeviceSip, pid: int, n: int) -> 
     realtime = True
     for call in calls:
         try:
-            stats = poll_until(lambda c=call: media_stats(client, c.account.id),  # type: ignore[misc]
-                               lambda s: int(s["frames_decoded"]) >= sent, timeout=1.0,  # type: ignore[call-overload]
-                               expected=f"{sent} frames decoded")  # fmt: skip
+            stats = poll_until(
+                lambda c=call: media_stats(client, c.account.id),  # type: ignore[misc]
+                lambda s: int(s["frames_decoded"]) >= sent,
+                timeout=1.0,  # type: ignore[call-overload]
+                expected=f"{sent} frames decoded",
+            )
         except AssertionError:
             stats = media_stats(client, call.account.id)
             realtime = False
@@ -222,10 +239,12 @@ def concurrent_calls(client: DeviceClient, sip: DeviceSip, pid: int, n: int) -> 
     cores = (busy.cpu - idle.cpu) / (busy.t - idle.t)
     for call in calls:
         end_call(client, call)
-    print(f"  {n} call(s): frames decoded {decoded} of {sent} each; device CPU {cores:.2f} cores "
-          f"({cores / n:.2f} per call); RSS {busy.rss_mb:.0f} MB "
-          f"({(busy.rss_mb - idle.rss_mb) / n:+.1f} MB per call while streaming); "
-          f"{'real time' if realtime else 'NOT real time'}")  # fmt: skip
+    print(
+        f"  {n} call(s): frames decoded {decoded} of {sent} each; device CPU {cores:.2f} cores "
+        f"({cores / n:.2f} per call); RSS {busy.rss_mb:.0f} MB "
+        f"({(busy.rss_mb - idle.rss_mb) / n:+.1f} MB per call while streaming); "
+        f"{'real time' if realtime else 'NOT real time'}"
+    )
     return realtime
 
 
@@ -233,8 +252,9 @@ def main() -> int:
     """Run both parts; exit 1 when a target is missed."""
     codes = {name: e.code for name, e in Catalogue().errors.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        device: ReferenceProcess = start_reference(Path(tmp) / "state",
-                                                   extra_args=("--sip-t1-ms", "50"))  # fmt: skip
+        device: ReferenceProcess = start_reference(
+            Path(tmp) / "state", extra_args=("--sip-t1-ms", "50")
+        )
         try:
             client = DeviceClient(device.api_url, codes, req=REQ)
             sip = device_sip_address(client, device.api_url)
@@ -245,8 +265,10 @@ def main() -> int:
                 if not concurrent_calls(client, sip, device.process.pid, n):
                     break
                 best = n
-            print(f"  most calls decoded in real time: {best} of the {MOST_CALLS} tried "
-                  f"(target at least {CALLS_TARGET})")  # fmt: skip
+            print(
+                f"  most calls decoded in real time: {best} of the {MOST_CALLS} tried "
+                f"(target at least {CALLS_TARGET})"
+            )
         finally:
             device.stop()
     missed = [name for name, ok in (("meter", meter_ok), ("calls", best >= CALLS_TARGET)) if not ok]

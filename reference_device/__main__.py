@@ -107,9 +107,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="registration/auto_call retry backoff base, doubling, capped at 30 s",
     )
-    sip.add_argument("--sip-any-host", type=_ipv4, default="127.0.0.1", metavar="HOST",
-                     help="the address a '*' (or 0.0.0.0) bind host binds to; the default keeps "
-                     "the reference decoder on loopback")  # fmt: skip
+    sip.add_argument(
+        "--sip-any-host",
+        type=_ipv4,
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address a '*' (or 0.0.0.0) bind host binds to; the default keeps "
+        "the reference decoder on loopback",
+    )
     args = parser.parse_args(argv)
     if args.password_env is not None:
         if args.password_env not in os.environ:

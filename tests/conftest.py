@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.target import ReferenceProcess, start_reference
+from decoder_conformance.device.target import ReferenceProcess, start_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Suites run by the project's tests use the reproducible hypothesis profile.
@@ -37,8 +37,13 @@ def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRu
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *CI_ARGS, *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return PytestRun(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
 
 

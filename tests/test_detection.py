@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.catalogue import Catalogue
+from decoder_conformance.contract.catalogue import Catalogue
 from tests.conftest import run_pytest
 
 pytestmark = pytest.mark.selftest
@@ -24,8 +24,14 @@ API_FAULTS: dict[str, set[str]] = {
     "remove_keeps_listed": {"SIP-API-REM-001", "SIP-API-REM-002"},
     "modify_ignores_realm": {"SIP-API-MOD-001", "SIP-API-ENV-003"},
     "unknown_id_wrong_code": {
-        "SIP-API-ACC-002", "SIP-API-CFG-003", "SIP-API-MOD-007", "SIP-API-MCFG-007",
-        "SIP-API-REM-002", "SIP-API-STAT-005", "SIP-API-ANS-002", "SIP-API-HUP-002",
+        "SIP-API-ACC-002",
+        "SIP-API-CFG-003",
+        "SIP-API-MOD-007",
+        "SIP-API-MCFG-007",
+        "SIP-API-REM-002",
+        "SIP-API-STAT-005",
+        "SIP-API-ANS-002",
+        "SIP-API-HUP-002",
     },
     "register_port_string": {"SIP-API-ACC-001", "SIP-API-ACC-003"},
     "call_views_disagree": {"SIP-API-VIEW-001", "SIP-API-MCFG-003"},
@@ -33,7 +39,7 @@ API_FAULTS: dict[str, set[str]] = {
     "id_reused": {"SIP-API-ADD-008"},
     "partial_modify": {"SIP-API-MOD-003", "SIP-API-ENV-004"},
     "post_body_ignored": {"SIP-API-ENV-003"},
-}  # fmt: skip
+}
 SIP_FAULTS: dict[str, set[str]] = {
     "refresh_requested_expiry": {"SIP-REG-006"},
     "no_unregister_on_remove": {"SIP-REG-007"},
@@ -94,8 +100,16 @@ def test_suite_passes_against_the_reference_decoder_and_reports(
     tmp_path: Path, suites: str, profile: str
 ) -> None:
     alluredir, summary_path = tmp_path / "allure-results", tmp_path / "summary.json"
-    run = run_pytest(suites, "--profile", profile, "--alluredir", str(alluredir),
-                     "--conformance-summary", str(summary_path), "-q")  # fmt: skip
+    run = run_pytest(
+        suites,
+        "--profile",
+        profile,
+        "--alluredir",
+        str(alluredir),
+        "--conformance-summary",
+        str(summary_path),
+        "-q",
+    )
     assert run.returncode == 0, run.output[-4000:]
     summary = summary_of(summary_path)
     counts = summary["cases"]
@@ -116,8 +130,9 @@ def test_suite_passes_against_the_reference_decoder_and_reports(
 @pytest.mark.parametrize("fault", sorted(EXPECTED))
 def test_suite_catches_fault(tmp_path: Path, fault: str) -> None:
     summary_path = tmp_path / "summary.json"
-    run = run_pytest(FOLDER[fault], "--reference-fault", fault,
-                     "--conformance-summary", str(summary_path), "-q")  # fmt: skip
+    run = run_pytest(
+        FOLDER[fault], "--reference-fault", fault, "--conformance-summary", str(summary_path), "-q"
+    )
     assert run.returncode == 1, (
         f"the suite did not fail against fault {fault}:\n{run.output[-3000:]}"
     )

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-CODE_DIRS = ("suites", "fixtures", "reference_device", "wire", "tests", "benchmarks")
+CODE_DIRS = ("suites", "decoder_conformance", "reference_device", "wire", "tests", "benchmarks")
 
 
 def sources(*dirs: str) -> list[Path]:
@@ -34,10 +34,11 @@ def test_skips_come_only_from_the_profile_gate() -> None:
     assert not found, "suites may only skip through @needs (the profile gate):\n" + "\n".join(found)
 
 
-def test_suites_and_fixtures_never_import_the_reference_decoder() -> None:
-    found = hits(r"^\s*(from|import)\s+reference_device", "suites", "fixtures")
-    assert not found, "start it as a process through fixtures/target.py instead:\n" + "\n".join(
-        found
+def test_suites_and_harness_never_import_the_reference_decoder() -> None:
+    found = hits(r"^\s*(from|import)\s+reference_device", "suites", "decoder_conformance")
+    assert not found, (
+        "start it as a process through decoder_conformance/device/target.py instead:\n"
+        + "\n".join(found)
     )
 
 
@@ -47,12 +48,17 @@ def test_no_private_range_addresses_in_code() -> None:
     assert not found, "tests may only target 127.0.0.1 or a --device URL:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("folder", ["suites", "fixtures", "tests"])
+@pytest.mark.parametrize("folder", ["suites", "decoder_conformance", "tests"])
 def test_no_sleeps_outside_the_deadline_poller(folder: str) -> None:
     # Media pacing (frame i leaves at start + i/fps) is a schedule, not a settle delay: allowed
     # where the line says so.
     found = [
-        hit for hit in hits(r"\b(time|asyncio)\.sleep\(", folder, allow=("fixtures/waiting.py",))
+        hit
+        for hit in hits(
+            r"\b(time|asyncio)\.sleep\(", folder, allow=("decoder_conformance/waiting.py",)
+        )
         if "pacing" not in hit
     ]
-    assert not found, "wait on an event or poll with fixtures.waiting instead:\n" + "\n".join(found)
+    assert not found, (
+        "wait on an event or poll with decoder_conformance.waiting instead:\n" + "\n".join(found)
+    )

@@ -31,8 +31,17 @@ _HEX32_RE = re.compile(r"[0-9A-Fa-f]{32}")
 
 _CHALLENGE_KNOWN = ("realm", "nonce", "opaque", "algorithm", "qop", "stale", "domain")
 _CREDENTIAL_KNOWN = (
-    "username", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc",
-)  # fmt: skip
+    "username",
+    "realm",
+    "nonce",
+    "uri",
+    "response",
+    "algorithm",
+    "cnonce",
+    "opaque",
+    "qop",
+    "nc",
+)
 
 
 def _quote(value: str) -> str:
@@ -329,9 +338,17 @@ def build_authorization(
     if (qop is not None or algo == ALGORITHM_MD5_SESS) and cnonce is None:
         cnonce = new_cnonce()
     response = compute_response(
-        username, password, challenge.realm, method, uri, challenge.nonce,
-        qop=qop, nc=nc, cnonce=cnonce, algorithm=algo,
-    )  # fmt: skip
+        username,
+        password,
+        challenge.realm,
+        method,
+        uri,
+        challenge.nonce,
+        qop=qop,
+        nc=nc,
+        cnonce=cnonce,
+        algorithm=algo,
+    )
     return Credentials(
         username=username,
         realm=challenge.realm,
@@ -367,8 +384,15 @@ def verify(
     ):
         return False
     expected = compute_response(
-        authorization.username, password, authorization.realm, method, authorization.uri,
-        authorization.nonce, qop=authorization.qop, nc=authorization.nc or 1,
-        cnonce=authorization.cnonce, algorithm=authorization.algorithm,
-    )  # fmt: skip
+        authorization.username,
+        password,
+        authorization.realm,
+        method,
+        authorization.uri,
+        authorization.nonce,
+        qop=authorization.qop,
+        nc=authorization.nc or 1,
+        cnonce=authorization.cnonce,
+        algorithm=authorization.algorithm,
+    )
     return hmac.compare_digest(expected, authorization.response.lower())

@@ -262,21 +262,32 @@ class ReportBlock:
                 f" {max(0, len(data) - offset)} remain"
             )
         ssrc, fraction, lost, highest, jitter, lsr, dlsr = _REPORT_BLOCK.unpack_from(data, offset)
-        return cls(ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr,
-                   dlsr)  # fmt: skip
+        return cls(
+            ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr, dlsr
+        )
 
     def to_bytes(self) -> bytes:
         """The 24-octet block."""
         _check_range(self.fraction_lost, 0, 255, "RTCP fraction lost")
         _check_range(self.cumulative_lost, -(1 << 23), (1 << 23) - 1, "RTCP cumulative lost")
         for value, what in (
-            (self.ssrc, "SSRC"), (self.highest_sequence, "highest sequence"),
-            (self.jitter, "jitter"), (self.lsr, "LSR"), (self.dlsr, "DLSR"),
-        ):  # fmt: skip
+            (self.ssrc, "SSRC"),
+            (self.highest_sequence, "highest sequence"),
+            (self.jitter, "jitter"),
+            (self.lsr, "LSR"),
+            (self.dlsr, "DLSR"),
+        ):
             _check_range(value, 0, _MAX_U32, f"RTCP report block {what}")
         lost = self.cumulative_lost.to_bytes(3, "big", signed=True)
-        return _REPORT_BLOCK.pack(self.ssrc, self.fraction_lost, lost, self.highest_sequence,
-                                  self.jitter, self.lsr, self.dlsr)  # fmt: skip
+        return _REPORT_BLOCK.pack(
+            self.ssrc,
+            self.fraction_lost,
+            lost,
+            self.highest_sequence,
+            self.jitter,
+            self.lsr,
+            self.dlsr,
+        )
 
 
 @dataclass
@@ -465,8 +476,7 @@ def _parse_one(packet_type: int, count: int, body: bytes, padding: bytes) -> Rtc
         offset = 4 + RTCP_SENDER_INFO_SIZE
         reports = _parse_reports(body, offset, count, "SR")
         extension = body[offset + count * RTCP_REPORT_BLOCK_SIZE :]
-        return SenderReport(ssrc, ntp, rtp_ts, packets, octets, reports, extension,
-                            padding=padding)  # fmt: skip
+        return SenderReport(ssrc, ntp, rtp_ts, packets, octets, reports, extension, padding=padding)
     if packet_type == RTCP_RR:
         if len(body) < 4:
             raise ValueError(f"RTCP RR body of {len(body)} octets has no room for the SSRC")

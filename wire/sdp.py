@@ -599,9 +599,14 @@ def _new_session_id() -> str:
 
 
 def _session_lines(
-    address: str, *, session_id: str | None, session_version: str | None, username: str,
-    session_name: str, timing: str,
-) -> list[SdpLine]:  # fmt: skip
+    address: str,
+    *,
+    session_id: str | None,
+    session_version: str | None,
+    username: str,
+    session_name: str,
+    timing: str,
+) -> list[SdpLine]:
     sess_id = session_id if session_id is not None else _new_session_id()
     sess_version = session_version if session_version is not None else sess_id
     origin = Origin(username, sess_id, sess_version, "IN", _addrtype(address), address)
@@ -646,9 +651,13 @@ def answer_video_recvonly(
         raise ValueError(f"answer port {port} is not 1-65535")
     offered = offer.media[index]
     session = _session_lines(
-        address, session_id=session_id, session_version=session_version, username=username,
-        session_name=session_name, timing=offer.timing,
-    )  # fmt: skip
+        address,
+        session_id=session_id,
+        session_version=session_version,
+        username=username,
+        session_name=session_name,
+        timing=offer.timing,
+    )
     answer = SessionDescription(session)
     for position, media in enumerate(offer.media):
         if position != index:
@@ -703,9 +712,13 @@ def make_video_offer_recvonly(
     if not 0 < port <= 65535:
         raise ValueError(f"offer port {port} is not 1-65535")
     session = _session_lines(
-        address, session_id=session_id, session_version=session_version, username=username,
-        session_name=session_name, timing="0 0",
-    )  # fmt: skip
+        address,
+        session_id=session_id,
+        session_version=session_version,
+        username=username,
+        session_name=session_name,
+        timing="0 0",
+    )
     offer = SessionDescription(session)
     media = MediaDescription("video", port, proto, [str(payload_type)])
     media.add_attribute("rtpmap", RtpMap(payload_type, encoding, clock_rate).to_string())

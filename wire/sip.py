@@ -163,12 +163,30 @@ COMPACT_FORMS: dict[str, str] = {
 # split on commas. Authorization-style headers carry commas inside one value and are not listed.
 LIST_HEADERS = frozenset(
     {
-        "via", "contact", "route", "record-route", "allow", "supported", "require",
-        "proxy-require", "unsupported", "accept", "accept-encoding", "accept-language",
-        "content-encoding", "content-language", "alert-info", "call-info", "error-info",
-        "in-reply-to", "warning", "allow-events", "path", "service-route",
+        "via",
+        "contact",
+        "route",
+        "record-route",
+        "allow",
+        "supported",
+        "require",
+        "proxy-require",
+        "unsupported",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "content-encoding",
+        "content-language",
+        "alert-info",
+        "call-info",
+        "error-info",
+        "in-reply-to",
+        "warning",
+        "allow-events",
+        "path",
+        "service-route",
     }
-)  # fmt: skip
+)
 
 _TOKEN_CHARS = "A-Za-z0-9\\-.!%*_+`'~"
 _TOKEN_RE = re.compile(f"[{_TOKEN_CHARS}]+")

@@ -111,8 +111,9 @@ class DecoderWorker:
         now = self._clock()
         with self._lock:
             recent = sum(1 for at in self._frame_times if at > now - FPS_WINDOW)
-            return FrameStats(self._frames, self._width, self._height, recent / FPS_WINDOW,
-                              self._errors)  # fmt: skip
+            return FrameStats(
+                self._frames, self._width, self._height, recent / FPS_WINDOW, self._errors
+            )
 
     def _run(self) -> None:
         try:
@@ -185,5 +186,6 @@ class DecoderPool:
         workers = list(self._workers)
         for worker in workers:
             worker.stop()
-        await asyncio.gather(*(self._join(w) for w in workers), *self._joins,
-                             return_exceptions=True)  # fmt: skip
+        await asyncio.gather(
+            *(self._join(w) for w in workers), *self._joins, return_exceptions=True
+        )

@@ -70,10 +70,21 @@ class Counters:
 def empty_view(call: str = "none") -> MediaView:
     """media.json's data when the account has had no call."""
     return {
-        "call": call, **asdict(Counters()), "bitrate_kbps": 0, "frames_decoded": 0, "width": 0,
-        "height": 0, "fps": 0.0, "decode_errors": 0, "lost": 0, "fu_dropped": 0, "corrupt": 0,
-        "ssrc": None, "payload_type": None, "transport": None,
-    }  # fmt: skip
+        "call": call,
+        **asdict(Counters()),
+        "bitrate_kbps": 0,
+        "frames_decoded": 0,
+        "width": 0,
+        "height": 0,
+        "fps": 0.0,
+        "decode_errors": 0,
+        "lost": 0,
+        "fu_dropped": 0,
+        "corrupt": 0,
+        "ssrc": None,
+        "payload_type": None,
+        "transport": None,
+    }
 
 
 class MediaSession:
@@ -141,8 +152,13 @@ class MediaSession:
             return
         if self.ssrc is None:
             self.ssrc = packet.ssrc
-            log.info("%s: media from SSRC %#010x, payload type %d over %s", self.name,
-                     packet.ssrc, packet.payload_type, self.transport)  # fmt: skip
+            log.info(
+                "%s: media from SSRC %#010x, payload type %d over %s",
+                self.name,
+                packet.ssrc,
+                packet.payload_type,
+                self.transport,
+            )
         elif packet.ssrc != self.ssrc:
             counters.wrong_ssrc += 1
             return
@@ -191,8 +207,9 @@ class MediaSession:
                 # The fault: the FU header's end bit is masked off, so no fragmented NAL unit
                 # is ever completed (dropped as fu_dropped when the next one starts).
                 payload = payload[:1] + bytes([payload[1] & ~FU_END & 0xFF]) + payload[2:]
-            units = self._depacketizer.push(payload, packet.marker, packet.sequence_number,
-                                            packet.timestamp)  # fmt: skip
+            units = self._depacketizer.push(
+                payload, packet.marker, packet.sequence_number, packet.timestamp
+            )
             for unit in units:
                 self._decode(unit.data)
 

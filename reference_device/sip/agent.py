@@ -154,9 +154,13 @@ class Agent:
         if self.removed or not self.created or not account.register_server:
             return None
         return RegistrarConfig(
-            account.register_server, account.register_port, account.username,
-            account.password, account.realm, account.local_account,
-        )  # fmt: skip
+            account.register_server,
+            account.register_port,
+            account.username,
+            account.password,
+            account.realm,
+            account.local_account,
+        )
 
     def _sync_registration(self) -> None:
         desired = self._desired_registrar()
@@ -181,9 +185,14 @@ class Agent:
                 self.runtime.register.transition(RegisterStatus.IDLE)
             return
         registration = Registration(
-            desired, transport, self.layer, self.runtime, self.settings.register, self.faults,
+            desired,
+            transport,
+            self.layer,
+            self.runtime,
+            self.settings.register,
+            self.faults,
             self._registration_changed,
-        )  # fmt: skip
+        )
         self.registration = registration
         registration.start()
 
@@ -327,8 +336,9 @@ class Agent:
                 return
             if settings.policy != 1:
                 oldest = active[0]
-                log.info("account %d: policy %d replaces %r", self.account_id, settings.policy,
-                         oldest)  # fmt: skip
+                log.info(
+                    "account %d: policy %d replaces %r", self.account_id, settings.policy, oldest
+                )
                 self._end(oldest)
         call = Call(self, incoming=True, flow=flow)
         refusal = call.accept_invite(request, tx)
@@ -383,9 +393,12 @@ class Agent:
     def hangup(self) -> bool:
         """hangup.json: end the current call; False when there is none to end."""
         order = (
-            CallState.CONFIRMED, CallState.ANSWERED, CallState.RINGING, CallState.EARLY,
+            CallState.CONFIRMED,
+            CallState.ANSWERED,
+            CallState.RINGING,
+            CallState.EARLY,
             CallState.INVITING,
-        )  # fmt: skip
+        )
         for state in order:
             call = next((c for c in self.calls if c.state is state), None)
             if call is not None:
@@ -439,8 +452,11 @@ class Agent:
                 assert transport is not None
                 uri, destination = self._destination()
                 infos = await asyncio.get_running_loop().getaddrinfo(*destination)
-                call = Call(self, incoming=False, flow=transport.udp_flow(
-                    (str(infos[0][4][0]), int(infos[0][4][1]))))  # fmt: skip
+                call = Call(
+                    self,
+                    incoming=False,
+                    flow=transport.udp_flow((str(infos[0][4][0]), int(infos[0][4][1]))),
+                )
                 self._dial_waiting = False
                 self._dial_failed = False
                 self.calls.append(call)
@@ -452,8 +468,10 @@ class Agent:
                 else:
                     failures += 1
                 if call.local_hangup:
-                    log.info("account %d: auto-call hung up; no re-dial until the call "
-                             "settings change", self.account_id)  # fmt: skip
+                    log.info(
+                        "account %d: auto-call hung up; no re-dial until the call settings change",
+                        self.account_id,
+                    )
                     self._dial_suppressed = True
                     return
                 if not call.established.result():
@@ -465,8 +483,9 @@ class Agent:
                 self._project()
                 await asyncio.sleep(backoff(self.settings.register, max(0, failures - 1)))
         except OSError as exc:
-            log.warning("account %d: cannot dial %s: %s", self.account_id,
-                        self.account.call.target, exc)  # fmt: skip
+            log.warning(
+                "account %d: cannot dial %s: %s", self.account_id, self.account.call.target, exc
+            )
             self._dial_failed = True
         finally:
             if self._dialer is me:

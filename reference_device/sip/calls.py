@@ -128,16 +128,20 @@ def _remote_media(description: sdp.SessionDescription) -> RemoteMedia:
     media = description.media[index]
     return RemoteMedia(
         connection.address if connection is not None else "",
-        media.port, payload_type, description.media_direction(index), media.proto,
+        media.port,
+        payload_type,
+        description.media_direction(index),
+        media.proto,
         media.get_attribute("setup"),
-    )  # fmt: skip
+    )
 
 
 def _check_media_transport(remote: RemoteMedia) -> None:
     """We only listen for TCP media: an offer that wants us to connect is refused."""
     if remote.transport == TRANSPORT_TCP and (remote.setup or sdp.SETUP_ACTIVE) not in (
-        sdp.SETUP_ACTIVE, sdp.SETUP_ACTPASS,
-    ):  # fmt: skip
+        sdp.SETUP_ACTIVE,
+        sdp.SETUP_ACTPASS,
+    ):
         raise sdp.SdpNegotiationError(
             f"TCP media with a=setup:{remote.setup}: this device only accepts (a=setup:passive)"
         )
@@ -160,9 +164,11 @@ def renumber(answer: sdp.SessionDescription, payload_type: int) -> None:
         media.remove_attribute("rtpmap")
         for entry in maps[:1]:
             media.add_attribute(
-                "rtpmap", sdp.RtpMap(payload_type, entry.encoding_name, entry.clock_rate,
-                                     entry.encoding_params).to_string(),
-            )  # fmt: skip
+                "rtpmap",
+                sdp.RtpMap(
+                    payload_type, entry.encoding_name, entry.clock_rate, entry.encoding_params
+                ).to_string(),
+            )
 
 
 class Call:
@@ -213,8 +219,13 @@ class Call:
     def _transition(self, to: CallState) -> None:
         if to not in _MOVES.get(self.state, frozenset()):
             raise IllegalCallMoveError(f"{self!r}: cannot go from {self.state.value} to {to.value}")
-        log.info("call %s %s: %s -> %s", "in" if self.incoming else "out", self.call_id,
-                 self.state.value, to.value)  # fmt: skip
+        log.info(
+            "call %s %s: %s -> %s",
+            "in" if self.incoming else "out",
+            self.call_id,
+            self.state.value,
+            to.value,
+        )
         self.state = to
         if to in (S.CONFIRMED, S.ANSWERED) and not self.established.done():
             self.established.set_result(True)
@@ -294,9 +305,12 @@ class Call:
             _check_media_transport(remote)
             media = self._open_media(remote.transport)
             answer = sdp.answer_video_recvonly(
-                description, host, media.port, session_id=self._session_id,
+                description,
+                host,
+                media.port,
+                session_id=self._session_id,
                 session_version=self._next_version(),
-            )  # fmt: skip
+            )
         except sdp.SdpNegotiationError as exc:
             log.info("offer refused: %s", exc)
             return None
@@ -405,9 +419,12 @@ class Call:
         if not request.body:
             proto = sdp.PROTO_TCP_RTP_AVP if media.transport == TRANSPORT_TCP else sdp.PROTO_RTP_AVP
             offer = sdp.make_video_offer_recvonly(
-                host, media.port, session_id=self._session_id,
-                session_version=self._next_version(), proto=proto,
-            )  # fmt: skip
+                host,
+                media.port,
+                session_id=self._session_id,
+                session_version=self._next_version(),
+                proto=proto,
+            )
             body = offer.to_bytes()
             self._offer_sent = True
         else:
@@ -423,9 +440,12 @@ class Call:
                         f" {remote.transport}"
                     )
                 answer = sdp.answer_video_recvonly(
-                    description, host, media.port, session_id=self._session_id,
+                    description,
+                    host,
+                    media.port,
+                    session_id=self._session_id,
                     session_version=self._next_version(),
-                )  # fmt: skip
+                )
             except sdp.SdpNegotiationError as exc:
                 log.info("re-INVITE refused: %s", exc)
                 tx.respond(self.response(request, 488))
@@ -435,8 +455,13 @@ class Call:
             self._media_payload_type(_video_payload_type(answer))
             self.remote_media = remote
             self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
-            log.info("call %s: re-INVITE -> media %s:%d %s", self.call_id, remote.address,
-                     remote.port, remote.direction)  # fmt: skip
+            log.info(
+                "call %s: re-INVITE -> media %s:%d %s",
+                self.call_id,
+                remote.address,
+                remote.port,
+                remote.direction,
+            )
             body = answer.to_bytes()
             self._offer_sent = False
         ok = self.response(request, 200)
@@ -463,9 +488,11 @@ class Call:
         self.call_id = sip.new_call_id(contact.host)
         media = self._open_media()
         offer = sdp.make_video_offer_recvonly(
-            contact.host, media.port, session_id=self._session_id,
+            contact.host,
+            media.port,
+            session_id=self._session_id,
             session_version=self._next_version(),
-        )  # fmt: skip
+        )
         headers = sip.Headers()
         headers.add("Via", contact.via())
         headers.add("Max-Forwards", MAX_FORWARDS)
@@ -575,8 +602,11 @@ class Call:
 
     async def _await_bye(self, final: asyncio.Future[sip.SipResponse | None]) -> None:
         response = await final
-        log.info("call %s: BYE answered %s", self.call_id,
-                 "nothing" if response is None else response.status_code)  # fmt: skip
+        log.info(
+            "call %s: BYE answered %s",
+            self.call_id,
+            "nothing" if response is None else response.status_code,
+        )
         if self.state is S.TERMINATING:
             self._transition(S.ENDED)
 

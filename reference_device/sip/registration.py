@@ -165,9 +165,14 @@ class Registration:
                 if self._faults.on("refresh_requested_expiry"):
                     basis = self._settings.expires
                 delay = refresh_delay(basis)
-                log.info("registered %s at %s:%d for %d s; refresh in %.2f s",
-                         self.contact.uri, self.config.server, self.config.port,
-                         outcome.granted, delay)  # fmt: skip
+                log.info(
+                    "registered %s at %s:%d for %d s; refresh in %.2f s",
+                    self.contact.uri,
+                    self.config.server,
+                    self.config.port,
+                    outcome.granted,
+                    delay,
+                )
             else:
                 if outcome.timed_out:
                     self._set(R.RECONNECTING if self._ever_registered else R.CONNECTING)
@@ -175,8 +180,12 @@ class Registration:
                     self._set(R.ERROR)
                 delay = outcome.retry_after or backoff(self._settings, failures)
                 failures += 1
-                log.info("registration of %s failed (%d); retry in %.2f s",
-                         self.contact.uri, outcome.code, delay)  # fmt: skip
+                log.info(
+                    "registration of %s failed (%d); retry in %.2f s",
+                    self.contact.uri,
+                    outcome.code,
+                    delay,
+                )
             await asyncio.sleep(delay)
             if self.state is R.ERROR:
                 self._set(R.REGISTERING)
@@ -196,9 +205,11 @@ class Registration:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(
-                self.config.server, self.config.port, family=socket.AF_INET,
+                self.config.server,
+                self.config.port,
+                family=socket.AF_INET,
                 type=socket.SOCK_DGRAM,
-            )  # fmt: skip
+            )
         except OSError as exc:
             log.warning("registrar %s: cannot resolve: %s", self.config.server, exc)
             return None
@@ -249,8 +260,9 @@ class Registration:
             log.warning("unusable challenge: %s", exc)
             return None
         if self.config.realm not in (ANY_REALM, challenge.realm):
-            log.warning("challenge realm %r is not the configured %r", challenge.realm,
-                        self.config.realm)  # fmt: skip
+            log.warning(
+                "challenge realm %r is not the configured %r", challenge.realm, self.config.realm
+            )
             return None
         # Challenged again after sending credentials, without stale=true: they were refused (a
         # registrar re-challenges a wrong password with a fresh nonce). Only stale nonces are
@@ -261,9 +273,12 @@ class Registration:
         answered.add(challenge.nonce)
         try:
             credentials = digest.build_authorization(
-                challenge, sip.METHOD_REGISTER, self._request_uri(), self.config.username,
+                challenge,
+                sip.METHOD_REGISTER,
+                self._request_uri(),
+                self.config.username,
                 self.config.password,
-            )  # fmt: skip
+            )
         except ValueError as exc:
             log.warning("cannot answer challenge: %s", exc)
             return None
@@ -303,8 +318,10 @@ class Registration:
             except ValueError:
                 continue
             mine = (uri.user, uri.host, uri.port or 5060) == (
-                self.contact.user, self.contact.host, self.contact.port,
-            )  # fmt: skip
+                self.contact.user,
+                self.contact.host,
+                self.contact.port,
+            )
             value = sip.get_param(contact.params, "expires")
             if mine and value is not None and value.isdigit():
                 return int(value)

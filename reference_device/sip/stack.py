@@ -109,8 +109,12 @@ class SipStack:
                 try:
                     transport = self.transport_for(account.local_address)
                 except OSError as exc:
-                    log.error("account %d: localAddress %s cannot be opened: %s", account.id,
-                              account.local_address, exc)  # fmt: skip
+                    log.error(
+                        "account %d: localAddress %s cannot be opened: %s",
+                        account.id,
+                        account.local_address,
+                        exc,
+                    )
             self.configure(account, transport)
 
     def effective_binds(self) -> list[str]:
@@ -318,8 +322,9 @@ class SipStack:
             try:
                 await asyncio.wait_for(done, SHUTDOWN_GRACE)
             except TimeoutError:
-                log.warning("shutdown: unregister/hangup not finished within %.0f s",
-                            SHUTDOWN_GRACE)  # fmt: skip
+                log.warning(
+                    "shutdown: unregister/hangup not finished within %.0f s", SHUTDOWN_GRACE
+                )
         for agent in agents:
             for call in list(agent.calls):
                 call.drop()  # closes its media sockets and stops its decoder thread

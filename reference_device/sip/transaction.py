@@ -136,8 +136,14 @@ class _Transaction:
                 f"{self.kind} {self.request.method} {self.branch}: "
                 f"cannot go from {self.state.value} to {to.value}"
             )
-        log.debug("%s %s %s: %s -> %s", self.kind, self.request.method, self.branch,
-                  self.state.value, to.value)  # fmt: skip
+        log.debug(
+            "%s %s %s: %s -> %s",
+            self.kind,
+            self.request.method,
+            self.branch,
+            self.state.value,
+            to.value,
+        )
         self.state = to
         if to is TxState.TERMINATED:
             for handle in self._timers.values():
@@ -220,8 +226,12 @@ class ClientTransaction(_Transaction):
 
     def _timeout(self) -> None:
         if self.state in (S.CALLING, S.TRYING, S.PROCEEDING):
-            log.info("client %s %s: no final response (timer %s)", self.request.method,
-                     self.branch, "B" if self.is_invite else "F")  # fmt: skip
+            log.info(
+                "client %s %s: no final response (timer %s)",
+                self.request.method,
+                self.branch,
+                "B" if self.is_invite else "F",
+            )
             self._resolve(None)
             self._transition(S.TERMINATED)
 
@@ -304,8 +314,12 @@ class ServerTransaction(_Transaction):
     def respond(self, response: sip.SipResponse) -> None:
         """Send `response` and move as RFC 3261 §17.2 says; ignored once a final was sent."""
         if self.final_sent or self.state is S.TERMINATED:
-            log.debug("server %s %s: late %d not sent", self.request.method, self.branch,
-                      response.status_code)  # fmt: skip
+            log.debug(
+                "server %s %s: late %d not sent",
+                self.request.method,
+                self.branch,
+                response.status_code,
+            )
             return
         self.last_response = response
         self.flow.send(response)

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from fixtures.client import AccountSummary, ConformanceFailure, DeviceClient, Reply, binds_match
+from decoder_conformance.device.client import (
+    AccountSummary,
+    ConformanceFailure,
+    DeviceClient,
+    Reply,
+    binds_match,
+)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 
 @pytest.mark.req("SIP-API-ACC-001")
@@ -19,8 +19,9 @@ def test_account_fields_of_new_account(api, add_named, new_account):
     data = api.expect_ok(reply, data_schema="AccountOk")
     seen = {"name": data["name"], "protocol": data["protocol"]}
     if seen != {"name": name, "protocol": "sip"}:
-        raise ConformanceFailure(api.req, f"name {name!r}, protocol 'sip'", f"{seen}",
-                                 reply.exchange)
+        raise ConformanceFailure(
+            api.req, f"name {name!r}, protocol 'sip'", f"{seen}", reply.exchange
+        )
 
 
 @pytest.mark.req("SIP-API-ACC-002")
@@ -34,9 +35,11 @@ def _port_of(api, account_id):
     port = data.get("registerPort")
     if not isinstance(port, int) or isinstance(port, bool):
         raise ConformanceFailure(
-            api.req, "registerPort as a JSON integer", f"{type(port).__name__} {port!r}",
+            api.req,
+            "registerPort as a JSON integer",
+            f"{type(port).__name__} {port!r}",
             reply.exchange,
-        )  # fmt: skip
+        )
     return port
 
 

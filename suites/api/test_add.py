@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 
 def _listed_names(api):
@@ -19,8 +19,9 @@ def test_add_sip_account_listed_not_created(api, add_named, new_account):
     api.expect_ok(reply)
     found = api.find(name)
     if found is None:
-        raise ConformanceFailure(api.req, f"{name!r} listed after add.json ok", "not listed",
-                                 reply.exchange)
+        raise ConformanceFailure(
+            api.req, f"{name!r} listed after add.json ok", "not listed", reply.exchange
+        )
     seen = {"type": found.type, "created": found.created}
     assert seen == {"type": "sip", "created": False}, (
         f"[{api.req}] expected list entry type sip, created false; observed {seen}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure, binds_match
+from decoder_conformance.device.client import ConformanceFailure, binds_match
 
 # The cases that write binds write `trial_binds` (conftest): spare binds from the profile that
 # differ from what the device shows, so the write is visible and opens nothing else.
@@ -37,9 +37,11 @@ def test_server_port_ignores_example_parameters(api, trial_binds):
     api.expect_envelope(example)
     if example.body != plain.body:
         raise ConformanceFailure(
-            api.req, f"the answer without parameters {plain.body}", f"{example.body}",
+            api.req,
+            f"the answer without parameters {plain.body}",
+            f"{example.body}",
             example.exchange,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.req("SIP-API-SBIND-001")
@@ -66,14 +68,21 @@ def test_page_example_binds_refused(api, guard, saved_binds):
 @pytest.mark.parametrize(
     "binds",
     [
-        pytest.param(b, marks=[pytest.mark.req("SIP-API-SBIND-003"),
-                               pytest.mark.needs("bind_validation")])
+        pytest.param(
+            b, marks=[pytest.mark.req("SIP-API-SBIND-003"), pytest.mark.needs("bind_validation")]
+        )
         for b in (
-            "5060", "*:", "*:65536", "256.1.1.1:5060", "sip.example.invalid:5060",
-            "*:5060,,*:5062", "*:50a0", "*5060",
+            "5060",
+            "*:",
+            "*:65536",
+            "256.1.1.1:5060",
+            "sip.example.invalid:5060",
+            "*:5060,,*:5062",
+            "*:50a0",
+            "*5060",
         )
     ],
-)  # fmt: skip
+)
 def test_malformed_binds_refused(api, guard, saved_binds, binds):
     before = guard.snap()
     reply = api.call("set_binds", {"binds": binds})

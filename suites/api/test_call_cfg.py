@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 # -- the mapping table of spec/README.md: call_cfg.json field -> account.json view ------------
 
@@ -85,25 +85,33 @@ SIP_OUT_B = "sip:2002@sip.example.invalid:5062"
 
 #: (field, prior value sent, value sent, call_cfg.json value expected)
 VIEW_CASES = [
-    ("allow_in", "2", "1", 1), ("allow_in", "1", "2", 2),
-    ("auto_aws", "1", "0", 0), ("auto_aws", "0", "1", 1),
-    ("auto_call", "1", "0", 0), ("auto_call", "0", "1", 1),
-    ("source_enable", "2", "1", 1), ("source_enable", "1", "2", 2),
-    ("policy", "2", "1", 1), ("policy", "1", "2", 2), ("policy", "1", "3", 3),
-    ("sip_out_url", SIP_OUT_B, SIP_OUT_A, SIP_OUT_A), ("sip_out_url", SIP_OUT_A, "", ""),
+    ("allow_in", "2", "1", 1),
+    ("allow_in", "1", "2", 2),
+    ("auto_aws", "1", "0", 0),
+    ("auto_aws", "0", "1", 1),
+    ("auto_call", "1", "0", 0),
+    ("auto_call", "0", "1", 1),
+    ("source_enable", "2", "1", 1),
+    ("source_enable", "1", "2", 2),
+    ("policy", "2", "1", 1),
+    ("policy", "1", "2", 2),
+    ("policy", "1", "3", 3),
+    ("sip_out_url", SIP_OUT_B, SIP_OUT_A, SIP_OUT_A),
+    ("sip_out_url", SIP_OUT_A, "", ""),
     ("buffer", "live:100:100:100:0:0", "live:300:300:600:0:0", "live:300:300:600:0:0"),
     ("source_id", "src-a", "src-b", "src-b"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(case, id=f"{case[0]}={case[2] or 'empty'}",
-                     marks=pytest.mark.req("SIP-API-VIEW-001"))
+        pytest.param(
+            case, id=f"{case[0]}={case[2] or 'empty'}", marks=pytest.mark.req("SIP-API-VIEW-001")
+        )
         for case in VIEW_CASES
     ],
-)  # fmt: skip
+)
 def test_views_agree(api, new_account, case):
     field, prior, value, want = case
     account_id = new_account()
@@ -131,9 +139,10 @@ def test_modify_call_cfg_changes_only_given_fields(api, new_account):
     assert cfg_after["buffer"] == "live:250:250:500:0:0", "precondition: buffer applied"
     cfg_changed = sorted(k for k in cfg_before if k != "buffer" and cfg_before[k] != cfg_after[k])
     acc_changed = sorted(
-        k for k in account_before
+        k
+        for k in account_before
         if k != "buffer_option" and account_before[k] != account_after.get(k)
-    )  # fmt: skip
+    )
     assert (cfg_changed, acc_changed) == ([], []), (
         f"[{api.req}] expected only buffer to change; observed call_cfg.json {cfg_changed} and "
         f"account.json {acc_changed} changed too"
@@ -141,19 +150,34 @@ def test_modify_call_cfg_changes_only_given_fields(api, new_account):
 
 
 PAGE_EXAMPLE = {
-    "type": "gb28181", "allow_in_num": "1", "buffer": "live:200:200:500:0:0", "source_id": "",
-    "default_name": "", "sip_out_url": "", "allow_in": "1", "source_enable": "1",
-    "auto_aws": "0", "auto_call": "0",
-}  # fmt: skip
+    "type": "gb28181",
+    "allow_in_num": "1",
+    "buffer": "live:200:200:500:0:0",
+    "source_id": "",
+    "default_name": "",
+    "sip_out_url": "",
+    "allow_in": "1",
+    "source_enable": "1",
+    "auto_aws": "0",
+    "auto_call": "0",
+}
 
 
 @pytest.mark.req("SIP-API-MCFG-002")
 def test_modify_call_cfg_page_example(api, new_account):
     account_id = new_account()
     api.modify_call_cfg(
-        account_id, allow_in_num="5", buffer="live:1:1:1:0:0", source_id="s", default_name="d",
-        sip_out_url=SIP_OUT_A, allow_in="2", source_enable="2", auto_aws="1", auto_call="1",
-    )  # fmt: skip
+        account_id,
+        allow_in_num="5",
+        buffer="live:1:1:1:0:0",
+        source_id="s",
+        default_name="d",
+        sip_out_url=SIP_OUT_A,
+        allow_in="2",
+        source_enable="2",
+        auto_aws="1",
+        auto_call="1",
+    )
     api.modify_call_cfg(account_id, **PAGE_EXAMPLE)
     cfg = api.call_cfg(account_id)
     want = {k: v for k, v in PAGE_EXAMPLE.items() if k != "type"}
@@ -178,9 +202,13 @@ def test_modify_call_cfg_page_example(api, new_account):
 
 #: (field, prior value sent, alternative input form, call_cfg.json value expected)
 ENCODING_CASES = [
-    ("auto_aws", "0", "true", 1), ("auto_aws", "1", "false", 0), ("auto_aws", "1", "2", 0),
-    ("auto_call", "0", "true", 1), ("auto_call", "1", "false", 0), ("auto_call", "1", "2", 0),
-]  # fmt: skip
+    ("auto_aws", "0", "true", 1),
+    ("auto_aws", "1", "false", 0),
+    ("auto_aws", "1", "2", 0),
+    ("auto_call", "0", "true", 1),
+    ("auto_call", "1", "false", 0),
+    ("auto_call", "1", "2", 0),
+]
 
 
 @pytest.mark.parametrize(
@@ -204,12 +232,17 @@ def test_flag_input_forms(api, new_account, case):
     [
         pytest.param(f, v, id=f"{f}={v}", marks=pytest.mark.req("SIP-API-MCFG-003"))
         for f, v in (
-            ("allow_in", "0"), ("allow_in", "3"), ("allow_in", "true"),
-            ("source_enable", "0"), ("source_enable", "true"),
-            ("auto_aws", "3"), ("auto_aws", "yes"), ("auto_call", "3"),
+            ("allow_in", "0"),
+            ("allow_in", "3"),
+            ("allow_in", "true"),
+            ("source_enable", "0"),
+            ("source_enable", "true"),
+            ("auto_aws", "3"),
+            ("auto_aws", "yes"),
+            ("auto_call", "3"),
         )
     ],
-)  # fmt: skip
+)
 def test_flag_bad_value_refused(api, new_account, guard, field, value):
     account_id = new_account()
     before = guard.snap(account_id)
@@ -247,12 +280,17 @@ def test_policy_bad_value_refused(api, new_account, guard, value):
     [
         pytest.param(b, marks=pytest.mark.req("SIP-API-MCFG-005"))
         for b in (
-            "live", "LIVE:200:200:500:0:0", "live:200:200:500:0", "live:200:200:500:0:0:0",
-            "live:a:200:500:0:0", "live:100001:200:500:0:0", "live:200:200:500:0:-1",
+            "live",
+            "LIVE:200:200:500:0:0",
+            "live:200:200:500:0",
+            "live:200:200:500:0:0:0",
+            "live:a:200:500:0:0",
+            "live:100001:200:500:0:0",
+            "live:200:200:500:0:-1",
             "live 200:200:500:0:0",
         )
     ],
-)  # fmt: skip
+)
 def test_malformed_buffer_refused(api, new_account, guard, buffer):
     account_id = new_account()
     before = guard.snap(account_id)
@@ -295,8 +333,11 @@ def test_source_id_too_long_refused(api, new_account, guard, limits):
     api.modify_call_cfg(account_id, source_id="s" * limits.max_value_length)
     before = guard.snap(account_id)
     if before.accounts[0][2].get("data", {}).get("source_id") != "s" * limits.max_value_length:
-        raise ConformanceFailure(api.req, f"a {limits.max_value_length}-character source_id kept",
-                                 f"{before.accounts[0][2]}")
+        raise ConformanceFailure(
+            api.req,
+            f"a {limits.max_value_length}-character source_id kept",
+            f"{before.accounts[0][2]}",
+        )
     reply = api.call(
         "modify_call_cfg", {"id": str(account_id), "source_id": "t" * (limits.max_value_length + 1)}
     )

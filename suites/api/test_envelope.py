@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import SIP_ENDPOINTS, ConformanceFailure, binds_match
+from decoder_conformance.device.client import SIP_ENDPOINTS, ConformanceFailure, binds_match
 
 
 @pytest.mark.parametrize(
@@ -61,9 +61,11 @@ def test_post_form_body_adds_account(api, new_account):
     api.expect_ok(reply)
     if found is None:
         raise ConformanceFailure(
-            api.req, f"account {name!r} listed after a POST add.json answered ok", "not listed",
+            api.req,
+            f"account {name!r} listed after a POST add.json answered ok",
+            "not listed",
             reply.exchange,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.req("SIP-API-ENV-003")
@@ -135,6 +137,8 @@ def test_post_read_equals_get(api, new_account, endpoint):
     api.expect_envelope(by_post)
     if by_get.body != by_post.body:
         raise ConformanceFailure(
-            api.req, f"POST answer equal to the GET answer {by_get.body}",
-            f"{by_post.body}", by_post.exchange,
-        )  # fmt: skip
+            api.req,
+            f"POST answer equal to the GET answer {by_get.body}",
+            f"{by_post.body}",
+            by_post.exchange,
+        )

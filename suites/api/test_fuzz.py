@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 FUZZ_SETTINGS = settings(
     max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -83,14 +83,16 @@ def _expect_refusal_or_readback(api, guard, reply, before, readback):
     api.expect_envelope(reply)
     if not reply.ok:
         if reply.msg not in codes:
-            raise ConformanceFailure(api.req, "an error code from the catalogue",
-                                     f"error {reply.msg!r}", reply.exchange)
+            raise ConformanceFailure(
+                api.req, "an error code from the catalogue", f"error {reply.msg!r}", reply.exchange
+            )
         guard.unchanged(before, reply)
         return
     want, seen = readback()
     if seen != want:
-        raise ConformanceFailure(api.req, f"the accepted values read back exactly: {want!r}",
-                                 f"{seen!r}", reply.exchange)
+        raise ConformanceFailure(
+            api.req, f"the accepted values read back exactly: {want!r}", f"{seen!r}", reply.exchange
+        )
 
 
 def port_of(value):

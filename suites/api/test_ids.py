@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 ID_ENDPOINTS = (
-    "modify", "remove", "status", "account", "call_cfg", "modify_call_cfg", "answer", "hangup",
-)  # fmt: skip
+    "modify",
+    "remove",
+    "status",
+    "account",
+    "call_cfg",
+    "modify_call_cfg",
+    "answer",
+    "hangup",
+)
 
 
 @pytest.mark.parametrize(

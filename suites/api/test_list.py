@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 
 @pytest.mark.req("SIP-API-LIST-001")
@@ -18,8 +18,9 @@ def test_list_schema_and_distinct_ids(api, new_account):
     )
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ConformanceFailure(api.req, "distinct ids in list.json", f"repeated {duplicates}",
-                                 reply.exchange)
+        raise ConformanceFailure(
+            api.req, "distinct ids in list.json", f"repeated {duplicates}", reply.exchange
+        )
 
 
 @pytest.mark.req("SIP-API-LIST-002")

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from fixtures.client import SIP_ENDPOINTS, ConformanceFailure
+from decoder_conformance.device.client import SIP_ENDPOINTS, ConformanceFailure
 
 
 def _params_for(endpoint, target, fresh, binds):
@@ -30,15 +30,21 @@ def test_login_gives_working_token(api, bare_client, credentials):
     holder = bare_client(token=data["token"])
     listed = holder.call("list")
     if not listed.ok:
-        raise ConformanceFailure(api.req, "list.json served with the issued token",
-                                 f"error {listed.msg}", listed.exchange)
+        raise ConformanceFailure(
+            api.req,
+            "list.json served with the issued token",
+            f"error {listed.msg}",
+            listed.exchange,
+        )
 
 
 @pytest.mark.parametrize(
     "wrong",
-    [pytest.param(w, marks=[pytest.mark.req("SIP-API-LOGIN-002"), pytest.mark.needs("login")])
-     for w in ("password", "username")],
-)  # fmt: skip
+    [
+        pytest.param(w, marks=[pytest.mark.req("SIP-API-LOGIN-002"), pytest.mark.needs("login")])
+        for w in ("password", "username")
+    ],
+)
 def test_login_wrong_credentials_refused(api, bare_client, credentials, wrong):
     user, password = credentials
     params = {"username": user, "password": password}
@@ -49,12 +55,15 @@ def test_login_wrong_credentials_refused(api, bare_client, credentials, wrong):
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param((e, t), id=f"{e}-{t}",
-                     marks=[pytest.mark.req("SIP-API-LOGIN-003"), pytest.mark.needs("login")])
+        pytest.param(
+            (e, t),
+            id=f"{e}-{t}",
+            marks=[pytest.mark.req("SIP-API-LOGIN-003"), pytest.mark.needs("login")],
+        )
         for e in SIP_ENDPOINTS
         for t in ("none", "forged")
     ],
-)  # fmt: skip
+)
 def test_request_without_valid_token_refused(
     api, new_account, bare_client, guard, case, *, trial_binds
 ):
@@ -74,9 +83,11 @@ def test_request_without_valid_token_refused(
 
 @pytest.mark.parametrize(
     "carrier",
-    [pytest.param(c, marks=[pytest.mark.req("SIP-API-LOGIN-004"), pytest.mark.needs("login")])
-     for c in ("header", "cookie", "parameter")],
-)  # fmt: skip
+    [
+        pytest.param(c, marks=[pytest.mark.req("SIP-API-LOGIN-004"), pytest.mark.needs("login")])
+        for c in ("header", "cookie", "parameter")
+    ],
+)
 def test_token_carriers(api, bare_client, credentials, carrier):
     user, password = credentials
     token = api.expect_ok(
@@ -92,5 +103,9 @@ def test_token_carriers(api, bare_client, credentials, carrier):
     else:
         reply = bare_client().call("list", {"token": token})
     if not reply.ok:
-        raise ConformanceFailure(api.req, f"list.json served with the token as a {carrier}",
-                                 f"error {reply.msg}", reply.exchange)
+        raise ConformanceFailure(
+            api.req,
+            f"list.json served with the token as a {carrier}",
+            f"error {reply.msg}",
+            reply.exchange,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 #: Stands for the profile's first spare bind: a localAddress the device opens, so only a bind
 #: the suite may open (account.json shows it as written, port 0 included).
@@ -68,19 +68,29 @@ VALID = {"realm": "partial-realm", "localAccount": "5001", "username": "partial-
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(({"registerPort": "70000"}, "bad_value"), id="registerPort-70000",
-                     marks=pytest.mark.req("SIP-API-MOD-003")),
-        pytest.param(({"registerPort": "abc"}, "bad_value"), id="registerPort-abc",
-                     marks=pytest.mark.req("SIP-API-MOD-003")),
-        pytest.param(({"type": "Ssip"}, "unknown_type"), id="type-Ssip",
-                     marks=pytest.mark.req("SIP-API-MOD-003")),
-        pytest.param(({"password": TOO_LONG}, "too_long"), id="password-too-long",
-                     marks=pytest.mark.req("SIP-API-MOD-003")),
+        pytest.param(
+            ({"registerPort": "70000"}, "bad_value"),
+            id="registerPort-70000",
+            marks=pytest.mark.req("SIP-API-MOD-003"),
+        ),
+        pytest.param(
+            ({"registerPort": "abc"}, "bad_value"),
+            id="registerPort-abc",
+            marks=pytest.mark.req("SIP-API-MOD-003"),
+        ),
+        pytest.param(
+            ({"type": "Ssip"}, "unknown_type"),
+            id="type-Ssip",
+            marks=pytest.mark.req("SIP-API-MOD-003"),
+        ),
+        pytest.param(
+            ({"password": TOO_LONG}, "too_long"),
+            id="password-too-long",
+            marks=pytest.mark.req("SIP-API-MOD-003"),
+        ),
     ],
-)  # fmt: skip
-def test_modify_with_one_bad_field_refused_whole(
-    api, new_account, guard, limits, case
-):
+)
+def test_modify_with_one_bad_field_refused_whole(api, new_account, guard, limits, case):
     bad, error = case
     too_long = "p" * (limits.max_value_length + 1)
     bad = {k: (too_long if v == TOO_LONG else v) for k, v in bad.items()}
@@ -98,10 +108,16 @@ def test_modify_page_example(api, new_account, spare_binds):
     # profile has one) stands in for it. registerPort opens nothing and keeps the page's 5060.
     local = next((b for b in spare_binds if b.startswith("*:")), spare_binds[0])
     example = {
-        "type": "sip", "localAccount": "123", "localAddress": local,
-        "registerServer": "registrar.invalid", "registerPort": "5060", "realm": "*",
-        "serverId": "sip", "username": "sip1", "password": "sip1",
-    }  # fmt: skip
+        "type": "sip",
+        "localAccount": "123",
+        "localAddress": local,
+        "registerServer": "registrar.invalid",
+        "registerPort": "5060",
+        "realm": "*",
+        "serverId": "sip",
+        "username": "sip1",
+        "password": "sip1",
+    }
     api.modify(account_id, **example)
     data = api.account(account_id)
     want = {**example, "registerPort": 5060}
@@ -133,8 +149,7 @@ def test_modify_acts_on_the_sip_account_named(api, new_account):
         for p in ("0", "65536", "abc", "-1", "5060x", "1e3")
     ],
 )
-def test_modify_register_port_out_of_range_refused(api, new_account, guard,
-                                                   port):
+def test_modify_register_port_out_of_range_refused(api, new_account, guard, port):
     account_id = new_account()
     before = guard.snap(account_id)
     reply = api.call("modify", {"id": str(account_id), "registerPort": port})
@@ -200,8 +215,12 @@ def test_modify_value_length_limit(api, new_account, limits):
     api.expect_error(reply, "too_long")
     kept = api.account(account_id)["username"]
     if kept != longest:
-        raise ConformanceFailure(api.req, f"username kept ({limit} x 'u')",
-                                 f"{len(kept)} characters {kept[:12]!r}...", reply.exchange)
+        raise ConformanceFailure(
+            api.req,
+            f"username kept ({limit} x 'u')",
+            f"{len(kept)} characters {kept[:12]!r}...",
+            reply.exchange,
+        )
 
 
 @pytest.mark.req("SIP-API-MOD-012")

@@ -16,33 +16,61 @@ import pytest
 #: refusing opens only that).
 CASES = {
     "add-type-Ssip": ("add", {"name": "{fresh}", "type": "Ssip"}, "unknown_type", ()),
-    "add-duplicate-name": ("add", {"name": "{name}", "type": "sip"}, "duplicate_name",
-                           ("unique_names",)),
+    "add-duplicate-name": (
+        "add",
+        {"name": "{name}", "type": "sip"},
+        "duplicate_name",
+        ("unique_names",),
+    ),
     "add-without-type": ("add", {"name": "{fresh}"}, "missing_parameter", ()),
     "modify-realm-and-bad-port": (
-        "modify", {"id": "{id}", "realm": "changed", "registerPort": "65536"}, "bad_value", ()),
+        "modify",
+        {"id": "{id}", "realm": "changed", "registerPort": "65536"},
+        "bad_value",
+        (),
+    ),
     "modify-local-and-type-Ssip": (
-        "modify", {"id": "{id}", "localAccount": "9", "localAddress": "{spare}", "type": "Ssip"},
-        "unknown_type", ()),
+        "modify",
+        {"id": "{id}", "localAccount": "9", "localAddress": "{spare}", "type": "Ssip"},
+        "unknown_type",
+        (),
+    ),
     "modify-name-and-too-long": (
-        "modify", {"id": "{id}", "name": "{fresh}", "username": "{long}"}, "too_long", ()),
+        "modify",
+        {"id": "{id}", "name": "{fresh}", "username": "{long}"},
+        "too_long",
+        (),
+    ),
     "modify-unknown-id": ("modify", {"id": "{unknown}", "realm": "x"}, "unknown_id", ()),
     "modify_call_cfg-auto_aws-and-bad-buffer": (
-        "modify_call_cfg", {"id": "{id}", "auto_aws": "1", "buffer": "live:1:2"}, "bad_buffer",
-        ()),
+        "modify_call_cfg",
+        {"id": "{id}", "auto_aws": "1", "buffer": "live:1:2"},
+        "bad_buffer",
+        (),
+    ),
     "modify_call_cfg-allow_in-and-bad-allow_in_num": (
-        "modify_call_cfg", {"id": "{id}", "allow_in": "2", "allow_in_num": "17"}, "bad_value",
-        ()),
+        "modify_call_cfg",
+        {"id": "{id}", "allow_in": "2", "allow_in_num": "17"},
+        "bad_value",
+        (),
+    ),
     "modify_call_cfg-source_enable-and-bad-policy": (
-        "modify_call_cfg", {"id": "{id}", "source_enable": "2", "sip_out_url": "",
-                            "policy": "4"}, "bad_value", ()),
-    "set_binds-page-example": ("set_binds", {"binds": "*:5060,*.2222"}, "bad_binds",
-                               ("bind_validation",)),
+        "modify_call_cfg",
+        {"id": "{id}", "source_enable": "2", "sip_out_url": "", "policy": "4"},
+        "bad_value",
+        (),
+    ),
+    "set_binds-page-example": (
+        "set_binds",
+        {"binds": "*:5060,*.2222"},
+        "bad_binds",
+        ("bind_validation",),
+    ),
     "remove-letters-id": ("remove", {"id": "abc"}, "bad_value", ()),
     "remove-unknown-id": ("remove", {"id": "{unknown}"}, "unknown_id", ()),
     "answer-no-call": ("answer", {"id": "{id}", "dir": "sip_out"}, "no_call", ()),
     "hangup-no-call": ("hangup", {"id": "{id}"}, "no_call", ()),
-}  # fmt: skip
+}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 STATUS_ORDER = ["account_status", "register_status", "call_status", "bitrate"]
 
@@ -25,16 +25,27 @@ def test_status_shape(api, new_account):
 @pytest.mark.parametrize(
     ("fields", "created"),
     [
-        pytest.param({}, False, id="name-and-type-only",
-                     marks=pytest.mark.req("SIP-API-STAT-002")),
-        pytest.param({"localAccount": "2001"}, False, id="localAccount-only",
-                     marks=pytest.mark.req("SIP-API-STAT-002")),
-        pytest.param({"localAddress": SPARE}, False, id="localAddress-only",
-                     marks=pytest.mark.req("SIP-API-STAT-002")),
-        pytest.param({"localAccount": "2001", "localAddress": SPARE}, True, id="both",
-                     marks=pytest.mark.req("SIP-API-STAT-002")),
+        pytest.param({}, False, id="name-and-type-only", marks=pytest.mark.req("SIP-API-STAT-002")),
+        pytest.param(
+            {"localAccount": "2001"},
+            False,
+            id="localAccount-only",
+            marks=pytest.mark.req("SIP-API-STAT-002"),
+        ),
+        pytest.param(
+            {"localAddress": SPARE},
+            False,
+            id="localAddress-only",
+            marks=pytest.mark.req("SIP-API-STAT-002"),
+        ),
+        pytest.param(
+            {"localAccount": "2001", "localAddress": SPARE},
+            True,
+            id="both",
+            marks=pytest.mark.req("SIP-API-STAT-002"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_created_needs_local_account_and_address(
     api, new_account, listed, fields, created, *, spare_binds
 ):

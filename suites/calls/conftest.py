@@ -2,9 +2,9 @@
 
 * `calls` (:class:`CallKit`): the steps every call case repeats, each proving the event on the
   wire (what the peer saw) and in status.json (a deadline poll), never with a sleep.
-* `raw_caller` / `raw_callee` (fixtures/raw_ua.py, via the plugin) play the caller of calls that
+* `raw_caller` / `raw_callee` (peers/raw_ua.py, via the plugin) play the caller of calls that
   must stay up and the callee of the device's own calls; pjsua2 plays the caller wherever no
-  media is negotiated (see fixtures/raw_ua.py for why).
+  media is negotiated (see peers/raw_ua.py for why).
 * An autouse fixture hangs up any call a case left on its accounts, so the next case starts idle.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.client import ConformanceFailure, DeviceClient, Status
-from fixtures.peer_fixtures import SipAccount
-from fixtures.pjsua_peer import PeerEvent, PjsuaPeer, SipMessage
-from fixtures.raw_ua import Leg, RawCaller
+from decoder_conformance.device.accounts import SipAccount
+from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status
+from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer, SipMessage
+from decoder_conformance.peers.raw_ua import Leg, RawCaller
 from wire import sdp, sip
 
 # --- call toolkit ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fixtures.waiting import poll_until
+from decoder_conformance.waiting import poll_until
 from wire import sdp
 
 HOLD_MS = 1000
@@ -22,9 +22,13 @@ def _run_while_polling(api, calls, sipp, account, scenario):
     """Run `scenario` against `account`; the call_status seen while it ran, and SIPp's result."""
     with ThreadPoolExecutor(1, thread_name_prefix="sipp") as pool:
         future = pool.submit(
-            sipp, scenario, account.sip.address, service=account.local_account,
-            variables={"pause_ms": str(HOLD_MS)}, timeout=SIPP_TIMEOUT,
-        )  # fmt: skip
+            sipp,
+            scenario,
+            account.sip.address,
+            service=account.local_account,
+            variables={"pause_ms": str(HOLD_MS)},
+            timeout=SIPP_TIMEOUT,
+        )
         state, _ = poll_until(
             lambda: (api.status(account.id).call, future.done()),
             lambda seen: seen[0] == "calling" or seen[1],
@@ -81,17 +85,22 @@ def test_sipp_bodyless_invite_completes(api, calls, sip_account, sipp):
 @pytest.mark.req("SIP-CALL-IND-003")
 def test_sipp_audio_only_invite_gets_488(api, calls, sip_account, sipp):
     account = sip_account(call_cfg={"auto_aws": "1"})
-    result = sipp("uac_invite_audio_only", account.sip.address, service=account.local_account,
-                  timeout=SIPP_TIMEOUT)  # fmt: skip
+    result = sipp(
+        "uac_invite_audio_only",
+        account.sip.address,
+        service=account.local_account,
+        timeout=SIPP_TIMEOUT,
+    )
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's audio-only INVITE refused with 488: {result.describe()}"
     )
     finals = [
         m.first_line
         for m in result.messages()
-        if m.direction == "received" and m.first_line.startswith("SIP/2.0 ")
+        if m.direction == "received"
+        and m.first_line.startswith("SIP/2.0 ")
         and not m.first_line.startswith("SIP/2.0 1")
-    ]  # fmt: skip
+    ]
     assert finals and finals[0].split()[1] == "488", (
         f"[{api.req}] expected 488 as the final answer, observed {finals}"
     )

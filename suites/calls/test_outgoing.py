@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.ladder import LadderMessage, sip_label
-from fixtures.peer_fixtures import LADDERS
+from decoder_conformance.plugin.stash import LADDERS
+from decoder_conformance.report.ladder import LadderMessage, sip_label
 from wire import sdp, sip
 
 #: How long the callee watches for a re-dial after hangup.json. A deadline window for an event

@@ -1,8 +1,8 @@
 """Media cases: a call that stays up, real H.264 streamed into it, the reported bitrate recorded.
 
-`media` (:class:`MediaKit`) places a call from the raw caller (fixtures/raw_ua.py) to an
+`media` (:class:`MediaKit`) places a call from the raw caller (peers/raw_ua.py) to an
 auto-answering account, reads the device's media address, port and payload type from its SDP
-answer, streams an encoded test pattern there with fixtures/media_source.py, and polls
+answer, streams an encoded test pattern there with decoder_conformance/media/, and polls
 status.json's bitrate on a fixed cadence into a time series. Each case attaches a PNG of sent vs
 reported bitrate and the series as CSV.
 """
@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from fixtures.client import ConformanceFailure, DeviceClient
-from fixtures.media_source import EncodedStream, Impairments, RtpSender
-from fixtures.peer_fixtures import EVIDENCE, SipAccount
-from fixtures.plot import bitrate_plot_png
-from fixtures.raw_ua import LOOPBACK, Leg, RawCaller, h264_offer
+from decoder_conformance.device.accounts import SipAccount
+from decoder_conformance.device.client import ConformanceFailure, DeviceClient
+from decoder_conformance.media.encode import EncodedStream
+from decoder_conformance.media.sender import Impairments, RtpSender
+from decoder_conformance.peers.raw_ua import LOOPBACK, Leg, RawCaller, h264_offer
+from decoder_conformance.plugin.stash import EVIDENCE
+from decoder_conformance.report.plot import bitrate_plot_png
 from wire import sdp
 
 #: How often status.json's bitrate is sampled while media flows (seconds).
@@ -91,13 +93,18 @@ def video_offer(media_port: int, *, payload_type: int, tcp: bool, host: str = LO
     if not tcp:
         return h264_offer(media_port, payload_type=payload_type, audio=False, host=host)
     lines = [
-        "v=0", f"o=conformance 4243 1 IN IP4 {host}", "s=conformance",
-        f"c=IN IP4 {host}", "t=0 0",
+        "v=0",
+        f"o=conformance 4243 1 IN IP4 {host}",
+        "s=conformance",
+        f"c=IN IP4 {host}",
+        "t=0 0",
         f"m=video {media_port} TCP/RTP/AVP {payload_type}",
         f"a=rtpmap:{payload_type} H264/90000",
         f"a=fmtp:{payload_type} profile-level-id=42e01f;packetization-mode=1",
-        "a=sendonly", "a=setup:active", "a=connection:new",
-    ]  # fmt: skip
+        "a=sendonly",
+        "a=setup:active",
+        "a=connection:new",
+    ]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -134,18 +141,20 @@ class MediaKit:
         ok = leg.response(timeout=self.timeout)
         if ok.status_code != 200:
             raise ConformanceFailure(
-                self.api.req, "200 to an INVITE offering H.264 video (auto_aws 1)",
+                self.api.req,
+                "200 to an INVITE offering H.264 video (auto_aws 1)",
                 f"{ok.status_code} {ok.reason}; flow: {leg.flow()}",
-            )  # fmt: skip
+            )
         answer = sdp.parse(ok.body)
         index, pt = sdp.find_h264_video(answer)
         connection = answer.media_connection(index)
         video = answer.media[index]
         if connection is None or video.port == 0:
             raise ConformanceFailure(
-                self.api.req, "an answer accepting the video with an address and a port",
+                self.api.req,
+                "an answer accepting the video with an address and a port",
                 ok.body.decode(errors="replace"),
-            )  # fmt: skip
+            )
         if confirm:
             leg.ack()
             self.wait_call(account, "calling", "the device answered 200 and got its ACK")
@@ -154,9 +163,11 @@ class MediaKit:
     def wait_call(self, account: SipAccount, state: str, why: str) -> None:
         """call_status reaches `state` within the profile's state timeout."""
         self.api.wait_status(
-            account.id, lambda s: s.call == state, timeout=self.timeout,
+            account.id,
+            lambda s: s.call == state,
+            timeout=self.timeout,
             expected=f"call_status {state} ({why})",
-        )  # fmt: skip
+        )
 
     def stream(self, call: MediaCall, stream: EncodedStream, **impairments: Any) -> RtpSender:
         """Start sending `stream` to the call's media address (stopped after the case).
@@ -166,10 +177,14 @@ class MediaKit:
         """
         recorder = self.record(call)
         sender = RtpSender(
-            stream, (call.host, call.port), call.payload_type, tcp=call.tcp,
+            stream,
+            (call.host, call.port),
+            call.payload_type,
+            tcp=call.tcp,
             impairments=Impairments(**impairments) if impairments else Impairments(),
-            bind_host=self.suite_host, allowed_hosts=self.device_hosts,
-        )  # fmt: skip
+            bind_host=self.suite_host,
+            allowed_hosts=self.device_hosts,
+        )
         self.senders.append(sender)
         kbps = stream.total_bytes * 8 / 1000 / stream.duration
         title = f"{stream.width}x{stream.height} {stream.fps} fps ~{kbps:.0f} kbit/s"
@@ -196,26 +211,30 @@ class MediaKit:
         return status.bitrate
 
     def check_bitrate(
-        self, recorder: BitrateRecorder, sender: RtpSender, start: float, end: float,
+        self,
+        recorder: BitrateRecorder,
+        sender: RtpSender,
+        start: float,
+        end: float,
         tolerance: float = 0.05,
-    ) -> tuple[float, float]:  # fmt: skip
+    ) -> tuple[float, float]:
         """The median reported bitrate over [start, end] is within `tolerance` of what was sent."""
         reported = recorder.between(start, end)
         sent = sender.sent_kbps(start, end, ssrc=sender.ssrc)
         if len(reported) < 4:
             raise ConformanceFailure(
-                self.api.req, "at least 4 bitrate samples in the measurement window",
+                self.api.req,
+                "at least 4 bitrate samples in the measurement window",
                 f"{len(reported)} samples",
-            )  # fmt: skip
+            )
         value = median(reported)
         error = abs(value - sent) / sent
         if error > tolerance:
             raise ConformanceFailure(
                 self.api.req,
                 f"status.json bitrate within {tolerance:.0%} of the {sent:.0f} kbit/s sent",
-                f"median {value:.0f} kbit/s ({error:+.1%}) over {len(reported)} samples "
-                f"{reported}",
-            )  # fmt: skip
+                f"median {value:.0f} kbit/s ({error:+.1%}) over {len(reported)} samples {reported}",
+            )
         return value, sent
 
     def attach(self, recorder: BitrateRecorder, sender: RtpSender, title: str) -> None:
@@ -228,14 +247,18 @@ class MediaKit:
         sent = [(t, kbps) for t, kbps in sender.per_second(sender.ssrc, step=0.5)]
         reported = [(t - origin, float(kbps)) for t, kbps in recorder.samples]
         allure.attach(
-            bitrate_plot_png(sent, reported, title), name=f"bitrate: {title} (blue sent, orange "
-            "reported)", attachment_type=allure.attachment_type.PNG,
-        )  # fmt: skip
+            bitrate_plot_png(sent, reported, title),
+            name=f"bitrate: {title} (blue sent, orange reported)",
+            attachment_type=allure.attachment_type.PNG,
+        )
         rows = ["t_s,source,kbps"]
         rows += [f"{t:.3f},sent,{k:.1f}" for t, k in sent]
         rows += [f"{t:.3f},reported,{k:.0f}" for t, k in reported]
-        allure.attach("\n".join(rows), name=f"bitrate series: {title}",
-                      attachment_type=allure.attachment_type.CSV)  # fmt: skip
+        allure.attach(
+            "\n".join(rows),
+            name=f"bitrate series: {title}",
+            attachment_type=allure.attachment_type.CSV,
+        )
 
     def attach_all(self) -> None:
         """A sent-vs-reported plot (and CSV) for every stream the case sent."""

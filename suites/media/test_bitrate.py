@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
-from fixtures.media_source import EncodedStream
+from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.media.encode import EncodedStream
 
 #: (kbit/s, width, height): 4000 kbit/s needs 720p for the encoder to reach its rate.
 RATES = [(500, 640, 360), (1000, 640, 360), (4000, 1280, 720)]
@@ -36,8 +36,9 @@ def test_reported_bitrate_matches_sent(media, kbps, width, height):
 def test_bitrate_zero_after_bye(media):
     call = media.call()
     sender = media.stream(call, EncodedStream.cbr(640, 360, 30, 1000, 4.0))
-    media.wait_bitrate(call, lambda b: b > 0, "a non-zero bitrate while media flows",
-                       timeout=media.timeout)  # fmt: skip
+    media.wait_bitrate(
+        call, lambda b: b > 0, "a non-zero bitrate while media flows", timeout=media.timeout
+    )
     call.leg.bye()
     ok = call.leg.response(200, method="BYE", timeout=media.timeout)
     assert ok.status_code == 200
@@ -49,11 +50,13 @@ def test_bitrate_zero_after_bye(media):
 def test_bitrate_zero_after_source_stops(media):
     call = media.call()
     sender = media.stream(call, EncodedStream.cbr(640, 360, 30, 1000, 3.0))
-    media.wait_bitrate(call, lambda b: b > 0, "a non-zero bitrate while media flows",
-                       timeout=media.timeout)  # fmt: skip
+    media.wait_bitrate(
+        call, lambda b: b > 0, "a non-zero bitrate while media flows", timeout=media.timeout
+    )
     sender.wait(3.0 + media.timeout)
-    media.wait_bitrate(call, lambda b: b == 0, "bitrate 0 within 3 s after the media stopped",
-                       timeout=3.0)  # fmt: skip
+    media.wait_bitrate(
+        call, lambda b: b == 0, "bitrate 0 within 3 s after the media stopped", timeout=3.0
+    )
     status = media.api.status(call.account.id)
     if status.call != "calling":
         raise ConformanceFailure(media.api.req, "the call still up (calling)", status.call)
@@ -67,8 +70,9 @@ def test_bitrate_change_is_tracked(media):
     )
     call = media.call()
     sender, recorder = streamed(media, call, stream)
-    media.check_bitrate(recorder, sender, sender.started_at + change_at + 3.0,
-                        sender.started_at + seconds)  # fmt: skip
+    media.check_bitrate(
+        recorder, sender, sender.started_at + change_at + 3.0, sender.started_at + seconds
+    )
 
 
 @pytest.mark.req("SIP-MED-LOSS-001")
@@ -101,10 +105,12 @@ def test_media_before_ack_not_counted(media):
     call.leg.ack()
     media.wait_call(call.account, "calling", "the ACK confirmed the call")
     late = media.stream(call, EncodedStream.cbr(640, 360, 30, 1000, 3.0))
-    media.wait_bitrate(call, lambda b: b > 0, "a bitrate once the call is confirmed",
-                       timeout=media.timeout)  # fmt: skip
+    media.wait_bitrate(
+        call, lambda b: b > 0, "a bitrate once the call is confirmed", timeout=media.timeout
+    )
     late.stop()
     recorder.stop()
     if any(counted):
-        raise ConformanceFailure(media.api.req, "bitrate 0 while the call was not confirmed",
-                                 f"samples {counted}")  # fmt: skip
+        raise ConformanceFailure(
+            media.api.req, "bitrate 0 while the call was not confirmed", f"samples {counted}"
+        )

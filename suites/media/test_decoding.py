@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.client import ConformanceFailure
-from fixtures.media_source import EncodedStream
-from fixtures.waiting import WaitTimeout, poll_until
+from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.media.encode import EncodedStream
+from decoder_conformance.waiting import WaitTimeout, poll_until
 
 
 def media_stats(api, account_id):
@@ -25,8 +25,9 @@ def test_every_frame_sent_is_decoded(media):
         stats = poll_until(
             lambda: media_stats(media.api, call.account.id),
             lambda s: s["frames_decoded"] >= sent,
-            timeout=media.timeout, expected=f"{sent} frames decoded",
-        )  # fmt: skip
+            timeout=media.timeout,
+            expected=f"{sent} frames decoded",
+        )
     except WaitTimeout as exc:
         raise ConformanceFailure(media.api.req, f"{sent} frames decoded", str(exc)) from None
     assert stats["frames_decoded"] == sent, f"decoded {stats['frames_decoded']} of {sent} sent"
@@ -59,8 +60,9 @@ def test_loss_still_decodes(media, loss):
         decoded = poll_until(
             lambda: media_stats(media.api, call.account.id),
             lambda s: s["frames_decoded"] >= stats.frames_sent // 2 and s["lost"] > 0,
-            timeout=media.timeout, expected="at least half the frames decoded and loss counted",
-        )  # fmt: skip
+            timeout=media.timeout,
+            expected="at least half the frames decoded and loss counted",
+        )
     except WaitTimeout as exc:
         raise ConformanceFailure(media.api.req, "decoding to go on under loss", str(exc)) from None
     assert media.api.status(call.account.id).call == "calling", "the call ended under loss"

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.peer_fixtures import DeviceSip
+from decoder_conformance import LOOPBACK
+from decoder_conformance.device.accounts import DeviceSip
 from wire import sip
 
 #: The default suite host; a run's own is the `suite_host` fixture (--suite-host).
-SUITE_HOST = "127.0.0.1"
 
 
 def build_request(method: str, target: DeviceSip, transport: str, local: tuple[str, int]) -> bytes:
@@ -31,7 +31,7 @@ def build_request(method: str, target: DeviceSip, transport: str, local: tuple[s
 
 
 def send_udp(
-    target: DeviceSip, method: str, timeout: float, host: str = SUITE_HOST
+    target: DeviceSip, method: str, timeout: float, host: str = LOOPBACK
 ) -> sip.SipResponse:
     """Send one request over UDP from `host`; the first final answer (AssertionError if none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -53,7 +53,7 @@ def send_udp(
 
 
 def send_tcp(
-    target: DeviceSip, method: str, timeout: float, host: str = SUITE_HOST
+    target: DeviceSip, method: str, timeout: float, host: str = LOOPBACK
 ) -> sip.SipResponse:
     """Send one request over TCP from `host`; the first final answer on the same connection."""
     with socket.create_connection(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.peer_fixtures import Mode
+from decoder_conformance.peers.registrar import Mode
 
 
 @pytest.fixture

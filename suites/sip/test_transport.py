@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from fixtures.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure
 
 REQUIRED_ALLOW = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}
 

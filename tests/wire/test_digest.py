@@ -33,26 +33,52 @@ RFC2617_AUTHORIZATION = (
 
 
 def test_rfc2617_section_3_5_known_answer() -> None:
-    assert compute_response(
-        "Mufasa", "Circle Of Life", "testrealm@host.com", "GET", "/dir/index.html",
-        "dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth", nc=1, cnonce="0a4f113b",
-    ) == "6629fae49393a05397450978507c4ef1"  # fmt: skip
+    assert (
+        compute_response(
+            "Mufasa",
+            "Circle Of Life",
+            "testrealm@host.com",
+            "GET",
+            "/dir/index.html",
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            qop="auth",
+            nc=1,
+            cnonce="0a4f113b",
+        )
+        == "6629fae49393a05397450978507c4ef1"
+    )
 
 
 def test_rfc2069_no_qop_known_answer() -> None:
     """RFC 2069 §2.4 with the errata's corrected response (the RFC prints e966c932...)."""
-    assert compute_response(
-        "Mufasa", "CircleOfLife", "testrealm@host.com", "GET", "/dir/index.html",
-        "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-    ) == "1949323746fe6a43ef61f9606e7febea"  # fmt: skip
+    assert (
+        compute_response(
+            "Mufasa",
+            "CircleOfLife",
+            "testrealm@host.com",
+            "GET",
+            "/dir/index.html",
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        )
+        == "1949323746fe6a43ef61f9606e7febea"
+    )
 
 
 def test_rfc7616_section_3_9_1_md5_known_answer() -> None:
-    assert compute_response(
-        "Mufasa", "Circle of Life", "http-auth@example.org", "GET", "/dir/index.html",
-        "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", qop="auth", nc="00000001",
-        cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
-    ) == "8ca523f5e9506fed4657c9700eebdbec"  # fmt: skip
+    assert (
+        compute_response(
+            "Mufasa",
+            "Circle of Life",
+            "http-auth@example.org",
+            "GET",
+            "/dir/index.html",
+            "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+            qop="auth",
+            nc="00000001",
+            cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+        )
+        == "8ca523f5e9506fed4657c9700eebdbec"
+    )
 
 
 def test_md5_sess_follows_rfc2617_ha1_definition() -> None:
@@ -61,10 +87,21 @@ def test_md5_sess_follows_rfc2617_ha1_definition() -> None:
 
     ha1 = md5(f"{md5('alice:example.com:pw')}:n1:c1")
     expected = md5(f"{ha1}:n1:0000000a:c1:auth:{md5('REGISTER:sip:example.com')}")
-    assert compute_response(
-        "alice", "pw", "example.com", "REGISTER", "sip:example.com", "n1", qop="auth", nc=10,
-        cnonce="c1", algorithm="md5-SESS",
-    ) == expected  # fmt: skip
+    assert (
+        compute_response(
+            "alice",
+            "pw",
+            "example.com",
+            "REGISTER",
+            "sip:example.com",
+            "n1",
+            qop="auth",
+            nc=10,
+            cnonce="c1",
+            algorithm="md5-SESS",
+        )
+        == expected
+    )
 
 
 def test_parse_the_rfc2617_challenge_and_credentials() -> None:
@@ -76,8 +113,11 @@ def test_parse_the_rfc2617_challenge_and_credentials() -> None:
     assert challenge.algorithm is None and not challenge.stale
     credentials = Credentials.parse(RFC2617_AUTHORIZATION)
     assert (credentials.username, credentials.uri, credentials.qop, credentials.nc) == (
-        "Mufasa", "/dir/index.html", "auth", "00000001",
-    )  # fmt: skip
+        "Mufasa",
+        "/dir/index.html",
+        "auth",
+        "00000001",
+    )
     assert verify(credentials, "Circle Of Life", "GET", challenge=challenge)
     assert verify(RFC2617_AUTHORIZATION, "Circle Of Life", "GET")
     assert not verify(credentials, "Circle of Life", "GET")
@@ -90,9 +130,14 @@ def test_build_authorization_answers_a_sip_challenge() -> None:
     )
     assert challenge.stale and challenge.algorithm == "MD5"
     credentials = build_authorization(
-        challenge, "REGISTER", "sip:34020000002000000001@3402000000", "34020000001320000001",
-        "12345678", nc=3, cnonce="deadbeef",
-    )  # fmt: skip
+        challenge,
+        "REGISTER",
+        "sip:34020000002000000001@3402000000",
+        "34020000001320000001",
+        "12345678",
+        nc=3,
+        cnonce="deadbeef",
+    )
     assert credentials.to_header() == (
         'Digest username="34020000001320000001", realm="3402000000", nonce="abc", '
         'uri="sip:34020000002000000001@3402000000", '
@@ -109,8 +154,11 @@ def test_build_authorization_without_qop_is_rfc2069_style() -> None:
     credentials = build_authorization(
         'Digest realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
         'opaque="5ccc069c403ebaf9f0171e9517f40e41"',
-        "GET", "/dir/index.html", "Mufasa", "CircleOfLife",
-    )  # fmt: skip
+        "GET",
+        "/dir/index.html",
+        "Mufasa",
+        "CircleOfLife",
+    )
     assert credentials.response == "1949323746fe6a43ef61f9606e7febea"
     assert (credentials.qop, credentials.nc, credentials.cnonce) == (None, None, None)
     assert credentials.opaque == "5ccc069c403ebaf9f0171e9517f40e41"
@@ -127,18 +175,28 @@ def test_md5_sess_generates_a_cnonce() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: compute_response("u", "p", "r", "GET", "/", "n", qop="auth-int", cnonce="c"),
-         "qop 'auth-int' is not supported"),
-        (lambda: compute_response("u", "p", "r", "GET", "/", "n", qop="auth"),
-         "cnonce is required"),
-        (lambda: compute_response("u", "p", "r", "GET", "/", "n", algorithm="SHA-256"),
-         "algorithm 'SHA-256' is not supported"),
-        (lambda: build_authorization('Digest realm="r", nonce="n", qop="auth-int"', "GET", "/", "u",
-                                     "p"), "does not offer 'auth'"),
+        (
+            lambda: compute_response("u", "p", "r", "GET", "/", "n", qop="auth-int", cnonce="c"),
+            "qop 'auth-int' is not supported",
+        ),
+        (
+            lambda: compute_response("u", "p", "r", "GET", "/", "n", qop="auth"),
+            "cnonce is required",
+        ),
+        (
+            lambda: compute_response("u", "p", "r", "GET", "/", "n", algorithm="SHA-256"),
+            "algorithm 'SHA-256' is not supported",
+        ),
+        (
+            lambda: build_authorization(
+                'Digest realm="r", nonce="n", qop="auth-int"', "GET", "/", "u", "p"
+            ),
+            "does not offer 'auth'",
+        ),
         (lambda: format_nc(0), "nonce count 0 is not"),
         (lambda: format_nc("1"), "nonce count '1' is not 8 hex digits"),
     ],
-)  # fmt: skip
+)
 def test_unsupported_modes_are_value_errors(call: object, message: str) -> None:
     assert callable(call)
     with pytest.raises(ValueError, match=message):
@@ -187,9 +245,14 @@ def test_quoted_values_with_escapes_and_commas() -> None:
     assert scheme == "Digest"
     assert params == {"realm": 'IP Camera(C1), "main"', "nonce": "abc", "opaque": "a\\b"}
     challenge = Challenge(
-        'a "quoted" realm, with comma', "n", opaque="o", qop=["auth"], stale=True,
-        domain="sip:example.com", extra={"charset": "UTF-8"},
-    )  # fmt: skip
+        'a "quoted" realm, with comma',
+        "n",
+        opaque="o",
+        qop=["auth"],
+        stale=True,
+        domain="sip:example.com",
+        extra={"charset": "UTF-8"},
+    )
     assert Challenge.parse(challenge.to_header()) == challenge
 
 
@@ -225,8 +288,9 @@ def test_property_built_credentials_verify(
     username, password, realm, nonce = texts
     challenge = Challenge(realm, nonce, qop=["auth"], algorithm="MD5-sess" if sess else None)
     assert Challenge.parse(challenge.to_header()) == challenge
-    credentials = build_authorization(challenge, "INVITE", "sip:x@example.com", username, password,
-                                      nc=nc)  # fmt: skip
+    credentials = build_authorization(
+        challenge, "INVITE", "sip:x@example.com", username, password, nc=nc
+    )
     header = credentials.to_header()
     assert Credentials.parse(header) == credentials
     assert verify(header, password, "INVITE", challenge=challenge)

@@ -62,9 +62,20 @@ SLICE = bytes([0x41]) + b"\x9a" * 500
 
 def test_nal_type_constants_match_rfc6184_table1() -> None:
     named = {
-        "SLICE": 1, "IDR": 5, "SEI": 6, "SPS": 7, "PPS": 8, "AUD": 9, "FILLER": 12,
-        "STAP_A": 24, "STAP_B": 25, "MTAP16": 26, "MTAP24": 27, "FU_A": 28, "FU_B": 29,
-    }  # fmt: skip
+        "SLICE": 1,
+        "IDR": 5,
+        "SEI": 6,
+        "SPS": 7,
+        "PPS": 8,
+        "AUD": 9,
+        "FILLER": 12,
+        "STAP_A": 24,
+        "STAP_B": 25,
+        "MTAP16": 26,
+        "MTAP24": 27,
+        "FU_A": 28,
+        "FU_B": 29,
+    }
     assert {name: getattr(h264, f"NAL_TYPE_{name}") for name in named} == named
 
 
@@ -137,8 +148,9 @@ def test_single_nal_units_and_no_aggregation_when_they_do_not_fit() -> None:
     payloads = Packetizer(600).packetize([SLICE, SLICE])
     assert payloads == [RtpPayload(SLICE, False), RtpPayload(SLICE, True)]
     assert Packetizer(1200, aggregate=False).packetize([SPS, PPS]) == [
-        RtpPayload(SPS, False), RtpPayload(PPS, True),
-    ]  # fmt: skip
+        RtpPayload(SPS, False),
+        RtpPayload(PPS, True),
+    ]
     # A NAL unit of exactly mtu octets is sent alone; one more octet and it is fragmented.
     exact = bytes([0x41]) + bytes(99)
     assert Packetizer(100).packetize([exact]) == [RtpPayload(exact, True)]
@@ -220,8 +232,10 @@ def test_sequence_wrap_is_not_a_gap() -> None:
     depacketizer = Depacketizer()
     units = depacketize(datagrams, depacketizer)
     assert [u.data for u in units] == [
-        join_annexb([SPS, PPS, IDR]), join_annexb([SLICE]), join_annexb([SLICE, SLICE]),
-    ]  # fmt: skip
+        join_annexb([SPS, PPS, IDR]),
+        join_annexb([SLICE]),
+        join_annexb([SLICE, SLICE]),
+    ]
     assert depacketizer.stats.gaps == 0 and depacketizer.stats.out_of_order == 0
 
 
@@ -255,8 +269,10 @@ def test_lost_marker_packet_damages_both_neighbours() -> None:
     depacketizer = Depacketizer()
     units = depacketize([datagrams[0], *datagrams[2:]], depacketizer)  # SLICE of AU 0 lost
     assert [(u.timestamp, u.damaged) for u in units] == [
-        (0, True), (CLOCK_PER_FRAME, True), (2 * CLOCK_PER_FRAME, False),
-    ]  # fmt: skip
+        (0, True),
+        (CLOCK_PER_FRAME, True),
+        (2 * CLOCK_PER_FRAME, False),
+    ]
 
 
 HOSTILE_CASES: list[tuple[str, list[bytes], str]] = [
@@ -283,8 +299,9 @@ HOSTILE_CASES: list[tuple[str, list[bytes], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("payloads", "counter"), [c[1:] for c in HOSTILE_CASES],
-                         ids=[c[0] for c in HOSTILE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("payloads", "counter"), [c[1:] for c in HOSTILE_CASES], ids=[c[0] for c in HOSTILE_CASES]
+)
 def test_hostile_payloads_are_counted_never_raised(payloads: list[bytes], counter: str) -> None:
     depacketizer = Depacketizer()
     units: list[AccessUnit] = []
@@ -396,9 +413,12 @@ def encoded() -> EncodedStream:
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.bit_rate = 300_000
         stream.codec_context.options = {
-            "preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
-            "bf": "0", "g": str(GOP),
-        }  # fmt: skip
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            "bf": "0",
+            "g": str(GOP),
+        }
         for index in range(FRAMES):
             frame = av.VideoFrame.from_ndarray(pattern_frame(index), format="rgb24")
             frame.pts = index
@@ -459,10 +479,12 @@ def test_real_stream_with_a_lost_fu_a_middle_fragment_recovers_at_the_next_keyfr
     datagrams = to_packets(nal_lists, mtu, 0, 0)
     # The first FU-A middle fragment of a P frame (after the first access unit).
     victim = next(
-        i for i, d in enumerate(datagrams)
-        if (p := rtp.parse(d)).timestamp > 0 and p.payload[0] & 0x1F == NAL_TYPE_FU_A
+        i
+        for i, d in enumerate(datagrams)
+        if (p := rtp.parse(d)).timestamp > 0
+        and p.payload[0] & 0x1F == NAL_TYPE_FU_A
         and not p.payload[1] & (h264.FU_START | h264.FU_END)
-    )  # fmt: skip
+    )
     lost = rtp.parse(datagrams[victim])
     frame_index = lost.timestamp // CLOCK_PER_FRAME
     assert 0 < frame_index < GOP
@@ -521,8 +543,9 @@ def test_ffmpeg_rtp_muxer_output_depacketizes_to_the_encoder_access_units(
         )
         with (
             av.open(io.BytesIO(encoded.annexb), format="h264") as source,
-            av.open(url, "w", format="rtp", options={"payload_type": "96", "ssrc": str(SSRC)})
-            as sink,
+            av.open(
+                url, "w", format="rtp", options={"payload_type": "96", "ssrc": str(SSRC)}
+            ) as sink,
         ):
             stream = sink.add_stream_from_template(source.streams.video[0])
             stream.time_base = Fraction(1, 90000)
@@ -553,9 +576,7 @@ def test_ffmpeg_rtp_muxer_output_depacketizes_to_the_encoder_access_units(
 
     depacketizer = Depacketizer()
     units = depacketize(datagrams, depacketizer)
-    assert [split_annexb(u.data) for u in units] == [
-        split_annexb(u) for u in encoded.access_units
-    ]
+    assert [split_annexb(u.data) for u in units] == [split_annexb(u) for u in encoded.access_units]
     steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in itertools.pairwise(units)}
     assert steps == {CLOCK_PER_FRAME}
     assert depacketizer.stats.corrupt == depacketizer.stats.unsupported == 0

@@ -29,12 +29,12 @@ PLAIN = bytes.fromhex("80601234deadbeef01020304") + b"hello"
 # V=2 CC=2 M=1 PT 97, two CSRCs.
 WITH_CSRC = bytes.fromhex("82e1ffff0000000a0badcafe") + bytes.fromhex("11111111 22222222") + b"\x65"
 # X=1: profile 0xbede (RFC 8285 one-byte), one word of extension data.
-WITH_EXTENSION = bytes.fromhex("9060000100000002cafebabe" "bede0001" "10ff0000") + b"payload"
+WITH_EXTENSION = bytes.fromhex("9060000100000002cafebabebede000110ff0000") + b"payload"
 # P=1: 3 octets of padding (00 00 03) after a 4-octet payload.
 WITH_PADDING = bytes.fromhex("a060000200000003cafebabe") + b"abcd" + make_padding(3)
 # Everything at once: P, X, CC=1, marker.
 EVERYTHING = (
-    bytes.fromhex("b1e0000300000004cafebabe" "aaaaaaaa" "10000002" "0102030405060708")
+    bytes.fromhex("b1e0000300000004cafebabeaaaaaaaa100000020102030405060708")
     + b"\x7c\x85data"
     + make_padding(4)
 )
@@ -66,11 +66,17 @@ def test_rtp_round_trip_is_byte_exact(name: str) -> None:
 def test_rtp_fields() -> None:
     plain = rtp.parse(PLAIN)
     assert (plain.payload_type, plain.sequence_number, plain.timestamp, plain.ssrc) == (
-        96, 0x1234, 0xDEADBEEF, 0x01020304,
-    )  # fmt: skip
+        96,
+        0x1234,
+        0xDEADBEEF,
+        0x01020304,
+    )
     assert (plain.marker, plain.csrc, plain.extension_profile, plain.padding) == (
-        False, [], None, b"",
-    )  # fmt: skip
+        False,
+        [],
+        None,
+        b"",
+    )
     assert plain.payload == b"hello"
 
     csrc = rtp.parse(WITH_CSRC)
@@ -208,9 +214,7 @@ def test_rtcp_compound_round_trip_is_byte_exact() -> None:
 
 def test_rtcp_known_vector() -> None:
     # RR from SSRC 1, one block for SSRC 2: 10% lost (25/256), 5 lost, ext highest 0x00010005.
-    data = bytes.fromhex(
-        "81c90007 00000001 00000002 19000005 00010005 00000020 11112222 00000004"
-    )
+    data = bytes.fromhex("81c90007 00000001 00000002 19000005 00010005 00000020 11112222 00000004")
     (report,) = parse_rtcp(data)
     assert report == ReceiverReport(1, [ReportBlock(2, 25, 5, 0x10005, 32, 0x11112222, 4)])
     assert report.to_bytes() == data
@@ -294,9 +298,17 @@ def test_report_block_refuses_out_of_range_values() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "distance"),
-    [(0, 1, 1), (1, 0, -1), (65535, 0, 1), (0, 65535, -1), (65500, 10, 46), (5, 5, 0),
-     (0, 32767, 32767), (0, 32768, -32768)],
-)  # fmt: skip
+    [
+        (0, 1, 1),
+        (1, 0, -1),
+        (65535, 0, 1),
+        (0, 65535, -1),
+        (65500, 10, 46),
+        (5, 5, 0),
+        (0, 32767, 32767),
+        (0, 32768, -32768),
+    ],
+)
 def test_seq_distance_wraps(a: int, b: int, distance: int) -> None:
     assert seq_distance(a, b) == distance
 

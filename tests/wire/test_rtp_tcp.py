@@ -36,8 +36,9 @@ def test_deframer_handles_partial_and_multiple_frames() -> None:
 def test_zero_length_frames_are_skipped() -> None:
     deframer = Deframer()
     assert deframer.feed(frame(b"") + frame(b"a") + frame(b"") + frame(b"") + frame(b"b")) == [
-        b"a", b"b",
-    ]  # fmt: skip
+        b"a",
+        b"b",
+    ]
     assert (deframer.frames, deframer.empty) == (2, 3)
 
 

@@ -110,8 +110,11 @@ def test_typed_views_of_the_gb28181_offer() -> None:
     assert offer.timing == "0 0"
     [video] = offer.media
     assert (video.media, video.port, video.proto, video.formats) == (
-        "video", 6000, "RTP/AVP", ["96", "98", "97"],
-    )  # fmt: skip
+        "video",
+        6000,
+        "RTP/AVP",
+        ["96", "98", "97"],
+    )
     assert video.rtpmap(98) == RtpMap(98, "H264", 90000)
     assert [m.encoding_name for m in video.rtpmaps()] == ["PS", "H264", "MPEG4"]
     assert video.direction == "recvonly"
@@ -182,8 +185,14 @@ def test_no_acceptable_video_is_a_typed_488_error() -> None:
     audio_only = text("v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "t=0 0", "m=audio 4000 RTP/AVP 0")
     with pytest.raises(SdpNegotiationError, match="no m=video line"):
         answer_video_recvonly(sdp.parse(audio_only), "192.0.2.2", 5000)
-    not_rtp = text("v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "t=0 0", "m=video 4000 udp 98",
-                   "a=rtpmap:98 H264/90000")  # fmt: skip
+    not_rtp = text(
+        "v=0",
+        "o=- 1 1 IN IP4 192.0.2.1",
+        "s=-",
+        "t=0 0",
+        "m=video 4000 udp 98",
+        "a=rtpmap:98 H264/90000",
+    )
     with pytest.raises(SdpNegotiationError, match="transport udp not RTP"):
         find_h264_video(sdp.parse(not_rtp))
 
@@ -191,9 +200,14 @@ def test_no_acceptable_video_is_a_typed_488_error() -> None:
 def test_answer_to_the_gb28181_offer() -> None:
     offer = sdp.parse(GB_OFFER.replace(b"a=recvonly", b"a=sendonly"))
     answer = answer_video_recvonly(
-        offer, "192.0.2.20", 9010, session_id="34020000001320000001", session_version="1",
-        username="34020000001320000001", session_name="Play",
-    )  # fmt: skip
+        offer,
+        "192.0.2.20",
+        9010,
+        session_id="34020000001320000001",
+        session_version="1",
+        username="34020000001320000001",
+        session_name="Play",
+    )
     assert bytes(answer) == text(
         "v=0",
         "o=34020000001320000001 34020000001320000001 1 IN IP4 192.0.2.20",
@@ -227,9 +241,14 @@ def test_answer_direction_mirrors_the_offer(offered: str, answered: str) -> None
 def test_answer_to_a_two_stream_offer_rejects_the_rest_with_port_zero() -> None:
     offer = sdp.parse(PHONE_OFFER)
     answer = answer_video_recvonly(
-        offer, "2001:db8::9", 5000, session_id="7", session_version="8",
-        fmtp="profile-level-id=42e01f", ssrc="0200000001",
-    )  # fmt: skip
+        offer,
+        "2001:db8::9",
+        5000,
+        session_id="7",
+        session_version="8",
+        fmtp="profile-level-id=42e01f",
+        ssrc="0200000001",
+    )
     assert answer.origin == Origin("-", "7", "8", "IN", "IP6", "2001:db8::9")
     assert answer.connection == Connection("IN", "IP6", "2001:db8::9")
     audio, video = answer.media
@@ -283,8 +302,12 @@ def test_offer_for_a_bodyless_invite() -> None:
     )
     video = tcp.media[0]
     assert video.rtpmap(100) == RtpMap(100, "H265", 90000)
-    assert video.lines[1:] == [("a", "setup:passive"), ("a", "connection:new"), ("a", "recvonly"),
-                               ("y", "0200000002")]  # fmt: skip
+    assert video.lines[1:] == [
+        ("a", "setup:passive"),
+        ("a", "connection:new"),
+        ("a", "recvonly"),
+        ("y", "0200000002"),
+    ]
     assert tcp.origin.session_id == tcp.origin.session_version
     assert sdp.parse(bytes(tcp)) == tcp
     with pytest.raises(ValueError, match="payload type 128 is not 0-127"):
@@ -368,7 +391,7 @@ attributes = st.one_of(
     st.sampled_from(["0100000001", "200000001"]).map(lambda y: ("y", y)),
     st.just(("f", "v/2/5/25/1/4096a///")),
     st.tuples(tokens, st.integers(0, 10**9)).map(lambda b: ("b", f"{b[0]}:{b[1]}")),
-)  # fmt: skip
+)
 
 
 @st.composite

@@ -426,9 +426,13 @@ def test_3_1_1_9_semiuri_and_folded_list_header() -> None:
     assert SipUri.parse(message.uri).user == "user;par=u%40example.net"
     assert SipUri.parse(message.uri).params == {}
     assert message.headers.get_list("Accept") == [
-        "application/sdp", "application/pkcs7-mime", "multipart/mixed", "multipart/signed",
-        "message/sip", "message/sipfrag",
-    ]  # fmt: skip
+        "application/sdp",
+        "application/pkcs7-mime",
+        "multipart/mixed",
+        "multipart/signed",
+        "message/sip",
+        "message/sipfrag",
+    ]
 
 
 def test_3_1_1_10_unknown_transports_in_via() -> None:
@@ -820,8 +824,10 @@ def test_headers_multimap_lookup_order_and_editing() -> None:
     headers.add("Call-ID", "x@y")
     headers.prepend("VIA", "SIP/2.0/UDP top.example.com")
     assert headers.get_all("via") == [
-        "SIP/2.0/UDP top.example.com", "SIP/2.0/UDP a.example.com", "SIP/2.0/UDP b.example.com",
-    ]  # fmt: skip
+        "SIP/2.0/UDP top.example.com",
+        "SIP/2.0/UDP a.example.com",
+        "SIP/2.0/UDP b.example.com",
+    ]
     assert [h.name for h in headers] == ["VIA", "Via", "v", "Call-ID"]
     assert "i" in headers and "I" in headers and "Contact" not in headers
     headers.set("l", "0")
@@ -944,8 +950,16 @@ def test_make_response_copies_the_dialog_headers() -> None:
     ok = make_response(invite, sip.STATUS_OK, to_tag="t9")
     assert ok.reason == "OK"
     assert ok.headers.get_all("Via") == invite.headers.get_all("Via")
-    assert [h.name for h in ok.headers] == ["Via", "v", "Record-Route", "From", "To", "Call-ID",
-                                            "CSeq", "Content-Length"]  # fmt: skip
+    assert [h.name for h in ok.headers] == [
+        "Via",
+        "v",
+        "Record-Route",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Content-Length",
+    ]
     assert ok.to_addr.tag == "t9"
     assert ok.from_addr.tag == "f1"
     assert (ok.call_id, ok.cseq) == ("call-1@example.com", CSeq(20, "INVITE"))

@@ -1,0 +1,150 @@
+"""Accounts a case configures on the device, and where the device listens for SIP.
+
+Pure data and factories over the device client (no pytest): the plugin wraps them in fixtures,
+the peers and the benchmarks take them as arguments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from decoder_conformance import LOOPBACK
+from decoder_conformance.device.client import ConformanceFailure, DeviceClient
+
+
+@dataclass(frozen=True)
+class DeviceSip:
+    """Where the device listens for SIP: the first effective bind of get_binds.json."""
+
+    host: str
+    port: int
+    bind: str  # as get_binds.json shows it, e.g. "127.0.0.1:40321" or "*:5060"
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT to send SIP to."""
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SipAccount:
+    """An account the case configured on the device."""
+
+    id: int
+    local_account: str
+    sip: DeviceSip
+
+    @property
+    def uri(self) -> str:
+        """The SIP URI that reaches this account directly."""
+        return f"sip:{self.local_account}@{self.sip.address}"
+
+
+def device_host_of(api_url: str) -> str:
+    """The device's host from its API URL (127.0.0.1 for the bundled reference decoder)."""
+    return urlsplit(api_url).hostname or LOOPBACK
+
+
+def device_sip_address(api: DeviceClient, api_url: str) -> DeviceSip:
+    """The device's SIP address from its effective binds; a `*` host means the device's host."""
+    binds = api.binds()
+    if not binds:
+        raise ConformanceFailure(api.req, "at least one SIP bind in get_binds.json", "none")
+    host, _, port = binds[0].rpartition(":")
+    if host in ("*", "0.0.0.0", ""):
+        host = device_host_of(api_url)
+    if not port.isdigit() or int(port) == 0:
+        raise ConformanceFailure(
+            api.req, "get_binds.json to show the bound port of each bind", f"binds {binds}"
+        )
+    return DeviceSip(host, int(port), binds[0])
+
+
+class AccountFactory:
+    """Creates accounts with unique names for one case and removes them afterwards."""
+
+    def __init__(self, client: DeviceClient) -> None:
+        self.client = client
+        self.created: list[int] = []
+
+    def name(self) -> str:
+        """A fresh account name no other case uses."""
+        return f"ct-{secrets.token_hex(4)}"
+
+    def __call__(self, type_: str = "sip", **fields_: str) -> int:
+        """Add an account (and modify it with `fields_`); returns its id."""
+        account_id = self.client.add_account(self.name(), type_)
+        self.created.append(account_id)
+        if fields_:
+            self.client.modify(account_id, **fields_)
+        return account_id
+
+    def adopt(self, account_id: int) -> None:
+        """Remove `account_id` with the rest at the end (an account the case added itself)."""
+        if account_id not in self.created:
+            self.created.append(account_id)
+
+    def cleanup(self) -> None:
+        """Remove what this factory created and is still listed (each id once)."""
+        listed = {a.id for a in self.client.accounts()}
+        for account_id in dict.fromkeys(self.created):
+            if account_id in listed:
+                self.client.remove(account_id)
+
+
+class SipServer(Protocol):
+    """A registrar peer as an account setting sees it: the address the device registers to."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+@dataclass
+class SipAccounts:
+    """Factory of SIP accounts on the device (removed with the case's other scratch accounts)."""
+
+    api: DeviceClient
+    new_account: AccountFactory
+    device_sip: DeviceSip
+    numbers: Iterator[int]
+    made: list[SipAccount] = field(default_factory=list)
+
+    def __call__(
+        self,
+        *,
+        registrar: SipServer | None = None,
+        username: str = "alice",
+        password: str = "secret",
+        realm: str = "*",
+        call_cfg: dict[str, str] | None = None,
+        **fields_: str,
+    ) -> SipAccount:
+        """Add an account bound to the device's SIP address (and registering to `registrar`)."""
+        local = str(next(self.numbers))
+        settings = {"localAccount": local, "localAddress": self.device_sip.bind}
+        if registrar is not None:
+            settings |= {
+                "registerServer": registrar.host,
+                "registerPort": str(registrar.port),
+                "username": username,
+                "password": password,
+                "realm": realm,
+            }
+        settings |= fields_
+        if call_cfg:
+            # Call settings first, so the account never takes a call under the defaults.
+            account_id = self.new_account()
+            self.api.modify_call_cfg(account_id, **call_cfg)
+            self.api.modify(account_id, **settings)
+        else:
+            account_id = self.new_account(**settings)
+        account = SipAccount(account_id, local, self.device_sip)
+        self.made.append(account)
+        return account

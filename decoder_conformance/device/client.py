@@ -1,0 +1,377 @@
+"""HTTP client for the decoder's SIP-module API: one method per endpoint, typed results.
+
+Every exchange is recorded (for the Allure attachment and for failure messages), secrets are
+redacted in everything rendered, and the client refuses any URL that is not on the device it was
+built for. A failed expectation raises ConformanceFailure, which carries the requirement ID, what
+was expected and seen, and the request as a curl line that replays it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from decoder_conformance.device import schema
+from decoder_conformance.waiting import WaitTimeout, poll_until
+
+SECRET_PARAMS = frozenset({"password", "token"})
+_SECRET_JSON = re.compile(r'("(?:password|token)"\s*:\s*)"[^"]*"')
+REDACTED = "***"
+
+#: The 14 SIP-module endpoints, by the name the vendor's page gives their URL.
+SIP_ENDPOINTS = (
+    "list",
+    "add",
+    "modify",
+    "remove",
+    "status",
+    "account",
+    "call_cfg",
+    "modify_call_cfg",
+    "server_port",
+    "get_source",
+    "get_binds",
+    "set_binds",
+    "answer",
+    "hangup",
+)
+
+
+def binds_match(written: list[str], shown: list[str]) -> bool:
+    """True when `shown` (get_binds.json) is what `written` (set_binds) asked for.
+
+    A written port 0 asks for an ephemeral port: any bound port matches it, the host must match.
+    """
+    if len(written) != len(shown):
+        return False
+    for want, got in zip(written, shown, strict=True):
+        want_host, _, want_port = want.rpartition(":")
+        got_host, _, got_port = got.rpartition(":")
+        if want_host != got_host or want_port not in ("0", got_port):
+            return False
+        if want_port == "0" and (not got_port.isdigit() or got_port == "0"):
+            return False
+    return True
+
+
+def redact_params(params: Mapping[str, str]) -> dict[str, str]:
+    """`params` with secret values replaced."""
+    return {k: (REDACTED if k in SECRET_PARAMS and v else v) for k, v in params.items()}
+
+
+def redact_body(text: str) -> str:
+    """`text` (a JSON body) with password and token values replaced."""
+    return _SECRET_JSON.sub(rf'\1"{REDACTED}"', text)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request and its answer, as sent and received."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    status: int
+    body: str
+    elapsed_ms: float
+
+    def curl(self) -> str:
+        """A curl command line that replays the request (secrets redacted)."""
+        shown = redact_params(self.params)
+        if self.method == "GET":
+            target = f"{self.url}?{urlencode(shown)}" if shown else self.url
+            return f"curl -sS {shlex.quote(target)}"
+        data = " ".join(f"--data-urlencode {shlex.quote(f'{k}={v}')}" for k, v in shown.items())
+        return f"curl -sS -X POST {data} {shlex.quote(self.url)}".replace("  ", " ")
+
+    def render(self) -> str:
+        """Request and answer as text for reports."""
+        return (
+            f"{self.curl()}\n-> HTTP {self.status} in {self.elapsed_ms:.1f} ms\n"
+            f"{redact_body(self.body)}\n"
+        )
+
+
+class ConformanceFailure(AssertionError):
+    """The device did not do what a requirement says; carries what is needed to replay it."""
+
+    def __init__(
+        self, req: str, expected: str, observed: str, exchange: Exchange | None = None
+    ) -> None:
+        self.req, self.expected, self.observed, self.exchange = req, expected, observed, exchange
+        lines = [f"[{req}] expected {expected}", f"  observed {observed}"]
+        if exchange is not None:
+            lines += [f"  replay: {exchange.curl()}", f"  answer: {redact_body(exchange.body)}"]
+        super().__init__("\n".join(lines))
+
+
+class TargetRefused(Exception):
+    """The client was asked to send to a host other than the device under test."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decoded API answer."""
+
+    exchange: Exchange
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        """True for `{"result": "ok", ...}`."""
+        return isinstance(self.body, dict) and self.body.get("result") == "ok"
+
+    @property
+    def msg(self) -> str | None:
+        """The error code of an error answer, else None."""
+        if isinstance(self.body, dict) and self.body.get("result") == "error":
+            msg = self.body.get("msg")
+            return msg if isinstance(msg, str) else repr(msg)
+        return None
+
+    @property
+    def data(self) -> Any:
+        """The `data` member, or None."""
+        return self.body.get("data") if isinstance(self.body, dict) else None
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """One entry of list.json."""
+
+    id: int
+    name: str
+    type: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class Status:
+    """The four objects of status.json, by their ids."""
+
+    account: str
+    register: str
+    register_extra: Any
+    call: str
+    bitrate: int
+
+
+@dataclass
+class DeviceClient:
+    """Client bound to one device API base URL (e.g. http://127.0.0.1:8080/api).
+
+    `req` is the requirement the current case checks: failures raised by the typed helpers name
+    it. `error_codes` maps catalogue error names to the codes this device uses (profile remaps).
+    """
+
+    api_url: str
+    error_codes: Mapping[str, str]
+    timeout: float = 5.0
+    token: str | None = None
+    req: str = "LOCAL-UNSPECIFIED-000"
+    method: str = "GET"
+    on_exchange: Callable[[Exchange], None] | None = None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.api_url = self.api_url.rstrip("/")
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"device URL must be http(s)://host[:port]/path, got {self.api_url!r}")
+        self._netloc = parts.netloc
+
+    # -- transport -------------------------------------------------------------------------
+
+    def url_for(self, path: str) -> str:
+        """Absolute URL of `path` ("sip/list.json" or a full URL); refuses other hosts."""
+        url = path if "://" in path else f"{self.api_url}/{path.lstrip('/')}"
+        if urlsplit(url).netloc != self._netloc:
+            raise TargetRefused(f"refusing to send to {url}: the device is {self._netloc}")
+        return url
+
+    def send(
+        self, path: str, params: Mapping[str, str] | None = None, method: str = ""
+    ) -> Exchange:
+        """Send one request and record the exchange; HTTP-level errors are returned, not raised."""
+        method = (method or self.method).upper()
+        url = self.url_for(path)
+        params = dict(params or {})
+        headers = {"X-Auth-Token": self.token} if self.token else {}
+        started = time.monotonic()
+        if method == "GET":
+            response = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+        elif method == "POST":
+            response = self.session.post(url, data=params, headers=headers, timeout=self.timeout)
+        else:
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout)
+        exchange = Exchange(
+            method=method,
+            url=url,
+            params=params,
+            status=response.status_code,
+            body=response.text,
+            elapsed_ms=(time.monotonic() - started) * 1000.0,
+        )
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
+        return exchange
+
+    def call(
+        self, endpoint: str, params: Mapping[str, str] | None = None, method: str = ""
+    ) -> Reply:
+        """Call `sip/<endpoint>.json` (or a path containing "/", e.g. "users/login")."""
+        path = endpoint if "/" in endpoint else f"sip/{endpoint}"
+        exchange = self.send(f"{path}.json", params, method)
+        try:
+            body = json.loads(exchange.body)
+        except ValueError:
+            body = None
+        return Reply(exchange, body)
+
+    # -- expectations ----------------------------------------------------------------------
+
+    def code(self, name: str) -> str:
+        """The device's code for catalogue error `name`."""
+        return self.error_codes[name]
+
+    def expect_envelope(self, reply: Reply, req: str | None = None) -> None:
+        """HTTP 200 with a JSON ok or error envelope."""
+        req = req or self.req
+        if reply.exchange.status != 200:
+            raise ConformanceFailure(
+                req, "HTTP 200", f"HTTP {reply.exchange.status}", reply.exchange
+            )
+        errors = schema.errors(reply.body, "Envelope")
+        if errors:
+            raise ConformanceFailure(
+                req, "an ok or error JSON envelope", "; ".join(errors), reply.exchange
+            )
+
+    def expect_ok(self, reply: Reply, req: str | None = None, data_schema: str = "") -> Any:
+        """`{"result":"ok"}` (with data matching `data_schema` if given); returns data."""
+        req = req or self.req
+        self.expect_envelope(reply, req)
+        if not reply.ok:
+            raise ConformanceFailure(req, '{"result": "ok"}', f"error {reply.msg}", reply.exchange)
+        if data_schema:
+            errors = schema.errors(reply.body, data_schema)
+            if errors:
+                raise ConformanceFailure(
+                    req, f"a body matching {data_schema}", "; ".join(errors[:5]), reply.exchange
+                )
+        return reply.data
+
+    def expect_error(self, reply: Reply, name: str, req: str | None = None) -> None:
+        """`{"result":"error","msg": <the device's code for catalogue error name>}`."""
+        req = req or self.req
+        self.expect_envelope(reply, req)
+        want = self.code(name)
+        if reply.ok:
+            raise ConformanceFailure(req, f"error {want} ({name})", "result ok", reply.exchange)
+        if reply.msg != want:
+            raise ConformanceFailure(
+                req, f"error {want} ({name})", f"error {reply.msg}", reply.exchange
+            )
+
+    # -- typed endpoint helpers ------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> str:
+        """Log in and keep the token for every later request; returns it."""
+        data = self.expect_ok(
+            self.call("users/login", {"username": username, "password": password}),
+            data_schema="LoginOk",
+        )
+        self.token = str(data["token"])
+        return self.token
+
+    def accounts(self) -> list[AccountSummary]:
+        """list.json as typed entries."""
+        data = self.expect_ok(self.call("list"), data_schema="ListOk")
+        return [AccountSummary(e["id"], e["name"], e["type"], e["created"]) for e in data]
+
+    def find(self, name: str) -> AccountSummary | None:
+        """The listed account called `name`, if any."""
+        return next((a for a in self.accounts() if a.name == name), None)
+
+    def add_account(self, name: str, type_: str = "sip") -> int:
+        """add.json, then the new account's id from list.json (the page's add answers no id)."""
+        self.expect_ok(self.call("add", {"name": name, "type": type_}))
+        found = self.find(name)
+        if found is None:
+            raise ConformanceFailure(
+                self.req, f"account {name!r} listed after add.json answered ok", "not listed"
+            )
+        return found.id
+
+    def modify(self, account_id: int, **fields_: str) -> None:
+        """modify.json with `fields_`, expecting ok."""
+        self.expect_ok(self.call("modify", {"id": str(account_id), **fields_}))
+
+    def modify_call_cfg(self, account_id: int, **fields_: str) -> None:
+        """modify_call_cfg.json with `fields_`, expecting ok."""
+        self.expect_ok(self.call("modify_call_cfg", {"id": str(account_id), **fields_}))
+
+    def remove(self, account_id: int) -> None:
+        """remove.json, expecting ok."""
+        self.expect_ok(self.call("remove", {"id": str(account_id)}))
+
+    def account(self, account_id: int) -> dict[str, Any]:
+        """account.json data, schema-checked."""
+        data = self.expect_ok(
+            self.call("account", {"id": str(account_id)}), data_schema="AccountOk"
+        )
+        return dict(data)
+
+    def call_cfg(self, account_id: int) -> dict[str, Any]:
+        """call_cfg.json data, schema-checked."""
+        data = self.expect_ok(
+            self.call("call_cfg", {"id": str(account_id)}), data_schema="CallConfigOk"
+        )
+        return dict(data)
+
+    def status(self, account_id: int) -> Status:
+        """status.json as a typed Status, schema-checked."""
+        data = self.expect_ok(self.call("status", {"id": str(account_id)}), data_schema="StatusOk")
+        by_id = {item["id"]: item for item in data}
+        return Status(
+            account=by_id["account_status"]["state"],
+            register=by_id["register_status"]["state"],
+            register_extra=by_id["register_status"].get("extra_info"),
+            call=by_id["call_status"]["state"],
+            bitrate=by_id["bitrate"]["state"],
+        )
+
+    def wait_status(
+        self,
+        account_id: int,
+        accept: Callable[[Status], bool],
+        *,
+        timeout: float,
+        expected: str,
+        req: str | None = None,
+    ) -> Status:
+        """Poll status.json until `accept` holds; ConformanceFailure naming the last status seen."""
+        try:
+            return poll_until(
+                lambda: self.status(account_id), accept, timeout=timeout, expected=expected
+            )
+        except WaitTimeout as exc:
+            raise ConformanceFailure(req or self.req, expected, str(exc)) from None
+
+    def binds(self) -> list[str]:
+        """get_binds.json as a list (empty string -> empty list)."""
+        data = self.expect_ok(self.call("get_binds"), data_schema="BindsOk")
+        text = str(data["binds"])
+        return [b for b in text.split(",") if b] if text else []
+
+    def set_binds(self, binds: list[str]) -> None:
+        """set_binds.json, expecting ok."""
+        self.expect_ok(self.call("set_binds", {"binds": ",".join(binds)}))

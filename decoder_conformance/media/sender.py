@@ -1,0 +1,451 @@
+"""The sender: an encoded stream as paced RTP, with impairments and the ground truth of what left.
+
+:class:`RtpSender` sends a stream as RTP (RFC 3550; RFC 6184 packetization-mode 1 through
+:class:`wire.h264.Packetizer`) to the one ``host:port`` the decoder put in its SDP, over UDP or
+over TCP with RFC 4571 framing, paced in real time from a background thread. It can drop,
+reorder, and bring in a second SSRC, and keeps the ground truth (every packet and frame it sent
+or dropped, with monotonic send times) from which a case computes the bitrate it sent over any
+window.
+
+Written on PyAV and ``wire/`` rather than FFmpeg's ``rtp`` muxer because the muxer neither paces
+nor lets a packet be dropped or reordered, and fixes the sequence number and SSRC policy.
+Sending costs about 0.03 s of CPU per second of 1000 kbit/s media; frames leave within 4 ms of
+their schedule.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from decoder_conformance import LOOPBACK
+from decoder_conformance.media.encode import EncodedStream
+from decoder_conformance.waiting import DeviceTimeout
+from wire.h264 import DEFAULT_MTU, Packetizer, RtpPayload
+from wire.rtp import RTP_MAX_PAYLOAD_TYPE, RtpPacket
+from wire.rtp_tcp import frame as rfc4571_frame
+
+RTP_CLOCK_RATE = 90_000  # H.264 RTP clock (RFC 6184 §8.2.1)
+TIMESTAMP_MOD = 1 << 32
+SEQUENCE_MOD = 1 << 16
+
+
+def parse_destination(destination: str | tuple[str, int]) -> tuple[str, int]:
+    """``"host:port"`` or ``(host, port)`` as ``(host, port)``; ``ValueError`` when malformed."""
+    if isinstance(destination, tuple):
+        host, port = destination
+    else:
+        host, sep, port_text = destination.rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise ValueError(f"media destination {destination!r} is not host:port")
+        port = int(port_text)
+    if not 1 <= port <= 0xFFFF:
+        raise ValueError(
+            f"media destination port {port} is outside 1-65535 (port 0 in SDP rejects the stream)"
+        )
+    return host, port
+
+
+@dataclass(frozen=True)
+class Impairments:
+    """What the sender does to the packet stream on purpose; all of it seeded and reproducible.
+
+    * ``loss_every``: drop every k-th packet (the k-th, 2k-th, ...), 0 for none.
+    * ``loss_fraction``: drop each packet with this probability (seeded), e.g. 0.01 or 0.05.
+    * ``reorder``: probability of swapping a packet with the next one of the same frame.
+    * ``other_ssrc_from``: from this frame index on, a second source (its own random SSRC,
+      sequence and timestamp bases) sends: ``other_ssrc_mode`` ``"switch"`` moves all media to
+      it, ``"add"`` sends each frame from both sources.
+
+    A dropped packet still consumes its sequence number (it is lost on the way, as on a network).
+    """
+
+    loss_every: int = 0
+    loss_fraction: float = 0.0
+    reorder: float = 0.0
+    other_ssrc_from: int | None = None
+    other_ssrc_mode: str = "switch"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss_every < 0 or self.loss_every == 1:
+            raise ValueError(f"loss_every {self.loss_every} must be 0 (off) or at least 2")
+        for name in ("loss_fraction", "reorder"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} {value} is outside [0, 1)")
+        if self.other_ssrc_mode not in ("switch", "add"):
+            raise ValueError(f"other_ssrc_mode {self.other_ssrc_mode!r} is not switch or add")
+        if self.other_ssrc_from is not None and self.other_ssrc_from < 0:
+            raise ValueError(f"other_ssrc_from {self.other_ssrc_from} is negative")
+
+
+@dataclass(frozen=True)
+class PacketRecord:
+    """One RTP packet the sender sent or dropped.
+
+    ``t`` is the monotonic time it was sent (or would have been); ``payload_size`` is the RTP
+    payload (the H.264 data: NAL units, STAP-A or FU-A), ``size`` the whole RTP packet (the UDP
+    payload: 12-octet header plus payload; the RFC 4571 length prefix is not included).
+    """
+
+    t: float
+    frame: int
+    ssrc: int
+    sequence_number: int
+    timestamp: int
+    marker: bool
+    payload_size: int
+    size: int
+    dropped: bool
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame sent: stream frame index, source, RTP timestamp, and monotonic send times of its
+    first and last packet (dropped packets included, as scheduled)."""
+
+    index: int
+    ssrc: int
+    timestamp: int
+    first_t: float
+    last_t: float
+    keyframe: bool
+    packets: int
+
+
+@dataclass(frozen=True)
+class SendStats:
+    """Totals of what the sender sent so far."""
+
+    frames_sent: int
+    packets_sent: int
+    packets_dropped: int
+    packets_reordered: int
+    payload_bytes: int
+    rtp_bytes: int
+    send_errors: int
+
+
+@dataclass
+class _Source:
+    ssrc: int
+    sequence: int
+    timestamp_base: int
+
+    def next_sequence(self) -> int:
+        value = self.sequence
+        self.sequence = (self.sequence + 1) % SEQUENCE_MOD
+        return value
+
+
+def _random_u32() -> int:
+    return secrets.randbits(32)
+
+
+@dataclass
+class RtpSender:
+    """Sends an :class:`EncodedStream` as RTP to the decoder's media address, paced in real time.
+
+    ``destination`` is the ``host:port`` from the decoder's SDP answer, ``payload_type`` the
+    payload type it answered with. Only ``127.0.0.1`` and the hosts in ``allowed_hosts`` (the
+    configured lab device) are accepted: anything else is a ``ValueError``. ``bind_host`` is the
+    suite host (``--suite-host``; 127.0.0.1 by default), the address the media comes from. Over UDP
+    the socket is bound to ``bind_host`` port 0 when the sender is made and kept until
+    :meth:`stop`; with ``tcp=True`` :meth:`start` connects to the destination from ``bind_host``
+    and frames each packet per RFC 4571.
+
+    Frame ``i`` is sent at ``start + i / fps / speed`` on the monotonic clock, its packets back to
+    back (or spread over the frame interval with ``spread=True``). ``speed`` above 1 is for the
+    fixture's own tests only. ``loops`` sends the stream that many times, timestamps and
+    sequence numbers continuing.
+
+    SSRC, first sequence number and first timestamp are random (RFC 3550 §5.1) unless given.
+    Ground truth is in :attr:`packets` and :attr:`frames` (see :meth:`sent_kbps`); read it after
+    :meth:`wait` or :meth:`stop`, or at any time through the locked accessors.
+    """
+
+    stream: EncodedStream
+    destination: str | tuple[str, int]
+    payload_type: int
+    tcp: bool = False
+    allowed_hosts: Iterable[str] = ()
+    mtu: int = DEFAULT_MTU
+    impairments: Impairments = field(default_factory=Impairments)
+    spread: bool = False
+    speed: float = 1.0
+    loops: int = 1
+    ssrc: int = field(default_factory=_random_u32)
+    first_sequence: int = field(default_factory=lambda: secrets.randbits(16))
+    first_timestamp: int = field(default_factory=_random_u32)
+    bind_host: str = LOOPBACK
+
+    def __post_init__(self) -> None:
+        host, port = parse_destination(self.destination)
+        if isinstance(self.allowed_hosts, str):
+            raise TypeError("allowed_hosts is a collection of hosts, not one string")
+        self.allowed_hosts = tuple(self.allowed_hosts)
+        allowed = {LOOPBACK, *self.allowed_hosts}
+        if host not in allowed:
+            raise ValueError(
+                f"refusing to send media to {host}:{port}: only {sorted(allowed)} are allowed"
+                " (127.0.0.1, or the lab device host given explicitly)"
+            )
+        self.host, self.port = host, port
+        if not 0 <= self.payload_type <= RTP_MAX_PAYLOAD_TYPE:
+            raise ValueError(f"payload type {self.payload_type} is outside 0-127")
+        if self.speed <= 0 or self.loops < 1:
+            raise ValueError(f"speed {self.speed} must be > 0 and loops {self.loops} >= 1")
+        self.packetizer = Packetizer(self.mtu)
+        self.other_ssrc = _random_u32()
+        while self.other_ssrc == self.ssrc:
+            self.other_ssrc = _random_u32()
+        self.packets: list[PacketRecord] = []
+        self.frames: list[FrameRecord] = []
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self._reordered = 0
+        self._send_errors = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._sock: socket.socket | None = None
+        if not self.tcp:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._sock.bind((self.bind_host, 0))
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """The (host, port) the media comes from, once there is a socket."""
+        if self._sock is None:
+            return None
+        name: tuple[str, int] = self._sock.getsockname()
+        return name
+
+    @property
+    def finished(self) -> bool:
+        """True once the sending thread has ended (stream sent, stopped, or failed)."""
+        return self._done.is_set()
+
+    def start(self) -> RtpSender:
+        """Packetize, connect (TCP), and send from a background thread."""
+        if self._thread is not None:
+            raise RuntimeError("RtpSender.start() called twice")
+        payloads = [self.packetizer.packetize_annexb(f.data) for f in self.stream.frames]
+        if self.tcp:
+            self._sock = socket.create_connection(
+                (self.host, self.port), timeout=5.0, source_address=(self.bind_host, 0)
+            )
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._thread = threading.Thread(
+            target=self._run, args=(payloads,), name="rtp-sender", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> SendStats:
+        """Stop sending (at once), close the socket, re-raise an error the thread hit."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        if self._sock is not None:
+            self._sock.close()
+        self.check()
+        return self.stats()
+
+    def wait(self, timeout: float) -> SendStats:
+        """Wait until the whole stream was sent; ``WaitTimeout`` (saying how far it got) else."""
+        if self._thread is None:
+            raise RuntimeError("RtpSender.wait() before start()")
+        if not self._done.wait(timeout):
+            self.check()
+            stats = self.stats()
+            total = len(self.stream.frames) * self.loops
+            raise DeviceTimeout(
+                f"after {timeout:.1f} s the sender to {self.host}:{self.port} had sent"
+                f" {stats.frames_sent} of {total} frames ({stats})"
+            )
+        self.check()
+        return self.stats()
+
+    def check(self) -> None:
+        """Re-raise, in the caller's thread, an exception the sending thread hit."""
+        if self._error is not None:
+            raise RuntimeError(f"RTP sender thread failed: {self._error!r}") from self._error
+
+    def __enter__(self) -> RtpSender:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- ground truth ------------------------------------------------------------------------
+
+    def stats(self) -> SendStats:
+        """Totals so far."""
+        with self._lock:
+            sent = [p for p in self.packets if not p.dropped]
+            return SendStats(
+                frames_sent=len(self.frames),
+                packets_sent=len(sent),
+                packets_dropped=len(self.packets) - len(sent),
+                packets_reordered=self._reordered,
+                payload_bytes=sum(p.payload_size for p in sent),
+                rtp_bytes=sum(p.size for p in sent),
+                send_errors=self._send_errors,
+            )
+
+    def sent_packets(self, ssrc: int | None = None) -> list[PacketRecord]:
+        """Packets actually sent (not dropped), in sending order; only ``ssrc``'s when given."""
+        with self._lock:
+            return [p for p in self.packets if not p.dropped and (ssrc is None or p.ssrc == ssrc)]
+
+    def payload_bytes(self, start: float, end: float, ssrc: int | None = None) -> int:
+        """RTP payload octets sent with ``start <= t < end`` (monotonic times)."""
+        return sum(p.payload_size for p in self.sent_packets(ssrc) if start <= p.t < end)
+
+    def sent_kbps(self, start: float, end: float, ssrc: int | None = None) -> float:
+        """Bitrate of the RTP payload sent over ``[start, end)`` (monotonic), kbit/s (1000 bit).
+
+        The payload is the video data the decoder meters: RTP headers (and UDP/IP, and the RFC
+        4571 prefix) are not counted. ``ssrc`` limits it to one source (:attr:`ssrc` is the
+        first, :attr:`other_ssrc` the second).
+        """
+        if end <= start:
+            raise ValueError(f"window end {end} is not after its start {start}")
+        return self.payload_bytes(start, end, ssrc) * 8 / 1000 / (end - start)
+
+    def per_second(self, ssrc: int | None = None, step: float = 1.0) -> list[tuple[float, float]]:
+        """``(t, kbps)`` per ``step`` from the start of sending: ``t`` is the window's end in
+        seconds since :attr:`started_at`, ``kbps`` the payload bitrate over that window. Only
+        whole windows within the frame slots sent so far (frame ``i`` owns ``[i/fps, (i+1)/fps)``).
+        """
+        if self.started_at is None:
+            return []
+        # The media sent so far covers the slots of the frames sent (the last one included).
+        with self._lock:
+            slots = len({f.index for f in self.frames})
+        end = self.started_at + slots / self.stream.fps / self.speed
+        series = []
+        window = 0
+        while self.started_at + (window + 1) * step <= end + 1e-9:
+            lo = self.started_at + window * step
+            series.append(((window + 1) * step, self.sent_kbps(lo, lo + step, ssrc)))
+            window += 1
+        return series
+
+    # -- the sending thread ------------------------------------------------------------------
+
+    def _run(self, payloads: list[list[RtpPayload]]) -> None:
+        try:
+            self._send_all(payloads)
+        except BaseException as exc:  # re-raised in the caller's thread by check()
+            self._error = exc
+        finally:
+            self.finished_at = time.monotonic()
+            self._done.set()
+
+    def _send_all(self, payloads: list[list[RtpPayload]]) -> None:
+        rng = random.Random(self.impairments.seed)
+        imp = self.impairments
+        main = _Source(self.ssrc, self.first_sequence, self.first_timestamp)
+        other = _Source(self.other_ssrc, secrets.randbits(16), _random_u32())
+        interval = 1.0 / self.stream.fps / self.speed
+        total = len(self.stream.frames) * self.loops
+        packet_count = 0
+        self.started_at = start = time.monotonic()
+        for n in range(total):
+            frame = self.stream.frames[n % len(self.stream.frames)]
+            due = start + n * interval
+            # Media pacing: wait for frame n's slot on the schedule (not a settle delay); stop()
+            # ends the wait at once.
+            if self._stop.wait(max(0.0, due - time.monotonic())):
+                return
+            if imp.other_ssrc_from is None or n < imp.other_ssrc_from:
+                sources = [main]
+            elif imp.other_ssrc_mode == "switch":
+                sources = [other]
+            else:
+                sources = [main, other]
+            for source in sources:
+                order = list(range(len(payloads[frame.index])))
+                if imp.reorder:
+                    i = 0
+                    while i + 1 < len(order):
+                        if rng.random() < imp.reorder:
+                            order[i], order[i + 1] = order[i + 1], order[i]
+                            self._reordered += 1
+                            i += 2
+                        else:
+                            i += 1
+                timestamp = (source.timestamp_base + n * RTP_CLOCK_RATE // self.stream.fps) % (
+                    TIMESTAMP_MOD
+                )
+                sequences = [source.next_sequence() for _ in order]
+                first_t = time.monotonic()
+                last_t = first_t
+                for position, k in enumerate(order):
+                    payload = payloads[frame.index][k]
+                    if self.spread and position:
+                        slot = due + interval * position / len(order)
+                        # Media pacing inside the frame interval (spread mode).
+                        if self._stop.wait(max(0.0, slot - time.monotonic())):
+                            return
+                    packet_count += 1
+                    drop = (imp.loss_every and packet_count % imp.loss_every == 0) or (
+                        imp.loss_fraction and rng.random() < imp.loss_fraction
+                    )
+                    packet = RtpPacket(
+                        payload_type=self.payload_type,
+                        sequence_number=sequences[k],
+                        timestamp=timestamp,
+                        ssrc=source.ssrc,
+                        payload=payload.payload,
+                        marker=payload.marker,
+                    )
+                    data = packet.to_bytes()
+                    last_t = time.monotonic()
+                    if not drop:
+                        self._transmit(data)
+                    with self._lock:
+                        self.packets.append(
+                            PacketRecord(
+                                t=last_t,
+                                frame=n,
+                                ssrc=source.ssrc,
+                                sequence_number=sequences[k],
+                                timestamp=timestamp,
+                                marker=payload.marker,
+                                payload_size=len(payload.payload),
+                                size=len(data),
+                                dropped=bool(drop),
+                            )
+                        )
+                with self._lock:
+                    self.frames.append(
+                        FrameRecord(
+                            n, source.ssrc, timestamp, first_t, last_t, frame.keyframe, len(order)
+                        )
+                    )
+
+    def _transmit(self, data: bytes) -> None:
+        assert self._sock is not None
+        if self.tcp:
+            self._sock.sendall(rfc4571_frame(data))
+            return
+        try:
+            self._sock.sendto(data, (self.host, self.port))
+        except ConnectionRefusedError:
+            # An ICMP port-unreachable from an earlier datagram (the decoder closed its port):
+            # counted, not fatal, as for any RTP sender.
+            with self._lock:
+                self._send_errors += 1

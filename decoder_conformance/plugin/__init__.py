@@ -1,0 +1,14 @@
+"""The pytest plugin (entry point `decoder_conformance`): the only pytest-aware part of the harness.
+
+Each part registers its own hooks and fixtures: `options` (command line and configuration),
+`gates` (requirement IDs, capability skips, waivers), `session` (the target, lab snapshot and
+restore, device clients), `peers` (SIP peers and accounts) and `evidence` (attachments, summary).
+"""
+
+pytest_plugins = [
+    "decoder_conformance.plugin.options",
+    "decoder_conformance.plugin.gates",
+    "decoder_conformance.plugin.session",
+    "decoder_conformance.plugin.peers",
+    "decoder_conformance.plugin.evidence",
+]

@@ -1,0 +1,157 @@
+"""The session's device: the lab device or the started reference decoder, snapshot and restore.
+
+The target plan was decided at configure time (`options`); this module only carries it out:
+start the bundled decoder or probe the lab device, log in, snapshot the device's state, hand out
+clients, and restore the snapshot at the end, also after a failure or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from decoder_conformance.device.accounts import AccountFactory
+from decoder_conformance.device.client import DeviceClient
+from decoder_conformance.device.snapshot import Snapshot
+from decoder_conformance.device.target import (
+    ReferenceProcess,
+    Target,
+    TargetUnavailable,
+    probe,
+    start_reference,
+)
+from decoder_conformance.plugin.stash import EXCHANGES, SUITE_CONFIG, SuiteConfig, item_req
+from decoder_conformance.report.allure import write_run_metadata
+
+
+@pytest.fixture(scope="session")
+def device_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    """The device under test: probed lab device or started reference decoder, snapshot/restore."""
+    config = request.config
+    suite = config.stash[SUITE_CONFIG]
+    profile, plan = suite.profile, suite.plan
+    user = str(config.getoption("device_user")) or profile.device.user
+    password = str(config.getoption("device_password")) or profile.device.password
+    reference: ReferenceProcess | None = None
+    api_url = plan.api_url
+    try:
+        if not plan.lab:
+            state = tmp_path_factory.mktemp("reference-device") / "state"
+            # The reference decoder is configured to be the device its profile describes.
+            timers = profile.timers
+            reference = start_reference(
+                state,
+                faults=plan.faults,
+                user=user,
+                password=password,
+                timeout=timers.ready_timeout,
+                extra_args=(
+                    "--sip-t1-ms",
+                    str(round(timers.sip_t1 * 1000)),
+                    "--retry-base-ms",
+                    str(round(timers.retry_base * 1000)),
+                ),
+            )
+            api_url = reference.api_url
+        probe(api_url, timeout=min(profile.timers.http_timeout, 8.0))
+    except TargetUnavailable as exc:
+        if reference is not None:
+            reference.stop()
+        pytest.exit(f"decoder conformance: target unavailable: {exc}", returncode=3)
+    target = Target(
+        plan,
+        api_url,
+        profile,
+        suite.error_codes,
+        user=user,
+        password=password,
+        reference=reference,
+    )
+    if user:
+        target.token = target.client().login(user, password)
+    snapshot = Snapshot.take(target.client())
+    _write_environment(config, target, suite)
+    try:
+        yield target
+    finally:
+        # A second Ctrl-C must not cut the restore short and leave the lab device half-restored.
+        with _sigint_ignored():
+            try:
+                target.restore_report = snapshot.restore(target.client())
+            finally:
+                if reference is not None:
+                    reference.stop()
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and target.restore_report:
+            reporter.write_line("decoder conformance: device state restored:")
+            for line in target.restore_report:
+                reporter.write_line(f"  {line}")
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _write_environment(config: pytest.Config, target: Target, suite: SuiteConfig) -> None:
+    alluredir = config.getoption("allure_report_dir", default=None)
+    if not alluredir:
+        return
+    environment = {
+        "device.url": target.api_url,
+        "device.kind": target.plan.kind,
+        "device.model": suite.profile.device.model,
+        "device.firmware": suite.profile.device.firmware,
+        "profile": suite.profile.source,
+        "capabilities": ",".join(sorted(suite.profile.capabilities)) or "none",
+        "reference.faults": ",".join(target.plan.faults) or "none",
+        "suite.host": suite.suite_host,
+    }
+    write_run_metadata(Path(str(alluredir)), environment)
+
+
+@pytest.fixture(scope="session")
+def suite_host(request: pytest.FixtureRequest) -> str:
+    """This machine's address that every SIP peer binds and advertises (--suite-host)."""
+    return request.config.stash[SUITE_CONFIG].suite_host
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest, device_target: Target) -> DeviceClient:
+    """A client for the device, naming the case's requirement in its failures."""
+    recorded = request.node.stash.setdefault(EXCHANGES, [])
+    return device_target.client(req=item_req(request.node), on_exchange=recorded.append)
+
+
+@pytest.fixture
+def error_code(device_target: Target) -> dict[str, str]:
+    """Catalogue error name -> the code this device uses for it."""
+    return device_target.error_codes
+
+
+@pytest.fixture
+def spare_binds(device_target: Target) -> list[str]:
+    """Binds the suite may open on the device (profile [binds].spare; port 0 = ephemeral)."""
+    return list(device_target.profile.binds.spare)
+
+
+@pytest.fixture
+def new_account(api: DeviceClient) -> Iterator[AccountFactory]:
+    """Factory for scratch accounts, removed when the case ends."""
+    factory = AccountFactory(api)
+    yield factory
+    factory.cleanup()

@@ -1,0 +1,105 @@
+"""Per-requirement verdicts for QA sign-off, written beside the Allure results.
+
+Verdicts are kept apart as the project's rules say: passed, failed (a device defect: an
+AssertionError, including ConformanceFailure), broken (the suite could not exercise the case:
+any other exception), skipped (not applicable per the profile), waived (strict xfail), and
+xpassed (a waived defect that no longer shows: strict xfail turns it into a failure).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from decoder_conformance.contract.catalogue import Catalogue
+from decoder_conformance.contract.profile import Profile
+
+#: Verdicts from worst to best; a requirement takes the worst of its cases.
+ORDER = ("failed", "broken", "xpassed", "waived", "passed", "skipped")
+
+
+def verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str | None:
+    """The case verdict this report decides, or None if the report decides nothing."""
+    if hasattr(report, "wasxfail"):
+        return "waived" if report.skipped else "xpassed"
+    if report.skipped:
+        return "skipped"
+    if report.failed:
+        excinfo = call.excinfo
+        return (
+            "failed" if excinfo is not None and excinfo.errisinstance(AssertionError) else "broken"
+        )
+    if report.when == "call":
+        return "passed"
+    return None
+
+
+@dataclass
+class Summary:
+    """Collects one verdict per case and folds them per requirement."""
+
+    cases: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (req, verdict)
+
+    def record(
+        self, req: str, nodeid: str, report: pytest.TestReport, call: pytest.CallInfo[None]
+    ) -> None:
+        """Fold one phase report in: a later, worse verdict replaces an earlier one."""
+        found = verdict(report, call)
+        if found is None:
+            return
+        previous = self.cases.get(nodeid)
+        if previous is None or ORDER.index(found) < ORDER.index(previous[1]):
+            self.cases[nodeid] = (req, found)
+
+    def write(self, path: Path, catalogue: Catalogue, profile: Profile) -> None:
+        """Write PATH (JSON) and PATH with .md (a table for people)."""
+        by_req: dict[str, list[tuple[str, str]]] = {}
+        for nodeid, (req, found) in self.cases.items():
+            by_req.setdefault(req, []).append((nodeid, found))
+        counts = {name: 0 for name in ORDER}
+        for _req, found in self.cases.values():
+            counts[found] += 1
+        requirements = {}
+        for req_id, cases in sorted(by_req.items()):
+            entry = catalogue.requirements.get(req_id)
+            worst = min((found for _n, found in cases), key=ORDER.index)
+            requirements[req_id] = {
+                "level": entry.level if entry else "?",
+                "check": entry.check if entry else "",
+                "verdict": worst,
+                "cases": [{"nodeid": n, "verdict": v} for n, v in cases],
+            }
+        must_failed = [
+            r for r, e in requirements.items() if e["level"] == "MUST" and e["verdict"] == "failed"
+        ]
+        document = {
+            "device": {
+                "model": profile.device.model,
+                "firmware": profile.device.firmware,
+                "profile": profile.source,
+            },
+            "cases": counts,
+            "requirements_checked": len(requirements),
+            "must_failed": must_failed,
+            "requirements": requirements,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+        lines = [
+            f"# Conformance summary: {profile.device.model} {profile.device.firmware}",
+            "",
+            " | ".join(f"{k}: {v}" for k, v in counts.items()),
+            "",
+            f"MUST requirements failed: {', '.join(must_failed) or 'none'}",
+            "",
+            "| requirement | level | verdict | check |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r} | {e['level']} | {e['verdict']} | {e['check']} |"
+            for r, e in requirements.items()
+        ]
+        path.with_suffix(".md").write_text("\n".join(lines) + "\n", "utf-8")

@@ -1,0 +1,103 @@
+"""The contract files agree with each other, with the suites and with the reference decoder."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+import yaml
+
+from decoder_conformance.contract.catalogue import Catalogue, CatalogueError
+from decoder_conformance.device import schema
+from decoder_conformance.device.client import SIP_ENDPOINTS
+from tests.conftest import ROOT
+
+CATALOGUE = Catalogue()
+ENTRY = {"created": True, "type": "sip", "name": "a"}
+REQ_USE = re.compile(r"""mark\.req\(\s*["']([A-Z0-9-]+)["']""")
+
+
+def suite_requirement_uses() -> Counter[str]:
+    """Every requirement ID named in a req mark under suites/, with how often."""
+    uses: Counter[str] = Counter()
+    for path in (ROOT / "suites").rglob("*.py"):
+        uses.update(REQ_USE.findall(path.read_text("utf-8")))
+    return uses
+
+
+def test_requirements_load_and_are_well_formed() -> None:
+    reqs = CATALOGUE.requirements
+    assert len(reqs) >= 40
+    for req in reqs.values():
+        assert req.clause and req.check, f"{req.id}: clause and check are required"
+
+
+def test_catalogue_rejects_duplicates(tmp_path: pytest.TempPathFactory) -> None:
+    spec = tmp_path / "spec"  # type: ignore[operator]
+    spec.mkdir()
+    entry = {
+        "id": "SIP-API-X-001",
+        "area": "api",
+        "feature": "f",
+        "clause": "c",
+        "level": "MUST",
+        "check": "k",
+    }
+    (spec / "requirements.yaml").write_text(yaml.safe_dump({"requirements": [entry, entry]}))
+    with pytest.raises(CatalogueError, match="duplicate id SIP-API-X-001"):
+        Catalogue(spec).requirements  # noqa: B018
+
+
+def test_every_suite_requirement_is_catalogued_and_every_entry_checked() -> None:
+    uses = suite_requirement_uses()
+    unknown = sorted(set(uses) - set(CATALOGUE.requirements))
+    unchecked = sorted(set(CATALOGUE.requirements) - set(uses))
+    assert not unknown, f"suites name requirements missing from spec/requirements.yaml: {unknown}"
+    assert not unchecked, f"catalogue entries no suite case checks: {unchecked}"
+
+
+def test_decisions_are_recorded() -> None:
+    decided = " ".join(r.decision for r in CATALOGUE.requirements.values())
+    for topic in ("Ssip", "SDI", "*.2222", "policy", "registerPort", "server_port", "not_created"):
+        assert topic in decided, f"no catalogue decision mentions {topic!r}"
+
+
+def test_error_codes_match_the_reference_decoder() -> None:
+    from reference_device import errors as device_errors
+
+    catalogue = {entry.code for entry in CATALOGUE.errors.values()}
+    device = {
+        value
+        for name, value in vars(device_errors).items()
+        if not name.startswith("_") and isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value)
+    } or {str(getattr(m, "value", m)) for m in getattr(device_errors, "ErrorCode", [])}
+    assert device == catalogue, (
+        f"device-only {device - catalogue}, catalogue-only {catalogue - device}"
+    )
+
+
+def test_openapi_covers_every_endpoint_with_catalogued_codes() -> None:
+    doc = schema.openapi()
+    paths = set(doc["paths"])
+    assert {f"/sip/{name}.json" for name in SIP_ENDPOINTS} | {"/users/login.json"} <= paths
+    codes = {entry.code for entry in CATALOGUE.errors.values()}
+    for path, item in doc["paths"].items():
+        assert set(item) >= {"get", "post"}, f"{path}: GET and POST must both be documented"
+        for method in ("get", "post"):
+            operation = item[method]
+            stray = set(operation.get("x-error-codes", [])) - codes
+            assert not stray, f"{method.upper()} {path}: codes {stray} not in spec/errors.yaml"
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "valid"),
+    [
+        ("ListOk", {"result": "ok", "data": [{**ENTRY, "id": 1}]}, True),
+        ("ListOk", {"result": "ok", "data": [{**ENTRY, "id": "1"}]}, False),
+        ("Envelope", {"result": "error", "msg": "1211"}, True),
+        ("Envelope", {"result": "maybe"}, False),
+    ],
+)
+def test_schemas_accept_and_refuse(name: str, body: object, valid: bool) -> None:
+    assert (not schema.errors(body, name)) is valid, schema.errors(body, name)

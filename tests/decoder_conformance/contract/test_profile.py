@@ -1,0 +1,165 @@
+"""Device profiles: every shipped profile loads; every mistake is refused naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from decoder_conformance.contract.catalogue import Catalogue
+from decoder_conformance.contract.profile import ProfileError, load_profile, parse_profile
+from decoder_conformance.plugin.options import check_suite_host
+from tests.conftest import ROOT, run_pytest
+
+ERROR_NAMES = set(Catalogue().errors)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "profiles").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_profiles_load(path: Path) -> None:
+    profile = load_profile(path, ERROR_NAMES)
+    assert profile.device.model
+    assert profile.timers.http_timeout > 0
+
+
+def test_defaults_and_values() -> None:
+    profile = parse_profile(
+        '[device]\nfirmware = "2.4.1"\n[capabilities]\ngb28181 = true\ntcp_media = false\n'
+        '[errors]\nunknown_id = "9002"\n[timers]\nhttp_timeout = 3\n'
+        '[[waivers]]\nrequirement = "SIP-API-ADD-001"\nfirmware = "2.4.*"\nreason = "ticket 7"\n',
+        "x.toml",
+        ERROR_NAMES,
+    )
+    assert profile.capabilities == {"gb28181"}
+    assert profile.errors == {"unknown_id": "9002"}
+    assert profile.timers.http_timeout == 3.0
+    waiver = profile.waiver_for("SIP-API-ADD-001")
+    assert waiver is not None and waiver.reason == "ticket 7"
+    assert (
+        parse_profile('[device]\nfirmware = "2.5"\n', "y.toml", ERROR_NAMES).waiver_for(
+            "SIP-API-ADD-001"
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[devices]\n", ["bad.toml", "[devices]"]),
+        ("[device]\nurll = 'x'\n", ["bad.toml", "[device].urll"]),
+        ("[capabilities]\nteleport = true\n", ["bad.toml", "[capabilities].teleport"]),
+        ("[capabilities]\ngb28181 = 'yes'\n", ["bad.toml", "[capabilities].gb28181"]),
+        ("[timers]\nhttp_timeout = 'fast'\n", ["bad.toml", "[timers].http_timeout"]),
+        ("[timers]\nhttp_timeout = 0\n", ["bad.toml", "[timers].http_timeout"]),
+        ("[limits]\nmax_accounts = true\n", ["bad.toml", "[limits].max_accounts"]),
+        ("[errors]\nno_such_error = '1'\n", ["bad.toml", "[errors].no_such_error"]),
+        ("[errors]\nunknown_id = 1202\n", ["bad.toml", "[errors].unknown_id"]),
+        ("[[waivers]]\nreason = 'x'\n", ["bad.toml", "[waivers[0]].requirement"]),
+        ("[[waivers]]\nrequirement = 'A'\nreason = 'x'\nfirm = '1'\n", ["waivers[0]].firm"]),
+        ("[device\n", ["bad.toml", "not valid TOML"]),
+    ],
+)
+def test_mistakes_name_file_and_key(text: str, names: list[str]) -> None:
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(text, "bad.toml", ERROR_NAMES)
+    for name in names:
+        assert name in str(caught.value), str(caught.value)
+
+
+def test_bad_profile_stops_the_run_at_startup(tmp_path: Path) -> None:
+    bad = tmp_path / "lab.toml"
+    bad.write_text("[timers]\nhttp_timeout = 'soon'\n")
+    run = run_pytest("suites/api", "--profile", str(bad), "--collect-only", "-q")
+    assert run.returncode == 4, run.output
+    assert f"{bad}: [timers].http_timeout must be float" in run.output, run.output
+
+
+def test_missing_profile_file_is_named(tmp_path: Path) -> None:
+    run = run_pytest("suites/api", "--profile", str(tmp_path / "nope.toml"), "--collect-only")
+    assert run.returncode == 4, run.output
+    assert "nope.toml: cannot read profile" in run.output, run.output
+
+
+def test_device_without_profile_uses_the_generic_profile_and_says_so() -> None:
+    run = run_pytest("suites/api", "--device", "http://127.0.0.1:9/api", "--collect-only")
+    assert run.returncode == 0, run.output
+    assert "no --profile given: using the generic profile" in run.output, run.output
+
+
+def test_fault_with_lab_device_is_refused() -> None:
+    run = run_pytest(
+        "suites/api",
+        "--device",
+        "http://127.0.0.1:9/api",
+        "--profile",
+        "profiles/example-lab.toml",
+        "--reference-fault",
+        "id_reused",
+        "--collect-only",
+    )
+    assert run.returncode == 4, run.output
+    assert "--reference-fault id_reused applies to the bundled reference decoder" in run.output
+    assert "the lab device http://127.0.0.1:9/api (--device)" in run.output, run.output
+
+
+# --- --suite-host --------------------------------------------------------------------------------
+
+#: TEST-NET-1 (RFC 5737): an IPv4 literal no interface of this machine has.
+UNBINDABLE = "192.0.2.1"
+LAB_DEVICE = "http://127.0.0.1:9/api"  # never contacted: the runs below only collect
+
+
+def test_suite_host_defaults_to_loopback_and_a_lab_host_must_be_bindable() -> None:
+    assert check_suite_host("127.0.0.1", lab=False) == "127.0.0.1"
+    assert check_suite_host(" 127.0.0.1 ", lab=True) == "127.0.0.1"
+    # 127.0.0.2 stands for a lab address of this machine: bindable, but only with --device.
+    assert check_suite_host("127.0.0.2", lab=True) == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("value", "lab", "why"),
+    [
+        (UNBINDABLE, True, "cannot bind"),
+        ("127.0.0.2", False, "needs --device"),
+        ("lab-pc.example", True, "not an IPv4 address"),
+        ("::1", True, "not an IPv4 address"),
+        ("127.1", True, "not an IPv4 address"),
+        ("", True, "not an IPv4 address"),
+        ("0.0.0.0", True, "not a wildcard"),
+        ("224.0.0.1", True, "not a wildcard"),
+    ],
+)
+def test_bad_suite_hosts_are_refused_naming_option_and_value(
+    value: str, lab: bool, why: str
+) -> None:
+    with pytest.raises(pytest.UsageError) as caught:
+        check_suite_host(value, lab=lab)
+    message = str(caught.value)
+    assert f"--suite-host {value!r}" in message and why in message, message
+
+
+def test_unbindable_suite_host_stops_the_run_at_startup() -> None:
+    run = run_pytest(
+        "suites/sip", "--device", LAB_DEVICE, "--suite-host", UNBINDABLE, "--collect-only", "-q"
+    )
+    assert run.returncode == 4, run.output
+    assert f"--suite-host '{UNBINDABLE}': cannot bind a UDP socket" in run.output, run.output
+
+
+def test_suite_host_from_the_environment_without_device_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECODER_SUITE_HOST", "127.0.0.2")
+    run = run_pytest("suites/sip", "--collect-only", "-q")
+    assert run.returncode == 4, run.output
+    assert "--suite-host '127.0.0.2': a suite host other than 127.0.0.1 needs --device" in (
+        run.output
+    ), run.output
+
+
+def test_loopback_suite_host_with_a_lab_device_is_accepted() -> None:
+    run = run_pytest(
+        "suites/sip", "--device", LAB_DEVICE, "--suite-host", "127.0.0.1", "--collect-only"
+    )
+    assert run.returncode == 0, run.output
+    assert "suite host (SIP peers bind and advertise): 127.0.0.1" in run.output, run.output

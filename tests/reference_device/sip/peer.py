@@ -1,0 +1,322 @@
+"""Test helpers: a reference decoder in a subprocess, and a plain-socket SIP peer on `wire/`."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from decoder_conformance.device.target import ReferenceProcess, start_reference
+from decoder_conformance.waiting import poll_until
+from wire import sdp, sip
+
+LOCAL = "127.0.0.1"
+FAST_ARGS = (
+    "--sip-t1-ms",
+    "50",
+    "--sip-t2-ms",
+    "400",
+    "--sip-t4-ms",
+    "500",
+    "--retry-base-ms",
+    "200",
+)
+WAIT = 5.0
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Device:
+    """A running reference decoder and its API."""
+
+    process: ReferenceProcess
+
+    def call(self, endpoint: str, **params: str) -> Json:
+        """GET /api/sip/<endpoint>.json."""
+        url = f"{self.process.api_url}/sip/{endpoint}.json"
+        body: Json = requests.get(url, params=params, timeout=5).json()
+        return body
+
+    def ok(self, endpoint: str, **params: str) -> Json:
+        """A call that must answer ok."""
+        body = self.call(endpoint, **params)
+        assert body["result"] == "ok", f"{endpoint} {params}: {body}"
+        return body
+
+    def binds(self) -> list[str]:
+        """get_binds as a list."""
+        return str(self.ok("get_binds")["data"]["binds"]).split(",")
+
+    def sip_port(self) -> int:
+        """The port of the first effective bind."""
+        return int(self.binds()[0].rpartition(":")[2])
+
+    def status(self, account_id: int = 1) -> dict[str, Any]:
+        """status.json as {id: entry}."""
+        return {e["id"]: e for e in self.ok("status", id=str(account_id))["data"]}
+
+    def state(self, which: str, account_id: int = 1) -> Any:
+        """One status entry's state."""
+        return self.status(account_id)[which]["state"]
+
+    def wait_state(
+        self, which: str, wanted: str, account_id: int = 1, timeout: float = WAIT
+    ) -> None:
+        """Poll status.json until `which` is `wanted`."""
+        poll_until(
+            lambda: self.state(which, account_id),
+            lambda s: s == wanted,
+            timeout=timeout,
+            expected=f"{which} {wanted}",
+            interval=0.02,
+        )
+
+    def account(self, name: str = "a", **fields: str) -> int:
+        """Add an account on the first bind and configure it; its id."""
+        self.ok("add", name=name, type="sip")
+        account_id = max(e["id"] for e in self.ok("list")["data"])
+        defaults = {"localAccount": "dec", "localAddress": self.binds()[0]}
+        self.ok("modify", id=str(account_id), **{**defaults, **fields})
+        return int(account_id)
+
+
+@contextmanager
+def device(tmp_path: Path, *extra: str, faults: tuple[str, ...] = ()) -> Iterator[Device]:
+    """A reference decoder with fast SIP timers, stopped at the end."""
+    process = start_reference(tmp_path / "state", faults=faults, extra_args=(*FAST_ARGS, *extra))
+    try:
+        yield Device(process)
+    finally:
+        process.stop()
+
+
+@dataclass
+class Received:
+    """One message the peer received, with its arrival time and source."""
+
+    message: sip.SipMessage
+    at: float
+    source: tuple[str, int]
+
+
+@dataclass
+class Peer:
+    """A SIP peer on one UDP (or TCP client) socket, reading with deadlines."""
+
+    tcp: bool = False
+    sock: socket.socket = field(init=False)
+    seen: list[Received] = field(default_factory=list)
+    _backlog: list[Received] = field(default_factory=list)
+    _buffer: bytearray = field(default_factory=bytearray)
+
+    def __post_init__(self) -> None:
+        kind = socket.SOCK_STREAM if self.tcp else socket.SOCK_DGRAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        if not self.tcp:
+            self.sock.bind((LOCAL, 0))
+
+    @property
+    def port(self) -> int:
+        """Our port."""
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def transport(self) -> str:
+        """UDP or TCP."""
+        return "TCP" if self.tcp else "UDP"
+
+    def connect(self, port: int) -> None:
+        """TCP only: connect to the device."""
+        self.sock.connect((LOCAL, port))
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+    def send(self, message: sip.SipMessage, port: int) -> None:
+        """Send to the device's port."""
+        if self.tcp:
+            self.sock.sendall(message.to_bytes())
+        else:
+            self.sock.sendto(message.to_bytes(), (LOCAL, port))
+
+    def _read(self, timeout: float) -> Received | None:
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            if self.tcp:
+                while (parsed := sip.parse_stream(self._buffer)) is None:
+                    data = self.sock.recv(65535)
+                    if not data:
+                        return None
+                    self._buffer += data
+                message, used = parsed
+                del self._buffer[:used]
+                got = Received(message, time.monotonic(), self.sock.getpeername())
+            else:
+                data, addr = self.sock.recvfrom(65535)
+                got = Received(sip.parse(data), time.monotonic(), addr)
+        except (TimeoutError, BlockingIOError):
+            return None
+        self.seen.append(got)
+        return got
+
+    def expect(
+        self, accept: Callable[[sip.SipMessage], bool], what: str, timeout: float = WAIT
+    ) -> Received:
+        """The first message (backlog first) for which `accept` holds; AssertionError if none."""
+        for index, kept in enumerate(self._backlog):
+            if accept(kept.message):
+                return self._backlog.pop(index)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            got = self._read(left)
+            if got is None:
+                continue
+            if accept(got.message):
+                return got
+            self._backlog.append(got)
+        lines = [r.message.start_line() for r in self.seen]
+        raise AssertionError(f"expected {what} within {timeout} s; received {lines}")
+
+    def request(self, method: str, timeout: float = WAIT) -> Received:
+        """The next request `method`."""
+        return self.expect(
+            lambda m: isinstance(m, sip.SipRequest) and m.method == method, method, timeout
+        )
+
+    def response(self, code: int, method: str = "INVITE", timeout: float = WAIT) -> sip.SipResponse:
+        """The next response `code` to `method`."""
+        got = self.expect(
+            lambda m: (
+                isinstance(m, sip.SipResponse) and m.status_code == code and m.cseq.method == method
+            ),
+            f"{code} to {method}",
+            timeout,
+        )
+        assert isinstance(got.message, sip.SipResponse)
+        return got.message
+
+    def nothing(self, accept: Callable[[sip.SipMessage], bool], seconds: float) -> None:
+        """Assert that no message `accept`s within `seconds` (a negative check, bounded)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            got = self._read(left)
+            if got is not None:
+                assert not accept(got.message), f"unexpected {got.message.start_line()}"
+                self._backlog.append(got)
+
+
+def h264_offer(port: int = 40000, payload_type: int = 109, direction: str = "sendonly") -> bytes:
+    """A sendonly H.264 video offer (plus an audio line the answer must reject)."""
+    return (
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"m=video {port} RTP/AVP {payload_type}\r\na=rtpmap:{payload_type} h264/90000\r\n"
+        f"a={direction}\r\n"
+    ).encode()
+
+
+AUDIO_ONLY = (
+    b"v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+@dataclass
+class Dialog:
+    """The caller side of one call made by a test."""
+
+    peer: Peer
+    port: int
+    call_id: str = field(default_factory=sip.new_call_id)
+    from_tag: str = field(default_factory=sip.new_tag)
+    to_tag: str | None = None
+    cseq: int = 1
+    user: str = "dec"
+    invite_branch: str = ""
+    last_invite: sip.SipRequest | None = None
+
+    def _headers(self, method: str, cseq: int, branch: str | None = None) -> sip.Headers:
+        headers = sip.Headers()
+        branch = branch or sip.new_branch()
+        headers.add(
+            "Via", f"SIP/2.0/{self.peer.transport} {LOCAL}:{self.peer.port};branch={branch}"
+        )
+        headers.add("Max-Forwards", "70")
+        headers.add("From", f"<sip:caller@{LOCAL}>;tag={self.from_tag}")
+        to = f"<sip:{self.user}@{LOCAL}:{self.port}>"
+        headers.add("To", to if self.to_tag is None else f"{to};tag={self.to_tag}")
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", f"{cseq} {method}")
+        headers.add("Contact", f"<sip:caller@{LOCAL}:{self.peer.port}>")
+        headers.add("Content-Length", "0")
+        return headers
+
+    def make(self, method: str, body: bytes = b"", *, cseq: int | None = None) -> sip.SipRequest:
+        """A request in this call (new CSeq unless given)."""
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        request = sip.SipRequest(
+            method, f"sip:{self.user}@{LOCAL}:{self.port}", self._headers(method, cseq)
+        )
+        if body:
+            request.set_body(body, "application/sdp")
+        return request
+
+    def invite(self, body: bytes = b"") -> sip.SipRequest:
+        """Send the initial INVITE."""
+        self.invite_branch = sip.new_branch()
+        request = sip.SipRequest(
+            "INVITE",
+            f"sip:{self.user}@{LOCAL}:{self.port}",
+            self._headers("INVITE", 1, self.invite_branch),
+        )
+        if body:
+            request.set_body(body, "application/sdp")
+        self.last_invite = request
+        self.peer.send(request, self.port)
+        return request
+
+    def take_tag(self, response: sip.SipResponse) -> None:
+        """Learn the device's To tag."""
+        self.to_tag = response.to_addr.tag
+
+    def ack(self, body: bytes = b"") -> None:
+        """ACK a 2xx (new branch)."""
+        self.peer.send(self.make("ACK", body, cseq=1), self.port)
+
+    def cancel(self) -> None:
+        """CANCEL the INVITE (same branch)."""
+        request = sip.SipRequest(
+            "CANCEL",
+            f"sip:{self.user}@{LOCAL}:{self.port}",
+            self._headers("CANCEL", 1, self.invite_branch),
+        )
+        request.headers.set("To", f"<sip:{self.user}@{LOCAL}:{self.port}>")
+        self.peer.send(request, self.port)
+
+    def bye(self) -> None:
+        """Send BYE."""
+        self.peer.send(self.make("BYE"), self.port)
+
+
+def respond(peer: Peer, request: sip.SipRequest, code: int, port: int, **headers: str) -> None:
+    """Answer a request the device sent (a To tag on finals)."""
+    response = sip.make_response(request, code, to_tag=sip.new_tag() if code >= 200 else None)
+    for name, value in headers.items():
+        response.headers.add(name.replace("_", "-"), value)
+    peer.send(response, port)
+
+
+def video_of(body: bytes) -> sdp.MediaDescription:
+    """The accepted (non-zero port) video section of an SDP body."""
+    description = sdp.parse(body)
+    return next(m for m in description.media if m.media == "video" and m.port != 0)

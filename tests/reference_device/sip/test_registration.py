@@ -1,0 +1,176 @@
+"""Registration of the reference decoder against a tiny registrar played by the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reference_device.sip.peer import Device, Peer, device, respond
+from wire import digest, sip
+
+PASSWORD = "secret"
+
+
+def _register(registrar: Peer, expires: str | None = None) -> sip.SipRequest:
+    def wanted(m: sip.SipMessage) -> bool:
+        if not isinstance(m, sip.SipRequest) or m.method != "REGISTER":
+            return False
+        return expires is None or m.headers.get("Expires") == expires
+
+    got = registrar.expect(wanted, f"REGISTER (Expires {expires or 'any'})")
+    assert isinstance(got.message, sip.SipRequest)
+    return got.message
+
+
+def _challenge_and_grant(registrar: Peer, port: int, grant: int, nonce: str) -> sip.SipRequest:
+    """401 with qop=auth, check the authenticated REGISTER, grant `grant` s on the Contact."""
+    first = _register(registrar)
+    challenge = digest.Challenge(realm="lab", nonce=nonce, qop=["auth"])
+    respond(registrar, first, 401, port, WWW_Authenticate=challenge.to_header())
+    second = _register(registrar)
+    authorization = second.headers.get("Authorization")
+    assert authorization is not None
+    assert digest.verify(authorization, PASSWORD, "REGISTER", challenge=challenge)
+    assert second.call_id == first.call_id and second.cseq.number == first.cseq.number + 1
+    contact = second.headers.get("Contact")
+    respond(registrar, second, 200, port, Contact=f"{contact};expires={grant}")
+    return second
+
+
+def _registered_device(dev: Device, registrar: Peer) -> None:
+    dev.account(
+        registerServer="127.0.0.1",
+        registerPort=str(registrar.port),
+        username="u1",
+        password=PASSWORD,
+        realm="*",
+    )
+
+
+def _stop_answering_unregister(dev: Device, registrar: Peer, port: int) -> None:
+    """SIGTERM the device and answer the Expires: 0 it sends on the way out."""
+    dev.process.process.terminate()
+    respond(registrar, _register(registrar, expires="0"), 200, port)
+    assert dev.process.process.wait(5) == 0
+
+
+def test_register_challenge_refresh_on_granted_expiry_and_unregister(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path, "--register-expires", "60") as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        first = _challenge_and_grant(registrar, port, 2, "n1")
+        assert first.headers.get("Expires") == "60"
+        assert first.to_addr.uri == "sip:dec@127.0.0.1"
+        assert first.contacts[0].uri == f"sip:dec@127.0.0.1:{port}"
+        granted_at = registrar.seen[-1].at
+        dev.wait_state("register_status", "registered")
+        assert dev.status()["register_status"]["extra_info"] == 200
+        refresh = _challenge_and_grant(registrar, port, 2, "n2")
+        delay = registrar.seen[-2].at - granted_at  # the refresh's first REGISTER
+        assert 1.2 < delay < 1.9, f"refresh {delay:.2f} s after a 2 s grant (expected 1.5 s)"
+        assert refresh.call_id == first.call_id and refresh.cseq.number > first.cseq.number
+        dev.ok("remove", id="1")
+        unregister = _register(registrar, expires="0")
+        assert unregister.call_id == first.call_id
+        respond(registrar, unregister, 200, port)
+    registrar.close()
+
+
+def test_fault_refresh_requested_expiry(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path, "--register-expires", "3", faults=("refresh_requested_expiry",)) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        _challenge_and_grant(registrar, port, 1, "n1")
+        granted_at = registrar.seen[-1].at
+        registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.2)  # due at 0.75 s
+        respond(registrar, _register(registrar), 200, port, Expires="1")
+        assert registrar.seen[-1].at - granted_at > 2.0  # refreshed on the 3 s requested
+        _stop_answering_unregister(dev, registrar, port)
+    registrar.close()
+
+
+@pytest.mark.parametrize("fault", [(), ("no_unregister_on_remove",)])
+def test_remove_unregisters_unless_faulty(tmp_path: Path, fault: tuple[str, ...]) -> None:
+    registrar = Peer()
+    with device(tmp_path, faults=fault) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        request = _register(registrar)
+        respond(registrar, request, 200, port, Expires="30")
+        dev.wait_state("register_status", "registered")
+        dev.ok("remove", id="1")
+        if fault:
+            registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.0)
+        else:
+            unregister = _register(registrar, expires="0")
+            respond(registrar, unregister, 200, port)
+    registrar.close()
+
+
+def test_modify_registrar_unregisters_old_then_registers_new(tmp_path: Path) -> None:
+    old, new = Peer(), Peer()
+    with device(tmp_path) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, old)
+        respond(old, _register(old), 200, port, Expires="30")
+        dev.wait_state("register_status", "registered")
+        dev.ok("modify", id="1", registerPort=str(new.port))
+        unregister = _register(old, expires="0")
+        dev.wait_state("register_status", "unregistering")
+        respond(old, unregister, 200, port)
+        respond(new, _register(new, expires="3600"), 200, port, Expires="30")
+        dev.wait_state("register_status", "registered")
+        _stop_answering_unregister(dev, new, port)
+    old.close()
+    new.close()
+
+
+def test_forbidden_is_error_and_wrong_password_loop_is_error(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        respond(registrar, _register(registrar), 403, port)
+        dev.wait_state("register_status", "error")
+        assert dev.status()["register_status"]["extra_info"] == 403
+        # The retry (200 ms base) is challenged twice with the same nonce: wrong credentials.
+        challenge = digest.Challenge(realm="lab", nonce="same").to_header()
+        retry = _register(registrar)
+        dev.wait_state("register_status", "registering")
+        respond(registrar, retry, 401, port, WWW_Authenticate=challenge)
+        respond(registrar, _register(registrar), 401, port, WWW_Authenticate=challenge)
+        dev.wait_state("register_status", "error")
+        assert dev.status()["register_status"]["extra_info"] == 401
+    registrar.close()
+
+
+def test_silent_registrar_is_connecting_408(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path, "--sip-t1-ms", "10") as dev:
+        _registered_device(dev, registrar)
+        dev.wait_state("register_status", "registering")
+        dev.wait_state("register_status", "connecting")
+        assert dev.status()["register_status"]["extra_info"] == 408
+        retransmissions = [r for r in registrar.seen if r.message.start_line().startswith("REG")]
+        assert not retransmissions or len({r.message.call_id for r in retransmissions}) == 1
+    registrar.close()
+
+
+def test_realm_mismatch_is_error(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path) as dev:
+        port = dev.sip_port()
+        dev.account(
+            registerServer="127.0.0.1",
+            registerPort=str(registrar.port),
+            username="u1",
+            password=PASSWORD,
+            realm="mine",
+        )
+        challenge = digest.Challenge(realm="theirs", nonce="n").to_header()
+        respond(registrar, _register(registrar), 401, port, WWW_Authenticate=challenge)
+        dev.wait_state("register_status", "error")
+    registrar.close()
