@@ -15,8 +15,6 @@ from decoder_conformance import LOOPBACK
 from decoder_conformance.device.accounts import DeviceSip
 from wire import sip
 
-#: The default suite host; a run's own is the `suite_host` fixture (--suite-host).
-
 
 def build_request(method: str, target: DeviceSip, transport: str, local: tuple[str, int]) -> bytes:
     """A minimal out-of-dialog request from `local` to the device."""
