@@ -18,6 +18,7 @@ end; the senders run in this process and share its two cores with the device, as
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -43,7 +44,7 @@ from decoder_conformance.device.target import ReferenceProcess, start_reference 
 from decoder_conformance.media.encode import EncodedStream  # noqa: E402
 from decoder_conformance.media.sender import RtpSender  # noqa: E402
 from decoder_conformance.peers.raw_ua import Leg, RawCaller, h264_offer  # noqa: E402
-from decoder_conformance.waiting import poll_until  # noqa: E402
+from decoder_conformance.waiting import WaitTimeout, poll_until  # noqa: E402
 from wire import sdp  # noqa: E402
 
 REQ = "LOCAL-BENCH-000"
@@ -94,11 +95,11 @@ def end_call(client: DeviceClient, call: Call) -> None:
     client.remove(call.account.id)
 
 
-def media_stats(client: DeviceClient, account_id: int) -> dict[str, object]:
-    """reference/media.json data of the account's call."""
+def media_stats(client: DeviceClient, account_id: int) -> dict[str, int]:
+    """reference/media.json data of the account's call (its counters)."""
     reply = client.call("reference/media", {"id": str(account_id)})
-    data: dict[str, object] = client.expect_ok(reply)
-    return data
+    data = client.expect_ok(reply)
+    return {k: int(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
 def ffmpeg_estimate_kbps(stream: EncodedStream) -> tuple[float, float | None]:
@@ -224,18 +225,19 @@ def concurrent_calls(client: DeviceClient, sip: DeviceSip, pid: int, n: int) -> 
     decoded = []
     realtime = True
     for call in calls:
+        account_id = call.account.id
         try:
             stats = poll_until(
-                lambda c=call: media_stats(client, c.account.id),  # type: ignore[misc]
-                lambda s: int(s["frames_decoded"]) >= sent,
-                timeout=1.0,  # type: ignore[call-overload]
+                functools.partial(media_stats, client, account_id),
+                lambda s: s["frames_decoded"] >= sent,
+                timeout=1.0,
                 expected=f"{sent} frames decoded",
             )
-        except AssertionError:
-            stats = media_stats(client, call.account.id)
+        except WaitTimeout:
+            stats = media_stats(client, account_id)
             realtime = False
-        decoded.append(int(stats["frames_decoded"]))  # type: ignore[call-overload]
-        realtime &= int(stats["decoder_overrun"]) == 0 and int(stats["frames_decoded"]) == sent  # type: ignore[call-overload]
+        decoded.append(stats["frames_decoded"])
+        realtime &= stats["decoder_overrun"] == 0 and stats["frames_decoded"] == sent
     cores = (busy.cpu - idle.cpu) / (busy.t - idle.t)
     for call in calls:
         end_call(client, call)

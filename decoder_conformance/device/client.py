@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from decoder_conformance.device import schema
+from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.waiting import WaitTimeout, poll_until
 
 SECRET_PARAMS = frozenset({"password", "token"})
@@ -100,7 +101,7 @@ class Exchange:
         )
 
 
-class ConformanceFailure(AssertionError):
+class ConformanceFailure(DeviceFailure):
     """The device did not do what a requirement says; carries what is needed to replay it."""
 
     def __init__(
@@ -113,8 +114,8 @@ class ConformanceFailure(AssertionError):
         super().__init__("\n".join(lines))
 
 
-class TargetRefused(Exception):
-    """The client was asked to send to a host other than the device under test."""
+class TargetRefused(NotExercised):
+    """The client was asked to send to a host other than the device under test (a suite bug)."""
 
 
 @dataclass(frozen=True)

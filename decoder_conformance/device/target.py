@@ -24,6 +24,7 @@ import requests
 from decoder_conformance import PROJECT_ROOT
 from decoder_conformance.contract.profile import Profile
 from decoder_conformance.device.client import DeviceClient
+from decoder_conformance.failures import NotExercised
 from decoder_conformance.waiting import Deadline
 
 BUNDLED = "bundled reference decoder on 127.0.0.1"
@@ -82,7 +83,7 @@ def plan_target(device_option: str, profile_url: str, faults: tuple[str, ...]) -
     return plan
 
 
-class TargetUnavailable(Exception):
+class TargetUnavailable(NotExercised):
     """The device under test could not be started or does not answer; the message says why."""
 
 
@@ -159,7 +160,8 @@ def start_reference(
         args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=env
     )
     lines: queue.Queue[str | None] = queue.Queue()
-    assert process.stdout is not None
+    if process.stdout is None:
+        raise NotExercised("harness invariant: the reference decoder's stdout is not piped")
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     running = ReferenceProcess("", {}, process, log_path, log)
     deadline = Deadline(timeout)

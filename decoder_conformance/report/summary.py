@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from decoder_conformance.contract.catalogue import Catalogue
 from decoder_conformance.contract.profile import Profile
+
+if TYPE_CHECKING:
+    import pytest
 
 #: Verdicts from worst to best; a requirement takes the worst of its cases.
 ORDER = ("failed", "broken", "xpassed", "waived", "passed", "skipped")
