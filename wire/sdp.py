@@ -10,10 +10,14 @@ Model: a description is its session-level lines (``(type, value)`` pairs, ``v=``
 of :class:`MediaDescription` (the ``m=`` line fields plus the lines that follow it). Typed views
 (:class:`Origin`, :class:`Connection`, :class:`RtpMap`, direction) are parsed from those lines on
 demand and written back into them, so order and unknown lines survive.
+
+Builders: :func:`answer_video_recvonly` and :func:`make_video_offer_recvonly` for the decoder
+side, :func:`h264_offer` / :func:`h264_media` for the peers that send it H.264.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Sequence
@@ -40,6 +44,11 @@ RTP_VIDEO_PROTOS = (PROTO_RTP_AVP, PROTO_RTP_AVPF, PROTO_TCP_RTP_AVP, PROTO_TCP_
 ENCODING_H264 = "H264"
 ENCODING_H265 = "H265"
 ENCODING_PS = "PS"  # GB28181 MPEG program stream
+ENCODING_PCMU = "PCMU"
+PCMU_PAYLOAD_TYPE = 0  # static (RFC 3551 table 4)
+AUDIO_CLOCK_RATE = 8000
+# Constrained Baseline level 3.1, non-interleaved mode (RFC 6184 §8.1): what every decoder takes.
+H264_DEFAULT_FMTP = "profile-level-id=42e01f;packetization-mode=1"
 VIDEO_CLOCK_RATE = 90000
 DYNAMIC_PT_MIN = 96
 DYNAMIC_PT_MAX = 127
@@ -368,6 +377,10 @@ class MediaDescription(_AttributeLines):
     def all_lines(self) -> list[SdpLine]:
         """The ``m=`` line followed by the section's lines."""
         return [("m", self.m_value()), *self.lines]
+
+    def to_string(self, line_ending: str = CRLF) -> str:
+        """The section's text (``m=`` line first), e.g. to splice into another stack's SDP."""
+        return "".join(f"{kind}={value}{line_ending}" for kind, value in self.all_lines())
 
 
 @dataclass
@@ -729,4 +742,145 @@ def make_video_offer_recvonly(
     if ssrc is not None:
         media.lines.append(("y", ssrc))
     offer.media.append(media)
+    return offer
+
+
+def _ipv4_literal(host: str, what: str) -> str:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"{what} {host!r} is not an IPv4 literal (e.g. 192.0.2.1)") from None
+    return host
+
+
+def _check_one_line(text: str, what: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"{what} {text[:40]!r} contains CR or LF")
+
+
+def _check_port(port: int, what: str) -> None:
+    if not 0 < port <= 65535:
+        raise ValueError(f"{what} {port} is not 1-65535")
+
+
+def h264_media(
+    *,
+    port: int,
+    payload_type: int = DYNAMIC_PT_MIN,
+    fmtp: str | None = H264_DEFAULT_FMTP,
+    direction: str | None = DIRECTION_SENDONLY,
+    tcp: bool = False,
+    setup: str | None = None,
+    host: str | None = None,
+) -> MediaDescription:
+    """One H.264 video section of an offer (RFC 4566 §5.14, RFC 6184 §8.2.1).
+
+    Lines: ``m=video <port> RTP/AVP <pt>``, ``c=IN IP4 <host>`` when `host` is given (a
+    media-level connection), ``a=rtpmap:<pt> H264/90000``, ``a=fmtp:<pt> <fmtp>`` unless `fmtp`
+    is None, ``a=<direction>`` unless `direction` is None (then the RFC 4566 default sendrecv
+    applies). With `tcp` the transport is ``TCP/RTP/AVP`` (RFC 4571 framing) followed by
+    ``a=setup:<setup>`` (RFC 4145 §4, default ``active``: the offerer connects) and
+    ``a=connection:new`` (§5). ValueError for a port outside 1-65535, a payload type outside
+    0-127, an empty `fmtp`, an unknown direction or setup role, `setup` without `tcp`, or a
+    `host` that is not an IPv4 literal.
+    """
+    _check_port(port, "video port")
+    if not 0 <= payload_type <= 127:
+        raise ValueError(f"payload type {payload_type} is not 0-127")
+    if fmtp is not None:
+        if not fmtp.strip():
+            raise ValueError("fmtp is empty; pass None to leave out the a=fmtp line")
+        _check_one_line(fmtp, "fmtp")
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    if setup is not None and not tcp:
+        raise ValueError(f"a=setup:{setup} only applies to TCP media (pass tcp=True)")
+    role = SETUP_ACTIVE if setup is None else setup
+    if tcp and role not in SETUP_ANSWER_FOR_OFFER:
+        raise ValueError(f"setup {role!r} is not one of {', '.join(SETUP_ANSWER_FOR_OFFER)}")
+    proto = PROTO_TCP_RTP_AVP if tcp else PROTO_RTP_AVP
+    media = MediaDescription("video", port, proto, [str(payload_type)])
+    if host is not None:
+        media.connection = Connection("IN", "IP4", _ipv4_literal(host, "media host"))
+    media.add_attribute("rtpmap", RtpMap(payload_type, ENCODING_H264, VIDEO_CLOCK_RATE).to_string())
+    if fmtp is not None:
+        _check_line("a", f"fmtp:{payload_type} {fmtp}")
+        media.add_attribute("fmtp", f"{payload_type} {fmtp}")
+    if direction is not None:
+        media.add_attribute(direction)
+    if tcp:
+        media.add_attribute("setup", role)
+        media.add_attribute("connection", "new")
+    return media
+
+
+def h264_offer(
+    *,
+    host: str,
+    video_port: int | None,
+    payload_type: int = DYNAMIC_PT_MIN,
+    fmtp: str | None = H264_DEFAULT_FMTP,
+    direction: str | None = DIRECTION_SENDONLY,
+    tcp: bool = False,
+    setup: str | None = None,
+    audio_port: int | None = None,
+    session_id: int | None = None,
+    session_version: int | None = None,
+    username: str = "-",
+    session_name: str = "-",
+) -> SessionDescription:
+    """An SDP offer (RFC 3264 §5) from a peer that sends H.264 video, e.g. a camera's INVITE.
+
+    Session level (RFC 4566 §5): ``v=0``, ``o=<username> <session_id> <session_version> IN IP4
+    <host>``, ``s=<session_name>``, ``c=IN IP4 <host>``, ``t=0 0``. `session_id` defaults to a
+    random one and `session_version` to the id; a re-offer passes the same id and a higher
+    version (RFC 3264 §8). Then, when `audio_port` is given, ``m=audio <audio_port> RTP/AVP 0``
+    with ``a=rtpmap:0 PCMU/8000`` and ``a=sendrecv`` (for peers that offer audio too; a video
+    decoder answers it with port 0), and, unless `video_port` is None, the video section of
+    :func:`h264_media` (its options are the same). Serialize with ``.to_bytes()``.
+
+    ValueError when `host` is not an IPv4 literal, neither port is given, the ports are equal,
+    a session id/version is negative, or a :func:`h264_media` argument is bad.
+    """
+    address = _ipv4_literal(host, "host")
+    if video_port is None and audio_port is None:
+        raise ValueError("an offer needs a video_port, an audio_port or both")
+    if video_port is not None and video_port == audio_port:
+        raise ValueError(f"audio and video share port {video_port}; RTP needs one each")
+    if video_port is None and (tcp or setup is not None):
+        raise ValueError("tcp and setup apply to the video section, and there is none")
+    _check_one_line(session_name, "session name")
+    if not session_name:
+        raise ValueError("session name is empty (RFC 4566 §5.3: use '-' for none)")
+    for value, what in ((session_id, "session id"), (session_version, "session version")):
+        if value is not None and value < 0:
+            raise ValueError(f"{what} {value} is negative")
+    offer = SessionDescription(
+        _session_lines(
+            address,
+            session_id=None if session_id is None else str(session_id),
+            session_version=None if session_version is None else str(session_version),
+            username=username,
+            session_name=session_name,
+            timing="0 0",
+        )
+    )
+    if audio_port is not None:
+        _check_port(audio_port, "audio port")
+        audio = MediaDescription("audio", audio_port, PROTO_RTP_AVP, [str(PCMU_PAYLOAD_TYPE)])
+        pcmu = RtpMap(PCMU_PAYLOAD_TYPE, ENCODING_PCMU, AUDIO_CLOCK_RATE)
+        audio.add_attribute("rtpmap", pcmu.to_string())
+        audio.add_attribute(DIRECTION_SENDRECV)
+        offer.media.append(audio)
+    if video_port is not None:
+        offer.media.append(
+            h264_media(
+                port=video_port,
+                payload_type=payload_type,
+                fmtp=fmtp,
+                direction=direction,
+                tcp=tcp,
+                setup=setup,
+            )
+        )
     return offer

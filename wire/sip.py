@@ -19,6 +19,8 @@ What it does:
   ``ValueError`` naming the line and what was wrong.
 * Helpers: :class:`Via`, :class:`NameAddr`, :class:`SipUri`, :class:`CSeq`,
   :func:`make_response`, :func:`new_branch`, :func:`new_tag`, :func:`new_call_id`.
+* Request builders, so no caller assembles Via/CSeq/Route by hand: :func:`make_request`
+  (RFC 3261 §8.1.1), :func:`make_ack_for_non_2xx` (§17.1.1.3) and :func:`make_cancel` (§9.1).
 """
 
 from __future__ import annotations
@@ -966,6 +968,16 @@ def _check_version(version: str, where: str) -> None:
         raise UnsupportedVersionError(version, where)
 
 
+def _check_request_uri(uri: str, where: str) -> None:
+    """A Request-URI: absolute, and a SIP/SIPS one parses and carries no URI headers (§19.1.5)."""
+    if not is_absolute_uri(uri):
+        raise ValueError(f"{where}: Request-URI {uri[:80]!r} is not an absolute URI")
+    if uri.split(":", 1)[0].lower() in ("sip", "sips"):
+        parsed = SipUri.parse(uri)
+        if parsed.headers:
+            raise ValueError(f"{where}: Request-URI {uri[:80]!r} must not carry URI headers")
+
+
 def _parse_start_line(line: str) -> SipRequest | SipResponse:
     where = "start line"
     if line[:4].upper() == "SIP/":
@@ -995,10 +1007,7 @@ def _parse_start_line(line: str) -> SipRequest | SipResponse:
     if not is_absolute_uri(uri):
         raise ValueError(f"{where}: Request-URI {uri[:80]!r} is not an absolute URI")
     _check_version(version, where)
-    if uri.split(":", 1)[0].lower() in ("sip", "sips"):
-        parsed = SipUri.parse(uri)
-        if parsed.headers:
-            raise ValueError(f"{where}: Request-URI {uri[:80]!r} must not carry URI headers")
+    _check_request_uri(uri, where)
     return SipRequest(method, uri, Headers(), b"", version)
 
 
@@ -1176,3 +1185,217 @@ def make_response(
         headers.add(header.name, value)
     headers.add("Content-Length", "0")
     return SipResponse(status_code, reason, headers)
+
+
+DEFAULT_MAX_FORWARDS = 70  # RFC 3261 §8.1.1.6: a UAC SHOULD start at 70
+CONTENT_TYPE_SDP = "application/sdp"
+
+# Headers make_request writes from its own parameters; an extra header with one of these names
+# would duplicate or contradict them, so `headers=` refuses them (edit request.headers afterwards).
+_BUILT_HEADERS = frozenset(
+    {
+        "via",
+        "max-forwards",
+        "route",
+        "from",
+        "to",
+        "call-id",
+        "cseq",
+        "contact",
+        "content-type",
+        "content-length",
+    }
+)
+_CALL_ID_WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
+_CALL_ID_RE = re.compile(f"{_CALL_ID_WORD}(?:@{_CALL_ID_WORD})?")  # RFC 3261 §25.1 callid
+
+
+def _address_value(text: str, what: str, tag: str | None = None) -> str:
+    """`text` as a name-addr header value (a bare URI is put in ``<>``), ``;tag=`` appended.
+
+    The caller's spelling is kept (no re-quoting of display names); it is only parsed to check it.
+    """
+    value = text.strip(" \t")
+    if "<" not in value:
+        value = f"<{value}>"  # a bare URI: its ';' parameters stay URI parameters
+    try:
+        parsed = NameAddr.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    if tag is None:
+        return value
+    if not is_token(tag):
+        raise ValueError(f"{what}: tag {tag!r} is not a token")
+    if has_param(parsed.params, "tag"):
+        raise ValueError(f"{what}: {text!r} already has a tag; pass it without one")
+    return f"{value};tag={tag}"
+
+
+def _via_value(sent_by: str | tuple[str, int], transport: str, branch: str, rport: bool) -> str:
+    if isinstance(sent_by, str):
+        host, port = _split_hostport(sent_by, "sent-by")
+    else:
+        host_text, port_number = sent_by
+        bare_ipv6 = ":" in host_text and not host_text.startswith("[")
+        host = _parse_host(f"[{host_text}]" if bare_ipv6 else host_text, "sent-by")
+        port = _parse_port(str(port_number), "sent-by")
+    if not is_token(transport):
+        raise ValueError(f"Via transport {transport!r} is not a token")
+    if not is_token(branch):  # a ';' or '=' would smuggle in extra Via parameters
+        raise ValueError(f"Via branch {branch!r} is not a token")
+    params: Params = {"branch": branch}
+    if rport:
+        params["rport"] = None  # RFC 3581 §3: an empty rport asks for the source port
+    return Via(transport.upper(), host, port, params).to_string()
+
+
+def make_request(
+    method: str,
+    uri: str,
+    *,
+    sent_by: str | tuple[str, int],
+    transport: str = "UDP",
+    from_uri: str,
+    from_tag: str,
+    to_uri: str,
+    to_tag: str | None = None,
+    call_id: str,
+    cseq: int,
+    branch: str | None = None,
+    rport: bool = True,
+    contact: str | None = None,
+    max_forwards: int = DEFAULT_MAX_FORWARDS,
+    routes: Iterable[str] = (),
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> SipRequest:
+    """A UAC request per RFC 3261 §8.1.1 (out of dialog), or §12.2.1.1 when `to_tag` is given.
+
+    Header order: Via (``SIP/2.0/<transport> <sent_by>;branch=...;rport``, a fresh branch when
+    `branch` is None, §8.1.1.7), Max-Forwards, one Route per `routes` entry in order, From with
+    `from_tag`, To (with `to_tag` when given), Call-ID, CSeq ``<cseq> <method>``, Contact when
+    given, the extra `headers` in order, Content-Type when there is a body (`content_type`,
+    default ``application/sdp``) or when `content_type` is given, Content-Length always.
+
+    `sent_by` is ``"host[:port]"`` or ``(host, port)``. `from_uri`, `to_uri`, `contact` and
+    each route are a bare URI (put inside ``<>``) or a full name-addr kept as written; `contact`
+    may be ``*``. ValueError names the first bad argument: a method or tag that is not a token,
+    a Request-URI that is not absolute, an address that does not parse or already has a tag, a
+    CSeq outside 0..2**31-1 (§8.1.1.5), Max-Forwards outside 0-255, a Call-ID that is not
+    ``word[@word]``, or an extra header that one of the parameters writes.
+    """
+    if not is_token(method):
+        raise ValueError(f"method {method!r} is not a token")
+    _check_request_uri(uri, "make_request")
+    if not 0 <= cseq <= MAX_CSEQ:
+        raise ValueError(f"CSeq number {cseq} is outside 0..2**31-1 (RFC 3261 §8.1.1.5)")
+    if not 0 <= max_forwards <= MAX_FORWARDS_LIMIT:
+        raise ValueError(f"Max-Forwards {max_forwards} is outside 0-{MAX_FORWARDS_LIMIT}")
+    if _CALL_ID_RE.fullmatch(call_id) is None:
+        raise ValueError(f"Call-ID {call_id!r} is not word[@word] (RFC 3261 §25.1)")
+    fields = Headers()
+    fields.add(
+        "Via", _via_value(sent_by, transport, new_branch() if branch is None else branch, rport)
+    )
+    fields.add("Max-Forwards", str(max_forwards))
+    for route in routes:
+        fields.add("Route", _address_value(route, "Route"))
+    fields.add("From", _address_value(from_uri, "From", from_tag))
+    fields.add("To", _address_value(to_uri, "To", to_tag))
+    fields.add("Call-ID", call_id)
+    fields.add("CSeq", CSeq(cseq, method).to_string())
+    if contact is not None:
+        fields.add("Contact", "*" if contact.strip() == "*" else _address_value(contact, "Contact"))
+    for name, value in headers:
+        if header_key(name) in _BUILT_HEADERS:
+            raise ValueError(f"extra header {name!r} is written by a make_request parameter")
+        fields.add(name, value)
+    if body or content_type is not None:
+        fields.add("Content-Type", content_type or CONTENT_TYPE_SDP)  # §7.4.1
+    fields.add("Content-Length", str(len(body)))
+    return SipRequest(method, uri, fields, bytes(body))
+
+
+def _required(message: SipMessage, name: str, what: str) -> str:
+    value = message.headers.get(name)
+    if value is None:
+        raise ValueError(f"{what} has no {name} header")
+    return value
+
+
+def _top_via(request: SipRequest, what: str) -> str:
+    vias = request.headers.get_list("Via")
+    if not vias:
+        raise ValueError(f"{what} has no Via header")
+    return vias[0]
+
+
+def _invite_cseq(request: SipRequest, what: str) -> CSeq:
+    cseq = request.cseq
+    if cseq.method != request.method:
+        raise ValueError(f"{what}: CSeq method {cseq.method} differs from {request.method}")
+    return cseq
+
+
+def make_ack_for_non_2xx(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """The ACK a client transaction sends for a 3xx-6xx to `invite` (RFC 3261 §17.1.1.3).
+
+    Same Request-URI; a single Via, the INVITE's top one (same branch: the ACK belongs to the
+    INVITE transaction); Max-Forwards 70; the INVITE's Route headers in order ("MUST appear in
+    the ACK"); the INVITE's From and Call-ID; the response's To (with the UAS tag); CSeq with the
+    INVITE's number and method ACK; ``Content-Length: 0``. A 2xx is ACKed by the dialog instead
+    (§13.2.2.4), so a 1xx/2xx `response`, a non-INVITE `invite` or a response to another
+    request (Call-ID or CSeq differ) is a ValueError.
+    """
+    what = "make_ack_for_non_2xx"
+    if invite.method != METHOD_INVITE:
+        raise ValueError(f"{what}: {invite.method} is not an INVITE")
+    if not 300 <= response.status_code <= 699:
+        raise ValueError(
+            f"{what}: {response.status_code} is not a 3xx-6xx final (a 2xx is ACKed in the dialog)"
+        )
+    cseq = _invite_cseq(invite, what)
+    if response.call_id != invite.call_id or response.cseq != cseq:
+        raise ValueError(
+            f"{what}: the response ({response.call_id}, CSeq {response.cseq}) does not answer "
+            f"this INVITE ({invite.call_id}, CSeq {cseq})"
+        )
+    headers = Headers()
+    headers.add("Via", _top_via(invite, what))
+    headers.add("Max-Forwards", str(DEFAULT_MAX_FORWARDS))
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("From", _required(invite, "From", what))
+    headers.add("To", _required(response, "To", f"{what} response"))
+    headers.add("Call-ID", _required(invite, "Call-ID", what))
+    headers.add("CSeq", CSeq(cseq.number, METHOD_ACK).to_string())
+    headers.add("Content-Length", "0")
+    return SipRequest(METHOD_ACK, invite.uri, headers)
+
+
+def make_cancel(invite: SipRequest) -> SipRequest:
+    """A CANCEL of the pending `invite` (RFC 3261 §9.1).
+
+    Request-URI, Call-ID, From and To (tags included, so no To tag for an initial INVITE) equal
+    the INVITE's; a single Via, the INVITE's top one (same branch, which is how the server
+    matches the CANCEL to the INVITE transaction); CSeq with the INVITE's number and method
+    CANCEL; the INVITE's Route headers in order; Max-Forwards 70; ``Content-Length: 0``. §9.1
+    says CANCEL SHOULD NOT be sent for other methods and cannot cancel ACK or CANCEL, so
+    anything but an INVITE is a ValueError.
+    """
+    what = "make_cancel"
+    if invite.method != METHOD_INVITE:
+        raise ValueError(f"{what}: only an INVITE is cancelled, not {invite.method}")
+    cseq = _invite_cseq(invite, what)
+    headers = Headers()
+    headers.add("Via", _top_via(invite, what))
+    headers.add("Max-Forwards", str(DEFAULT_MAX_FORWARDS))
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("From", _required(invite, "From", what))
+    headers.add("To", _required(invite, "To", what))
+    headers.add("Call-ID", _required(invite, "Call-ID", what))
+    headers.add("CSeq", CSeq(cseq.number, METHOD_CANCEL).to_string())
+    headers.add("Content-Length", "0")
+    return SipRequest(METHOD_CANCEL, invite.uri, headers)

@@ -465,3 +465,195 @@ def test_property_random_bytes_parse_or_raise_value_error(data: bytes) -> None:
     for candidate in (data, b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n" + data):
         with contextlib.suppress(ValueError):
             sdp.parse(candidate)
+
+
+# --- h264_offer / h264_media: the offers the peers send -----------------------------------------
+
+
+def test_h264_offer_defaults_byte_exactly() -> None:
+    offer = sdp.h264_offer(host="192.0.2.1", video_port=40000, session_id=7)
+    data = text(
+        "v=0",
+        "o=- 7 7 IN IP4 192.0.2.1",
+        "s=-",
+        "c=IN IP4 192.0.2.1",
+        "t=0 0",
+        "m=video 40000 RTP/AVP 96",
+        "a=rtpmap:96 H264/90000",
+        "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1",
+        "a=sendonly",
+    )
+    assert bytes(offer) == data
+    parsed = sdp.parse(data)
+    assert parsed == offer
+    assert bytes(parsed) == data
+    assert find_h264_video(parsed) == (0, 96)
+    assert parsed.media_direction(0) == "sendonly"
+    assert parsed.media[0].fmtp(96) == sdp.H264_DEFAULT_FMTP
+
+
+def test_h264_offer_with_audio_first_and_session_fields() -> None:
+    offer = sdp.h264_offer(
+        host="192.0.2.1",
+        video_port=4000,
+        audio_port=4002,
+        payload_type=109,
+        direction="inactive",
+        session_id=4242,
+        session_version=3,
+        username="conformance",
+        session_name="conformance",
+    )
+    assert bytes(offer) == text(
+        "v=0",
+        "o=conformance 4242 3 IN IP4 192.0.2.1",
+        "s=conformance",
+        "c=IN IP4 192.0.2.1",
+        "t=0 0",
+        "m=audio 4002 RTP/AVP 0",
+        "a=rtpmap:0 PCMU/8000",
+        "a=sendrecv",
+        "m=video 4000 RTP/AVP 109",
+        "a=rtpmap:109 H264/90000",
+        "a=fmtp:109 profile-level-id=42e01f;packetization-mode=1",
+        "a=inactive",
+    )
+    assert find_h264_video(offer) == (1, 109)
+    answer = answer_video_recvonly(offer, "192.0.2.20", 9000, session_id="1")
+    assert [(m.media, m.port) for m in answer.media] == [("audio", 0), ("video", 9000)]
+    assert answer.media[1].direction == "inactive"  # RFC 3264 §6.1 mirror of inactive
+
+
+def test_h264_offer_audio_only_for_the_488_cases() -> None:
+    offer = sdp.h264_offer(host="192.0.2.1", video_port=None, audio_port=4002, session_id=1)
+    assert [m.m_value() for m in offer.media] == ["audio 4002 RTP/AVP 0"]
+    with pytest.raises(SdpNegotiationError, match="no m=video line"):
+        find_h264_video(sdp.parse(bytes(offer)))
+
+
+def test_h264_offer_over_tcp_rfc4571() -> None:
+    active = sdp.h264_offer(
+        host="127.0.0.1",
+        video_port=5000,
+        fmtp="packetization-mode=1",
+        tcp=True,
+        session_id=1,
+        session_version=1,
+        username="cam",
+    )
+    assert bytes(active) == text(
+        "v=0",
+        "o=cam 1 1 IN IP4 127.0.0.1",
+        "s=-",
+        "c=IN IP4 127.0.0.1",
+        "t=0 0",
+        "m=video 5000 TCP/RTP/AVP 96",
+        "a=rtpmap:96 H264/90000",
+        "a=fmtp:96 packetization-mode=1",
+        "a=sendonly",
+        "a=setup:active",
+        "a=connection:new",
+    )
+    answer = answer_video_recvonly(sdp.parse(bytes(active)), "127.0.0.1", 9000, session_id="1")
+    assert answer.media[0].get_attribute("setup") == "passive"
+    passive = sdp.h264_offer(
+        host="127.0.0.1", video_port=9, fmtp=None, direction=None, tcp=True, setup="passive"
+    )
+    assert [f"{kind}={value}" for kind, value in passive.media[0].all_lines()] == [
+        "m=video 9 TCP/RTP/AVP 96",
+        "a=rtpmap:96 H264/90000",
+        "a=setup:passive",
+        "a=connection:new",
+    ]
+    assert passive.media[0].direction == "sendrecv"  # no attribute: the RFC 4566 default
+
+
+def test_h264_offer_session_id_defaults() -> None:
+    first = sdp.h264_offer(host="192.0.2.1", video_port=4000)
+    second = sdp.h264_offer(host="192.0.2.1", video_port=4000)
+    assert first.origin.session_id != second.origin.session_id
+    assert first.origin.session_version == first.origin.session_id
+    reoffer = sdp.h264_offer(host="192.0.2.1", video_port=4000, session_id=9, session_version=10)
+    assert (reoffer.origin.session_id, reoffer.origin.session_version) == ("9", "10")
+
+
+def test_h264_media_section_with_its_own_connection() -> None:
+    media = sdp.h264_media(port=4002, payload_type=97, fmtp=None, host="192.0.2.7")
+    assert media.to_string() == (
+        "m=video 4002 RTP/AVP 97\r\nc=IN IP4 192.0.2.7\r\na=rtpmap:97 H264/90000\r\na=sendonly\r\n"
+    )
+    assert media.to_string("\n").count("\r") == 0
+    assert media.connection == Connection("IN", "IP4", "192.0.2.7")
+    spliced = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n" + media.to_string()
+    assert sdp.parse(spliced).media_connection(0) == Connection("IN", "IP4", "192.0.2.7")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"host": "localhost"}, "host 'localhost' is not an IPv4 literal"),
+        ({"host": "cam.example.com"}, "host 'cam.example.com' is not an IPv4 literal"),
+        ({"host": "2001:db8::1"}, "is not an IPv4 literal"),
+        ({"host": "192.0.2.256"}, "is not an IPv4 literal"),
+        ({"host": ""}, "host '' is not an IPv4 literal"),
+        ({"video_port": None}, "needs a video_port, an audio_port or both"),
+        ({"audio_port": 4000}, "audio and video share port 4000"),
+        ({"video_port": 0}, "video port 0 is not 1-65535"),
+        ({"video_port": 65536}, "video port 65536 is not 1-65535"),
+        ({"audio_port": 0}, "audio port 0 is not 1-65535"),
+        ({"payload_type": 128}, "payload type 128 is not 0-127"),
+        ({"fmtp": ""}, "fmtp is empty; pass None"),
+        ({"fmtp": "a\r\na=evil"}, "fmtp .* contains CR or LF"),
+        ({"direction": "sideways"}, "direction 'sideways' is not one of"),
+        ({"setup": "active"}, "only applies to TCP media"),
+        ({"tcp": True, "setup": "both"}, "setup 'both' is not one of"),
+        ({"video_port": None, "audio_port": 4002, "tcp": True}, "there is none"),
+        ({"session_id": -1}, "session id -1 is negative"),
+        ({"session_version": -2}, "session version -2 is negative"),
+        ({"session_name": ""}, "session name is empty"),
+        ({"username": "two words"}, "o= .*expected 6 fields"),
+    ],
+)
+def test_h264_offer_rejects_bad_arguments(arguments: dict[str, object], message: str) -> None:
+    kwargs: dict[str, object] = {"host": "192.0.2.1", "video_port": 4000, **arguments}
+    with pytest.raises(ValueError, match=message):
+        sdp.h264_offer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_h264_media_rejects_a_non_literal_host() -> None:
+    with pytest.raises(ValueError, match=r"media host 'cam\.local' is not an IPv4 literal"):
+        sdp.h264_media(port=4000, host="cam.local")
+
+
+@PROPERTY
+@given(
+    host=st.ip_addresses(v=4).map(str),
+    ports=st.tuples(st.integers(1, 65535), st.none() | st.integers(1, 65535)).filter(
+        lambda p: p[0] != p[1]
+    ),
+    payload_type=st.integers(0, 127),
+    direction=st.none() | st.sampled_from(sdp.DIRECTIONS),
+    tcp=st.booleans(),
+)
+def test_property_h264_offers_parse_back_and_negotiate(
+    *,
+    host: str,
+    ports: tuple[int, int | None],
+    payload_type: int,
+    direction: str | None,
+    tcp: bool,
+) -> None:
+    offer = sdp.h264_offer(
+        host=host,
+        video_port=ports[0],
+        audio_port=ports[1],
+        payload_type=payload_type,
+        direction=direction,
+        tcp=tcp,
+    )
+    data = bytes(offer)
+    assert sdp.parse(data) == offer
+    index, found = find_h264_video(sdp.parse(data))
+    assert (index, found) == (0 if ports[1] is None else 1, payload_type)
+    assert offer.media[index].proto == ("TCP/RTP/AVP" if tcp else "RTP/AVP")
+    assert offer.media_direction(index) == (direction or "sendrecv")

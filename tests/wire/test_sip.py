@@ -1146,3 +1146,349 @@ def test_property_random_bytes_parse_or_raise_value_error(data: bytes) -> None:
             parse(candidate)
         with contextlib.suppress(ValueError):
             parse_stream(candidate)
+
+
+# --- request builders (RFC 3261 §8.1.1, §9.1, §17.1.1.3) ----------------------------------------
+
+DEVICE_URI = "sip:dec@192.0.2.10:5060"
+
+
+def built_invite(**overrides: object) -> SipRequest:
+    """An INVITE from make_request with fixed identifiers; `overrides` replace keyword args."""
+    arguments: dict[str, object] = {
+        "sent_by": ("192.0.2.1", 5062),
+        "from_uri": "sip:caller@192.0.2.1",
+        "from_tag": "ft1",
+        "to_uri": DEVICE_URI,
+        "call_id": "call-1@192.0.2.1",
+        "cseq": 1,
+        "branch": "z9hG4bKinv1",
+        **overrides,
+    }
+    return sip.make_request(sip.METHOD_INVITE, DEVICE_URI, **arguments)  # type: ignore[arg-type]
+
+
+def test_make_request_writes_every_header_in_order_byte_exactly() -> None:
+    built = sip.make_request(
+        sip.METHOD_INVITE,
+        DEVICE_URI,
+        sent_by="192.0.2.1:5062",
+        transport="udp",
+        from_uri='"Camera 1" <sip:caller@192.0.2.1>',
+        from_tag="ft1",
+        to_uri=DEVICE_URI,
+        call_id="call-1@192.0.2.1",
+        cseq=7,
+        branch="z9hG4bKabc",
+        contact="sip:caller@192.0.2.1:5062",
+        routes=["sip:p1.example.com;lr", "<sip:p2.example.com;lr>"],
+        headers=[("User-Agent", "ua/1"), ("Allow", "INVITE, ACK, BYE")],
+        body=b"v=0\r\n",
+    )
+    data = wire(
+        "INVITE sip:dec@192.0.2.10:5060 SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKabc;rport",
+        "Max-Forwards: 70",
+        "Route: <sip:p1.example.com;lr>",
+        "Route: <sip:p2.example.com;lr>",
+        'From: "Camera 1" <sip:caller@192.0.2.1>;tag=ft1',
+        "To: <sip:dec@192.0.2.10:5060>",
+        "Call-ID: call-1@192.0.2.1",
+        "CSeq: 7 INVITE",
+        "Contact: <sip:caller@192.0.2.1:5062>",
+        "User-Agent: ua/1",
+        "Allow: INVITE, ACK, BYE",
+        "Content-Type: application/sdp",
+        "Content-Length: 5",
+        body=b"v=0\r\n",
+    )
+    assert bytes(built) == data
+    parsed = parse(data)
+    assert parsed == built
+    assert bytes(parsed) == data
+
+
+def test_make_request_minimal_out_of_dialog_request() -> None:
+    options = sip.make_request(
+        sip.METHOD_OPTIONS,
+        DEVICE_URI,
+        sent_by=("2001:db8::1", 5070),
+        transport="TCP",
+        from_uri="sip:conformance@example.com",
+        from_tag="f",
+        to_uri=DEVICE_URI,
+        call_id="c1",
+        cseq=1,
+        rport=False,
+    )
+    assert [h.name for h in options.headers] == [
+        "Via",
+        "Max-Forwards",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Content-Length",
+    ]
+    via = options.vias[0]
+    assert (via.transport, via.host, via.port) == ("TCP", "2001:db8::1", 5070)
+    assert (options.headers.get("Via") or "").startswith("SIP/2.0/TCP [2001:db8::1]:5070;branch=")
+    assert not via.rport_requested and via.is_rfc3261_branch
+    assert options.to_addr.tag is None and options.content_type is None
+    assert options.content_length == 0 and options.body == b""
+    assert parse(bytes(options)) == options
+    host_only = built_invite(sent_by="ua.example.com").vias[0]
+    assert (host_only.host, host_only.port, host_only.rport_requested) == (
+        "ua.example.com",
+        None,
+        True,
+    )
+
+
+def test_make_request_in_dialog_addresses_and_tags() -> None:
+    bye = sip.make_request(
+        sip.METHOD_BYE,
+        "sip:dec@192.0.2.10:5060;transport=udp",
+        sent_by=("192.0.2.1", 5062),
+        from_uri="sip:caller@192.0.2.1;user=phone",  # bare: the ;param stays inside <>
+        from_tag="ft1",
+        to_uri="Decoder <sip:dec@192.0.2.10>",  # a name-addr is kept as written
+        to_tag="dev9",
+        call_id="call-1@192.0.2.1",
+        cseq=2,
+    )
+    assert bye.headers.get("From") == "<sip:caller@192.0.2.1;user=phone>;tag=ft1"
+    assert bye.headers.get("To") == "Decoder <sip:dec@192.0.2.10>;tag=dev9"
+    assert (bye.from_addr.tag, bye.to_addr.tag) == ("ft1", "dev9")
+    kept = built_invite(to_uri="<sip:dec@192.0.2.10>;tag=already")
+    assert kept.to_addr.tag == "already"
+    star = built_invite(contact="*")
+    assert star.contact_is_star
+
+
+def test_make_request_cseq_and_branch_rules() -> None:
+    for number in (0, 1, sip.MAX_CSEQ):
+        request_ = sip.make_request(
+            sip.METHOD_REGISTER,
+            "sip:registrar.example.com",
+            sent_by="192.0.2.1:5062",
+            from_uri="sip:a@example.com",
+            from_tag="t",
+            to_uri="sip:a@example.com",
+            call_id="reg",
+            cseq=number,
+        )
+        assert request_.headers.get("CSeq") == f"{number} REGISTER"
+        assert request_.cseq == CSeq(number, sip.METHOD_REGISTER)
+    fresh = {built_invite(branch=None).vias[0].branch for _ in range(20)}
+    assert len(fresh) == 20 and all(b and b.startswith(sip.BRANCH_MAGIC_COOKIE) for b in fresh)
+    assert built_invite(branch="z9hG4bKmine").vias[0].branch == "z9hG4bKmine"
+    assert built_invite(branch="rfc2543-style").vias[0].branch == "rfc2543-style"  # kept as given
+
+
+def test_make_request_content_type() -> None:
+    sdp = built_invite(body=b"v=0\r\n")
+    assert sdp.content_type == "application/sdp" and sdp.content_length == 5
+    xml = built_invite(body=b"<x/>", content_type="Application/MANSCDP+xml")
+    assert xml.content_type == "Application/MANSCDP+xml" and xml.body == b"<x/>"
+    empty = built_invite(content_type="application/sdp")
+    assert empty.content_type == "application/sdp" and empty.content_length == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cseq": -1}, r"CSeq number -1 is outside 0\.\.2\*\*31-1"),
+        ({"cseq": 2**31}, r"CSeq number 2147483648 is outside"),
+        ({"max_forwards": 256}, "Max-Forwards 256 is outside 0-255"),
+        ({"call_id": "has space"}, "Call-ID 'has space' is not word"),
+        ({"call_id": ""}, "Call-ID '' is not word"),
+        ({"from_tag": "a;b"}, "From: tag 'a;b' is not a token"),
+        ({"to_tag": ""}, "To: tag '' is not a token"),
+        ({"from_uri": "<sip:a@example.com>;tag=x"}, "From: .* already has a tag"),
+        ({"to_uri": "not a uri"}, "To: .*is not an absolute URI"),
+        ({"contact": "sip:a@bad host"}, "Contact: "),
+        ({"routes": ["<sip:p.example.com;lr"]}, "Route: "),
+        ({"branch": "z9hG4bK1;received=x"}, "Via branch .* is not a token"),
+        ({"branch": ""}, "Via branch '' is not a token"),
+        ({"transport": "U D P"}, "Via transport 'U D P' is not a token"),
+        ({"sent_by": "192.0.2.1:99999"}, "sent-by: port '99999'"),
+        ({"sent_by": ("bad host", 5060)}, "sent-by: 'bad host' is not a valid host"),
+        ({"sent_by": ("192.0.2.1", -1)}, "sent-by: port '-1'"),
+        ({"headers": [("Via", "SIP/2.0/UDP x")]}, "extra header 'Via' is written by"),
+        ({"headers": [("l", "0")]}, "extra header 'l' is written by"),
+        ({"headers": [("Route", "<sip:x>")]}, "extra header 'Route' is written by"),
+        ({"headers": [("X-Bad", "a\r\nb")]}, "contains CR or LF"),
+    ],
+)
+def test_make_request_rejects_bad_arguments(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        built_invite(**overrides)
+
+
+def test_make_request_rejects_a_bad_method_or_request_uri() -> None:
+    kwargs: dict[str, object] = {
+        "sent_by": "192.0.2.1",
+        "from_uri": "sip:a@example.com",
+        "from_tag": "t",
+        "to_uri": "sip:b@example.com",
+        "call_id": "c",
+        "cseq": 1,
+    }
+    for method, uri, message in [
+        ("IN VITE", DEVICE_URI, "method 'IN VITE' is not a token"),
+        ("INVITE", "dec@192.0.2.10", "is not an absolute URI"),
+        ("INVITE", "sip:dec@192.0.2.10?Subject=x", "must not carry URI headers"),
+        ("INVITE", "sip:dec@", "host is empty"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sip.make_request(method, uri, **kwargs)  # type: ignore[arg-type]
+
+
+PROXIED_INVITE = wire(
+    "INVITE sip:dec@192.0.2.10:5060 SIP/2.0",
+    "v: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKinv7;rport, SIP/2.0/UDP 192.0.2.99",
+    "Via: SIP/2.0/TCP 192.0.2.98;branch=z9hG4bKold",
+    "Max-Forwards: 12",
+    "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
+    "Route: <sip:p3.example.com;lr>",
+    'f: "Cam" <sip:caller@192.0.2.1>;tag=ft7',
+    "t: <sip:dec@192.0.2.10:5060>",
+    "i: call-7@192.0.2.1",
+    "CSeq: 31 INVITE",
+    "Contact: <sip:caller@192.0.2.1:5062>",
+    "Content-Type: application/sdp",
+    "Content-Length: 5",
+    body=b"v=0\r\n",
+)
+
+
+def test_ack_for_non_2xx_copies_routes_top_via_and_the_response_to() -> None:
+    invite = request(PROXIED_INVITE)
+    busy = make_response(invite, sip.STATUS_BUSY_HERE, to_tag="dev1")
+    ack = sip.make_ack_for_non_2xx(invite, busy)
+    data = wire(
+        "ACK sip:dec@192.0.2.10:5060 SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKinv7;rport",
+        "Max-Forwards: 70",
+        "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
+        "Route: <sip:p3.example.com;lr>",
+        'From: "Cam" <sip:caller@192.0.2.1>;tag=ft7',
+        "To: <sip:dec@192.0.2.10:5060>;tag=dev1",
+        "Call-ID: call-7@192.0.2.1",
+        "CSeq: 31 ACK",
+        "Content-Length: 0",
+    )
+    assert bytes(ack) == data
+    assert parse(data) == ack
+    assert ack.vias[0].branch == invite.vias[0].branch  # same transaction
+    assert ack.headers.get_list("Route") == invite.headers.get_list("Route")
+    for code in (300, 407, 487, 699):
+        assert sip.make_ack_for_non_2xx(invite, make_response(invite, code)).cseq == CSeq(
+            31, sip.METHOD_ACK
+        )
+
+
+def test_ack_for_a_built_invite_without_routes() -> None:
+    invite = built_invite()
+    ack = sip.make_ack_for_non_2xx(invite, make_response(invite, 488, to_tag="x"))
+    assert "Route" not in ack.headers
+    assert (ack.uri, ack.call_id, ack.to_addr.tag) == (invite.uri, invite.call_id, "x")
+    assert ack.headers.get("From") == invite.headers.get("From")
+
+
+def test_ack_for_non_2xx_refuses_what_it_cannot_acknowledge() -> None:
+    invite = request(PROXIED_INVITE)
+    cases: list[tuple[SipRequest, SipResponse, str]] = [
+        (invite, make_response(invite, 200, to_tag="t"), "200 is not a 3xx-6xx final"),
+        (invite, make_response(invite, 180, to_tag="t"), "180 is not a 3xx-6xx final"),
+        (built_invite(), make_response(invite, 486), "does not answer this INVITE"),
+    ]
+    other_cseq = make_response(invite, 486)
+    other_cseq.headers.set("CSeq", "32 INVITE")
+    cases.append((invite, other_cseq, "does not answer this INVITE"))
+    bye = built_invite()
+    bye.method = sip.METHOD_BYE
+    cases.append((bye, make_response(bye, 486), "BYE is not an INVITE"))
+    for original, answer, message in cases:
+        with pytest.raises(ValueError, match=message):
+            sip.make_ack_for_non_2xx(original, answer)
+
+
+def test_cancel_matches_the_invite_transaction() -> None:
+    invite = request(PROXIED_INVITE)
+    cancel = sip.make_cancel(invite)
+    data = wire(
+        "CANCEL sip:dec@192.0.2.10:5060 SIP/2.0",
+        "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKinv7;rport",
+        "Max-Forwards: 70",
+        "Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>",
+        "Route: <sip:p3.example.com;lr>",
+        'From: "Cam" <sip:caller@192.0.2.1>;tag=ft7',
+        "To: <sip:dec@192.0.2.10:5060>",
+        "Call-ID: call-7@192.0.2.1",
+        "CSeq: 31 CANCEL",
+        "Content-Length: 0",
+    )
+    assert bytes(cancel) == data
+    assert parse(data) == cancel
+    built = built_invite(routes=["sip:p.example.com;lr"])
+    built_cancel = sip.make_cancel(built)
+    assert built_cancel.to_addr.tag is None
+    assert built_cancel.headers.get_all("Via") == built.headers.get_all("Via")
+    assert built_cancel.headers.get_all("Route") == ["<sip:p.example.com;lr>"]
+    assert built_cancel.cseq == CSeq(built.cseq.number, sip.METHOD_CANCEL)
+
+
+def test_cancel_refuses_non_invites_and_broken_invites() -> None:
+    options = built_invite()
+    options.method = sip.METHOD_OPTIONS
+    with pytest.raises(ValueError, match="only an INVITE is cancelled, not OPTIONS"):
+        sip.make_cancel(options)
+    mismatched = built_invite()
+    mismatched.headers.set("CSeq", "1 BYE")
+    with pytest.raises(ValueError, match="CSeq method BYE differs from INVITE"):
+        sip.make_cancel(mismatched)
+    no_via = built_invite()
+    no_via.headers.remove("Via")
+    with pytest.raises(ValueError, match="make_cancel has no Via header"):
+        sip.make_cancel(no_via)
+
+
+@PROPERTY
+@given(
+    method=tokens,
+    uri=sip_uris,
+    host=hosts,
+    port=st.integers(0, 65535),
+    tags=st.tuples(tokens, st.none() | tokens),
+    cseq=st.integers(0, sip.MAX_CSEQ),
+    body=st.binary(max_size=32),
+)
+def test_property_built_requests_round_trip(
+    *,
+    method: str,
+    uri: SipUri,
+    host: str,
+    port: int,
+    tags: tuple[str, str | None],
+    cseq: int,
+    body: bytes,
+) -> None:
+    built = sip.make_request(
+        method,
+        str(uri),
+        sent_by=(host, port),
+        from_uri=str(uri),
+        from_tag=tags[0],
+        to_uri=str(uri),
+        to_tag=tags[1],
+        call_id=f"{tags[0]}@{host}" if ":" not in host else tags[0],
+        cseq=cseq,
+        body=body,
+    )
+    data = bytes(built)
+    assert parse(data) == built
+    assert built.cseq == CSeq(cseq, method)
+    assert (built.from_addr.tag, built.to_addr.tag) == tags
+    assert (built.vias[0].host, built.vias[0].port) == (host, port)

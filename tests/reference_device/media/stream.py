@@ -156,21 +156,16 @@ def pace(
 
 def offer(port: int, payload_type: int = 96, *, tcp: bool = False) -> bytes:
     """A sendonly H.264 offer on `port` (RTP/AVP, or TCP/RTP/AVP with a=setup:active)."""
-    proto = "TCP/RTP/AVP" if tcp else "RTP/AVP"
-    lines = [
-        "v=0",
-        "o=cam 1 1 IN IP4 127.0.0.1",
-        "s=-",
-        "c=IN IP4 127.0.0.1",
-        "t=0 0",
-        f"m=video {port} {proto} {payload_type}",
-        f"a=rtpmap:{payload_type} H264/90000",
-        f"a=fmtp:{payload_type} packetization-mode=1",
-        "a=sendonly",
-    ]
-    if tcp:
-        lines += ["a=setup:active", "a=connection:new"]
-    return ("\r\n".join(lines) + "\r\n").encode()
+    return sdp.h264_offer(
+        host=LOCAL,
+        video_port=port,
+        payload_type=payload_type,
+        fmtp="packetization-mode=1",
+        tcp=tcp,
+        username="cam",
+        session_id=1,
+        session_version=1,
+    ).to_bytes()
 
 
 @dataclass

@@ -305,11 +305,18 @@ def test_tcp_offer_that_wants_us_to_connect_gets_488(tmp_path: Path) -> None:
         dev.account()
         dev.ok("modify_call_cfg", id="1", auto_aws="1")
         peer = Peer()
-        body = (
-            b"v=0\r\no=cam 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            b"m=video 9 TCP/RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=setup:passive\r\n"
+        body = sdp.h264_offer(  # passive: the device would have to connect to us (RFC 4145)
+            host=LOCAL,
+            video_port=9,
+            fmtp=None,
+            direction=None,
+            tcp=True,
+            setup=sdp.SETUP_PASSIVE,
+            username="cam",
+            session_id=1,
+            session_version=1,
         )
-        Dialog(peer, dev.sip_port()).invite(body)
+        Dialog(peer, dev.sip_port()).invite(body.to_bytes())
         peer.response(488)
         peer.close()
 
