@@ -14,7 +14,7 @@ from aiohttp import web
 
 from reference_device.app import make_app
 from reference_device.auth import Authenticator, Credentials
-from reference_device.faults import FAULTS, Faults, UnknownFaultError, describe_known
+from reference_device.faults import Fault, Faults, UnknownFaultError, describe_known
 from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
 from reference_device.sip.agent import SipSettings
 from reference_device.sip.registration import RegisterSettings
@@ -68,7 +68,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     secret.add_argument("--password")
     # Keeps the password out of argv (and so out of `ps`): the launcher passes it this way.
     secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch on a built-in fault (listed below); repeatable",
+    )
     parser.add_argument("--sip-bind", action="append", type=_sip_bind, metavar="HOST:PORT")
     parser.add_argument("--max-accounts", type=_positive, default=DEFAULT_MAX_ACCOUNTS)
     sip = parser.add_argument_group("SIP")
@@ -122,7 +128,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.password = os.environ[args.password_env]
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password (or --password-env) go together")
-    unknown = [name for name in args.fault if name not in FAULTS]
+    known = {fault.value for fault in Fault}
+    unknown = [name for name in args.fault if name not in known]
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(unknown)}; known faults:\n{describe_known()}")
     return args

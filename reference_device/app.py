@@ -8,7 +8,7 @@ from aiohttp.typedefs import Handler
 
 from reference_device.auth import TOKEN_HEADER, TOKEN_NAME
 from reference_device.errors import ApiError, ErrorCode
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.handlers import Api, Endpoint
 from reference_device.params import Params
 
@@ -26,7 +26,7 @@ async def read_params(request: web.Request, faults: Faults) -> Params:
     values: dict[str, str] = {}
     for key, value in request.query.items():
         values.setdefault(key, value)
-    if request.method == "POST" and not faults.on("post_body_ignored"):
+    if request.method == "POST" and not faults.on(Fault.POST_BODY_IGNORED):
         try:
             form = await request.post()
         except ValueError as exc:  # malformed multipart / undecodable body

@@ -1,70 +1,237 @@
-"""The one table of injectable faults: each a small, realistic defect the suite must catch."""
+"""The one table of injectable faults: each a small, realistic defect the suite must catch.
+
+`FAULTS` holds, per fault, what the defect is, where it lives, the requirements whose cases must
+fail when it is on, and the suites to run to see it. The project's tests (the detection
+self-test and the fault coverage checks) are derived from this table; nothing else lists faults.
+The reference decoder's code asks `Faults.on(Fault.X)`, so a misspelt fault is an
+AttributeError, never a silently inactive fault.
+"""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
-FAULTS: Final[Mapping[str, str]] = {
-    "remove_keeps_listed": "remove.json answers ok but the account stays listed and readable",
-    "modify_ignores_realm": "modify.json answers ok but silently leaves `realm` unchanged",
-    "unknown_id_wrong_code": "a well-formed unknown id answers 1203 instead of 1202",
-    "register_port_string": 'account.json returns registerPort as a JSON string ("5060")',
-    "call_views_disagree": (
-        "modify_call_cfg changes auto_aws in call_cfg.json but account.json "
-        "call_in_options.auto_answer keeps its old value"
-    ),
-    "status_unknown_ok": "status.json of an unknown id answers ok with idle states",
-    "id_reused": "add.json gives the lowest free id, so a removed account's id is reused",
-    "partial_modify": "modify.json with one bad field applies the valid fields before refusing",
-    "post_body_ignored": "on POST, form-body parameters are ignored; only the query string is read",
-    "refresh_requested_expiry": (
-        "registration is refreshed on the requested expiry, not the one the registrar granted"
-    ),
-    "no_unregister_on_remove": "remove.json never sends the REGISTER with Expires: 0",
-    "policy1_accepts_second": "with policy 1 a call beyond allow_in_num is accepted instead of 486",
-    "bodyless_invite_488": "a bodyless INVITE is refused with 488 instead of an offer in the 2xx",
-    "hangup_sends_nothing": (
-        "hangup.json answers ok and call_status goes idle, but no BYE, CANCEL or 603 is sent"
-    ),
-    "pt_renumbered": "the SDP answer always uses payload type 96, whatever the offer's H.264 type",
-    "bitrate_bytes": "status.json reports the bitrate in kbyte/s instead of kbit/s (8x too low)",
-    "bitrate_stuck_after_bye": (
-        "after the call ends status.json keeps reporting the call's last bitrate instead of 0"
-    ),
-    "fua_broken": (
-        "FU-A reassembly misses the end bit, so fragmented NAL units never complete: frames "
-        "carried in FU-A are lost while small (single-packet, STAP-A) NAL units still pass"
-    ),
-}
+
+class Fault(StrEnum):
+    """A built-in fault; the value is the name given to `--fault` (and `--reference-fault`)."""
+
+    REMOVE_KEEPS_LISTED = "remove_keeps_listed"
+    MODIFY_IGNORES_REALM = "modify_ignores_realm"
+    UNKNOWN_ID_WRONG_CODE = "unknown_id_wrong_code"
+    REGISTER_PORT_STRING = "register_port_string"
+    CALL_VIEWS_DISAGREE = "call_views_disagree"
+    STATUS_UNKNOWN_OK = "status_unknown_ok"
+    ID_REUSED = "id_reused"
+    PARTIAL_MODIFY = "partial_modify"
+    POST_BODY_IGNORED = "post_body_ignored"
+    REFRESH_REQUESTED_EXPIRY = "refresh_requested_expiry"
+    NO_UNREGISTER_ON_REMOVE = "no_unregister_on_remove"
+    POLICY1_ACCEPTS_SECOND = "policy1_accepts_second"
+    BODYLESS_INVITE_488 = "bodyless_invite_488"
+    HANGUP_SENDS_NOTHING = "hangup_sends_nothing"
+    PT_RENUMBERED = "pt_renumbered"
+    BITRATE_BYTES = "bitrate_bytes"
+    BITRATE_STUCK_AFTER_BYE = "bitrate_stuck_after_bye"
+    FUA_BROKEN = "fua_broken"
+
+
+class Area(StrEnum):
+    """Where a fault lives; the same names as the `area` of spec/requirements.yaml."""
+
+    API = "api"  # the HTTP API (reference_device/handlers.py, app.py)
+    SIP = "sip"  # registration (reference_device/sip/registration.py, agent.py)
+    CALLS = "calls"  # call flows, SDP, policies (reference_device/sip/calls.py, agent.py)
+    MEDIA = "media"  # the media path and the reported bitrate (reference_device/media/, agent.py)
+
+
+@dataclass(frozen=True)
+class FaultInfo:
+    """One row of the fault table."""
+
+    #: the defect, in one line (shown by `--help` and in unknown-fault errors)
+    text: str
+    area: Area
+    #: requirement IDs (spec/requirements.yaml) whose cases must fail with the fault on. Only
+    #: cases that fail on every run are listed; a fault may fail more (e.g. remove_keeps_listed
+    #: fills the device up and later adds are refused).
+    requirements: tuple[str, ...]
+    #: what the detection self-test runs with the fault on: paths under suites/ (a folder, a
+    #: file, or a file::test node id), as narrow as the cases of `requirements` allow. Media
+    #: cases stream in real time, so media faults name single cases.
+    suites: tuple[str, ...]
+
+
+FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
+    {
+        Fault.REMOVE_KEEPS_LISTED: FaultInfo(
+            "remove.json answers ok but the account stays listed and readable",
+            Area.API,
+            ("SIP-API-REM-001", "SIP-API-REM-002"),
+            ("suites/api/test_remove.py",),
+        ),
+        Fault.MODIFY_IGNORES_REALM: FaultInfo(
+            "modify.json answers ok but silently leaves `realm` unchanged",
+            Area.API,
+            ("SIP-API-MOD-001", "SIP-API-ENV-003"),
+            ("suites/api/test_modify.py", "suites/api/test_envelope.py"),
+        ),
+        Fault.UNKNOWN_ID_WRONG_CODE: FaultInfo(
+            "a well-formed unknown id answers 1203 instead of 1202",
+            Area.API,
+            (
+                "SIP-API-ACC-002",
+                "SIP-API-CFG-003",
+                "SIP-API-MOD-007",
+                "SIP-API-MCFG-007",
+                "SIP-API-REM-002",
+                "SIP-API-STAT-005",
+                "SIP-API-ANS-002",
+                "SIP-API-HUP-002",
+            ),
+            (
+                "suites/api/test_account.py",
+                "suites/api/test_call_cfg.py",
+                "suites/api/test_modify.py",
+                "suites/api/test_remove.py",
+                "suites/api/test_status.py",
+                "suites/api/test_answer_hangup.py",
+            ),
+        ),
+        Fault.REGISTER_PORT_STRING: FaultInfo(
+            'account.json returns registerPort as a JSON string ("5060")',
+            Area.API,
+            ("SIP-API-ACC-001", "SIP-API-ACC-003"),
+            ("suites/api/test_account.py",),
+        ),
+        Fault.CALL_VIEWS_DISAGREE: FaultInfo(
+            "modify_call_cfg changes auto_aws in call_cfg.json but account.json "
+            "call_in_options.auto_answer keeps its old value",
+            Area.API,
+            ("SIP-API-VIEW-001", "SIP-API-MCFG-003"),
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Fault.STATUS_UNKNOWN_OK: FaultInfo(
+            "status.json of an unknown id answers ok with idle states",
+            Area.API,
+            ("SIP-API-STAT-005",),
+            ("suites/api/test_status.py",),
+        ),
+        Fault.ID_REUSED: FaultInfo(
+            "add.json gives the lowest free id, so a removed account's id is reused",
+            Area.API,
+            ("SIP-API-ADD-008",),
+            ("suites/api/test_add.py",),
+        ),
+        Fault.PARTIAL_MODIFY: FaultInfo(
+            "modify.json with one bad field applies the valid fields before refusing",
+            Area.API,
+            ("SIP-API-MOD-003", "SIP-API-ENV-004"),
+            ("suites/api/test_modify.py", "suites/api/test_refused_requests.py"),
+        ),
+        Fault.POST_BODY_IGNORED: FaultInfo(
+            "on POST, form-body parameters are ignored; only the query string is read",
+            Area.API,
+            ("SIP-API-ENV-003",),
+            ("suites/api/test_envelope.py",),
+        ),
+        Fault.REFRESH_REQUESTED_EXPIRY: FaultInfo(
+            "registration is refreshed on the requested expiry, not the one the registrar granted",
+            Area.SIP,
+            ("SIP-REG-006",),
+            ("suites/sip/test_registration.py",),
+        ),
+        Fault.NO_UNREGISTER_ON_REMOVE: FaultInfo(
+            "remove.json never sends the REGISTER with Expires: 0",
+            Area.SIP,
+            ("SIP-REG-007",),
+            ("suites/sip/test_registration.py",),
+        ),
+        Fault.POLICY1_ACCEPTS_SECOND: FaultInfo(
+            "with policy 1 a call beyond allow_in_num is accepted instead of 486",
+            Area.CALLS,
+            ("SIP-CALL-POL-001",),
+            ("suites/calls/test_policy.py",),
+        ),
+        Fault.BODYLESS_INVITE_488: FaultInfo(
+            "a bodyless INVITE is refused with 488 instead of an offer in the 2xx",
+            Area.CALLS,
+            ("SIP-CALL-SDP-001",),
+            ("suites/calls/test_sdp.py",),
+        ),
+        Fault.HANGUP_SENDS_NOTHING: FaultInfo(
+            "hangup.json answers ok and call_status goes idle, but no BYE, CANCEL or 603 is sent",
+            Area.CALLS,
+            ("SIP-CALL-HUP-001",),
+            ("suites/calls/test_hangup.py",),
+        ),
+        Fault.PT_RENUMBERED: FaultInfo(
+            "the SDP answer always uses payload type 96, whatever the offer's H.264 type",
+            Area.CALLS,
+            ("SIP-CALL-SDP-003",),
+            ("suites/calls/test_sdp.py",),
+        ),
+        Fault.BITRATE_BYTES: FaultInfo(
+            "status.json reports the bitrate in kbyte/s instead of kbit/s (8x too low)",
+            Area.MEDIA,
+            ("SIP-MED-BR-001",),
+            ("suites/media/test_bitrate.py::test_reported_bitrate_matches_sent",),
+        ),
+        Fault.BITRATE_STUCK_AFTER_BYE: FaultInfo(
+            "after the call ends status.json keeps reporting the call's last bitrate instead of 0",
+            Area.MEDIA,
+            ("SIP-MED-BR-002",),
+            ("suites/media/test_bitrate.py::test_bitrate_zero_after_bye",),
+        ),
+        Fault.FUA_BROKEN: FaultInfo(
+            "FU-A reassembly misses the end bit, so fragmented NAL units never complete: frames "
+            "carried in FU-A are lost while small (single-packet, STAP-A) NAL units still pass",
+            Area.MEDIA,
+            ("SIP-MED-FRM-001",),
+            ("suites/media/test_decoding.py",),
+        ),
+    }
+)
 
 
 class UnknownFaultError(ValueError):
-    """A fault name that is not in FAULTS."""
+    """A fault name that is not a `Fault`."""
 
 
 def describe_known() -> str:
     """One line per known fault, for error messages and --help."""
-    return "\n".join(f"  {name}: {text}" for name, text in FAULTS.items())
+    return "\n".join(f"  {fault.value}: {info.text}" for fault, info in FAULTS.items())
+
+
+def parse_fault(name: str) -> Fault:
+    """The fault called `name` (its `--fault` name); UnknownFaultError if there is none."""
+    try:
+        return Fault(name)
+    except ValueError:
+        raise UnknownFaultError(name) from None
 
 
 class Faults:
     """The set of faults switched on for this process."""
 
     def __init__(self, names: Iterable[str] = ()) -> None:
-        enabled: list[str] = []
+        """`names`: `Fault` members or their `--fault` names; an unknown name raises."""
+        enabled: list[Fault] = []
         for name in names:
-            if name not in FAULTS:
-                raise UnknownFaultError(name)
-            if name not in enabled:
-                enabled.append(name)
-        self._enabled: tuple[str, ...] = tuple(enabled)
+            fault = parse_fault(name)
+            if fault not in enabled:
+                enabled.append(fault)
+        self._enabled: tuple[Fault, ...] = tuple(enabled)
 
     @property
     def enabled(self) -> list[str]:
         """Enabled fault names, in the order first given."""
-        return list(self._enabled)
+        return [fault.value for fault in self._enabled]
 
-    def on(self, name: str) -> bool:
-        """Whether fault `name` is on; a name missing from FAULTS is a programming error."""
-        if name not in FAULTS:
-            raise KeyError(f"fault {name!r} is not in the FAULTS table")
-        return name in self._enabled
+    def on(self, fault: Fault) -> bool:
+        """Whether `fault` is on. Anything but a `Fault` member (a bare string included) is a
+        programming error, refused rather than answered with "off"."""
+        if not isinstance(fault, Fault):
+            raise KeyError(f"fault {fault!r} is not a Fault member")
+        return fault in self._enabled

@@ -8,7 +8,7 @@ from reference_device import IMPLEMENTATION, __version__
 from reference_device import validation as v
 from reference_device.auth import Authenticator
 from reference_device.errors import ApiError, ErrorCode
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.media.session import empty_view
 from reference_device.model import (
     Account,
@@ -137,7 +137,7 @@ class Api:
     def _known(self, account: Account | None) -> Account:
         """`account`, or 1202 when the id named none."""
         if account is None:
-            wrong = self.faults.on("unknown_id_wrong_code")
+            wrong = self.faults.on(Fault.UNKNOWN_ID_WRONG_CODE)
             raise ApiError(ErrorCode.BAD_VALUE if wrong else ErrorCode.UNKNOWN_ID, "id")
         return account
 
@@ -172,7 +172,7 @@ class Api:
             raise ApiError(ErrorCode.DUPLICATE_NAME, name)
 
     def _new_id(self, state: State) -> int:
-        if self.faults.on("id_reused"):
+        if self.faults.on(Fault.ID_REUSED):
             return next(i for i in range(1, len(state.accounts) + 2) if i not in state.accounts)
         return state.next_id
 
@@ -218,9 +218,9 @@ class Api:
             **ACCOUNT_FIELDS,
         }
         changes, error = collect_changes(params, fields)
-        if error is not None and not self.faults.on("partial_modify"):
+        if error is not None and not self.faults.on(Fault.PARTIAL_MODIFY):
             raise error
-        if self.faults.on("modify_ignores_realm"):
+        if self.faults.on(Fault.MODIFY_IGNORES_REALM):
             changes.pop("realm", None)
         new_address = changes.get("local_address", account.local_address)
         assert isinstance(new_address, str)
@@ -242,7 +242,7 @@ class Api:
         """remove.json: the account and its call settings go; the id is never given again."""
         state = self.store.snapshot()
         account = self._lookup(state, params)
-        if self.faults.on("remove_keeps_listed"):
+        if self.faults.on(Fault.REMOVE_KEEPS_LISTED):
             return {}
         del state.accounts[account.id]
         self.store.commit(state)
@@ -257,7 +257,7 @@ class Api:
     def status(self, params: Params) -> Payload:
         """status.json: account/register/call status and bitrate."""
         found = self._find(self.store.state, params)
-        if found is None and self.faults.on("status_unknown_ok"):
+        if found is None and self.faults.on(Fault.STATUS_UNKNOWN_OK):
             return {"data": status_view(AccountStatus.IDLE, AccountRuntime())}
         account = self._known(found)
         status = account_status(account, self._transport_open(account.id))
@@ -269,7 +269,7 @@ class Api:
         view = account_view(account)
         stale = self._stale_auto_answer.get(account.id, account.call.auto_answer)
         view["call_in_options"]["auto_answer"] = stale
-        if self.faults.on("register_port_string"):
+        if self.faults.on(Fault.REGISTER_PORT_STRING):
             view["registerPort"] = str(account.register_port)
         return {"data": view}
 
@@ -285,7 +285,7 @@ class Api:
         changes, error = collect_changes(params, CALL_FIELDS)
         if error is not None:
             raise error
-        if self.faults.on("call_views_disagree") and "auto_answer" in changes:
+        if self.faults.on(Fault.CALL_VIEWS_DISAGREE) and "auto_answer" in changes:
             self._stale_auto_answer.setdefault(account.id, account.call.auto_answer)
         _apply(account.call, changes)
         self.store.commit(state)

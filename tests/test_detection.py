@@ -1,11 +1,15 @@
 """Detection self-test: the suite passes against the reference decoder and fails against each of
-its built-in faults, on the requirements that describe the defect (not on unrelated ones).
+its built-in faults, on the requirements that describe the defect.
 
 Each run is a separate pytest process with its own reference decoder, as a user would run it.
+Which faults exist, the requirements each must fail and the suites each runs all come from the
+one fault table, `reference_device.faults.FAULTS`; the fast tests at the top check that table
+against spec/requirements.yaml and suites/.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -13,60 +17,10 @@ from typing import Any
 import pytest
 
 from decoder_conformance.contract.catalogue import Catalogue
-from tests.conftest import run_pytest
+from reference_device.faults import FAULTS, Fault, FaultInfo
+from tests.conftest import ROOT, run_pytest
 
-pytestmark = pytest.mark.selftest
-
-#: fault -> requirements whose cases must fail against a decoder with that fault.
-#: Only cases that fail on every run are listed; a fault may fail more (e.g. remove_keeps_listed
-#: fills the device up and later adds are refused).
-API_FAULTS: dict[str, set[str]] = {
-    "remove_keeps_listed": {"SIP-API-REM-001", "SIP-API-REM-002"},
-    "modify_ignores_realm": {"SIP-API-MOD-001", "SIP-API-ENV-003"},
-    "unknown_id_wrong_code": {
-        "SIP-API-ACC-002",
-        "SIP-API-CFG-003",
-        "SIP-API-MOD-007",
-        "SIP-API-MCFG-007",
-        "SIP-API-REM-002",
-        "SIP-API-STAT-005",
-        "SIP-API-ANS-002",
-        "SIP-API-HUP-002",
-    },
-    "register_port_string": {"SIP-API-ACC-001", "SIP-API-ACC-003"},
-    "call_views_disagree": {"SIP-API-VIEW-001", "SIP-API-MCFG-003"},
-    "status_unknown_ok": {"SIP-API-STAT-005"},
-    "id_reused": {"SIP-API-ADD-008"},
-    "partial_modify": {"SIP-API-MOD-003", "SIP-API-ENV-004"},
-    "post_body_ignored": {"SIP-API-ENV-003"},
-}
-SIP_FAULTS: dict[str, set[str]] = {
-    "refresh_requested_expiry": {"SIP-REG-006"},
-    "no_unregister_on_remove": {"SIP-REG-007"},
-}
-CALL_FAULTS: dict[str, set[str]] = {
-    "policy1_accepts_second": {"SIP-CALL-POL-001"},
-    "bodyless_invite_488": {"SIP-CALL-SDP-001"},
-    "hangup_sends_nothing": {"SIP-CALL-HUP-001"},
-    "pt_renumbered": {"SIP-CALL-SDP-003"},
-}
-MEDIA_FAULTS: dict[str, set[str]] = {
-    "bitrate_bytes": {"SIP-MED-BR-001"},
-    "bitrate_stuck_after_bye": {"SIP-MED-BR-002"},
-    "fua_broken": {"SIP-MED-FRM-001"},
-}
-#: Each fault is run against the suites that cover its area (the whole suite per fault would
-#: take many minutes; the clean run below covers every folder). Media cases stream in real
-#: time, so a media fault runs only the file that holds its cases.
-FOLDER = {
-    **dict.fromkeys(API_FAULTS, "suites/api"),
-    **dict.fromkeys(SIP_FAULTS, "suites/sip"),
-    **dict.fromkeys(CALL_FAULTS, "suites/calls"),
-    "bitrate_bytes": "suites/media/test_bitrate.py::test_reported_bitrate_matches_sent",
-    "bitrate_stuck_after_bye": "suites/media/test_bitrate.py::test_bitrate_zero_after_bye",
-    "fua_broken": "suites/media/test_decoding.py",
-}
-EXPECTED = API_FAULTS | SIP_FAULTS | CALL_FAULTS | MEDIA_FAULTS
+FAULT_IDS = [fault.value for fault in FAULTS]
 
 
 def summary_of(path: Path) -> dict[str, Any]:
@@ -78,14 +32,97 @@ def failed_requirements(summary: dict[str, Any]) -> set[str]:
     return {r for r, e in summary["requirements"].items() if e["verdict"] == "failed"}
 
 
-def test_every_fault_has_a_detection_case() -> None:
-    from reference_device.faults import FAULTS
+# -- the fault table (fast) ---------------------------------------------------------------------
 
-    assert set(FAULTS) == set(EXPECTED), (
-        f"faults without a detection expectation: {set(FAULTS) - set(EXPECTED)}; "
-        f"expectations for unknown faults: {set(EXPECTED) - set(FAULTS)}"
-    )
 
+def requirements_marked(node: ast.AST) -> set[str]:
+    """Requirement IDs named by `*.req("ID")` calls under `node` (decorators, pytest.param)."""
+    return {
+        call.args[0].value
+        for call in ast.walk(node)
+        if isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "req"
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    }
+
+
+def cases_in(suite: str) -> dict[str, set[str]]:
+    """Test function (`file::name`) -> requirement IDs, for a suite path as the table gives it:
+    a folder, a file, or a `file::test` node id. Empty if the path or the test does not exist."""
+    path, _, test = suite.partition("::")
+    target = ROOT / path
+    files = sorted(target.rglob("test_*.py")) if target.is_dir() else [target]
+    found: dict[str, set[str]] = {}
+    for file in (f for f in files if f.is_file()):
+        module = ast.parse(file.read_text("utf-8"))
+        module_marks = set().union(
+            *(
+                requirements_marked(node)
+                for node in module.body
+                if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+            )
+        )
+        for node in module.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                node.name.startswith("test_") if not test else node.name == test
+            ):
+                name = f"{file.relative_to(ROOT).as_posix()}::{node.name}"
+                found[name] = module_marks | set().union(
+                    *(requirements_marked(d) for d in node.decorator_list)
+                )
+    return found
+
+
+def test_every_fault_has_one_row() -> None:
+    assert list(FAULTS) == list(Fault), "FAULTS must hold one row per Fault, in the enum's order"
+    assert all(isinstance(info, FaultInfo) for info in FAULTS.values())
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=FAULT_IDS)
+def test_fault_row_is_complete(fault: Fault) -> None:
+    info = FAULTS[fault]
+    assert info.text.strip(), f"{fault}: no text"
+    assert info.requirements, f"{fault}: no requirement to fail"
+    assert len(set(info.requirements)) == len(info.requirements), f"{fault}: repeated IDs"
+    assert info.suites, f"{fault}: no suite to run"
+    assert len(set(info.suites)) == len(info.suites), f"{fault}: repeated suites"
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=FAULT_IDS)
+def test_fault_requirements_are_in_the_catalogue_and_its_area(fault: Fault) -> None:
+    info, catalogue = FAULTS[fault], Catalogue().requirements
+    unknown = [r for r in info.requirements if r not in catalogue]
+    assert not unknown, f"{fault}: not in spec/requirements.yaml: {unknown}"
+    elsewhere = {r: catalogue[r].area for r in info.requirements if catalogue[r].area != info.area}
+    assert not elsewhere, f"{fault} (area {info.area}): requirements of other areas {elsewhere}"
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=FAULT_IDS)
+def test_fault_suites_exist_and_hold_its_requirements(fault: Fault) -> None:
+    info = FAULTS[fault]
+    for suite in info.suites:
+        path = suite.partition("::")[0]
+        assert path.startswith("suites/") and ".." not in Path(path).parts, (
+            f"{fault}: suite {suite!r} is not a path under suites/"
+        )
+        assert (ROOT / path).exists(), f"{fault}: suite {suite!r} does not exist"
+        assert cases_in(suite), f"{fault}: suite {suite!r} holds no test case"
+    covered = set().union(*(ids for s in info.suites for ids in cases_in(s).values()))
+    missing = set(info.requirements) - covered
+    assert not missing, f"{fault}: no case of {sorted(missing)} in its suites {info.suites}"
+
+
+def test_every_fault_is_run_by_the_detection_self_test() -> None:
+    marks = getattr(test_suite_catches_fault, "pytestmark", [])
+    (parametrize,) = [m for m in marks if m.name == "parametrize"]
+    assert list(parametrize.args[1]) == list(Fault)
+
+
+# -- the suite against the reference decoder (slow: whole pytest runs) -------------------------
 
 #: The whole suite against the reference decoder; with login enforced, the API suite (every
 #: request then carries the token, which is what login changes).
@@ -95,6 +132,7 @@ CLEAN_RUNS = [
 ]
 
 
+@pytest.mark.selftest
 @pytest.mark.parametrize(("suites", "profile"), CLEAN_RUNS, ids=["reference", "reference-login"])
 def test_suite_passes_against_the_reference_decoder_and_reports(
     tmp_path: Path, suites: str, profile: str
@@ -127,19 +165,26 @@ def test_suite_passes_against_the_reference_decoder_and_reports(
     assert (alluredir / "categories.json").is_file()
 
 
-@pytest.mark.parametrize("fault", sorted(EXPECTED))
-def test_suite_catches_fault(tmp_path: Path, fault: str) -> None:
+@pytest.mark.selftest
+@pytest.mark.parametrize("fault", list(Fault), ids=[fault.value for fault in Fault])
+def test_suite_catches_fault(tmp_path: Path, fault: Fault) -> None:
+    info = FAULTS[fault]
     summary_path = tmp_path / "summary.json"
     run = run_pytest(
-        FOLDER[fault], "--reference-fault", fault, "--conformance-summary", str(summary_path), "-q"
+        *info.suites,
+        "--reference-fault",
+        fault.value,
+        "--conformance-summary",
+        str(summary_path),
+        "-q",
     )
     assert run.returncode == 1, (
         f"the suite did not fail against fault {fault}:\n{run.output[-3000:]}"
     )
     summary = summary_of(summary_path)
     failed = failed_requirements(summary)
-    missing = EXPECTED[fault] - failed
+    missing = set(info.requirements) - failed
     assert not missing, (
-        f"fault {fault}: expected {sorted(EXPECTED[fault])} to fail, failed {sorted(failed)}"
+        f"fault {fault}: expected {sorted(info.requirements)} to fail, failed {sorted(failed)}"
     )
     assert summary["cases"]["broken"] == 0, f"fault {fault} broke cases instead of failing them"

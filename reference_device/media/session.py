@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool, DecoderWorker, FrameStats
 from reference_device.media.meter import BitrateMeter
 from reference_device.media.reorder import ReorderBuffer
@@ -196,7 +196,7 @@ class MediaSession:
         self._schedule_flush(now)
 
     def _release(self, packets: list[RtpPacket], now: float) -> None:
-        fua_broken = self.faults.on("fua_broken")
+        fua_broken = self.faults.on(Fault.FUA_BROKEN)
         for packet in packets:
             size = len(packet.payload)
             self.counters.packets += 1

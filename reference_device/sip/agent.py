@@ -23,7 +23,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account
@@ -170,7 +170,7 @@ class Agent:
                 return
             self.registration = None
             self._retiring.add(current)
-            unregister = not (self.removed and self.faults.on("no_unregister_on_remove"))
+            unregister = not (self.removed and self.faults.on(Fault.NO_UNREGISTER_ON_REMOVE))
             task = asyncio.get_running_loop().create_task(
                 self._retire(current, unregister=unregister)
             )
@@ -228,7 +228,7 @@ class Agent:
                 call.hangup()
         if self.registration is not None:
             registration, self.registration = self.registration, None
-            unregister = not self.faults.on("no_unregister_on_remove")
+            unregister = not self.faults.on(Fault.NO_UNREGISTER_ON_REMOVE)
             await registration.stop(unregister=unregister)
         if self._retire_tasks:
             await asyncio.gather(*self._retire_tasks, return_exceptions=True)
@@ -288,11 +288,11 @@ class Agent:
         call = self._established()
         if call is not None and call.media is not None:
             kbps = call.media.session.bitrate_kbps()
-        elif self.faults.on("bitrate_stuck_after_bye") and self._ended_media is not None:
+        elif self.faults.on(Fault.BITRATE_STUCK_AFTER_BYE) and self._ended_media is not None:
             kbps = self._ended_media[1].final_kbps  # the fault: the last reading is kept
         else:
             kbps = 0.0
-        if self.faults.on("bitrate_bytes"):
+        if self.faults.on(Fault.BITRATE_BYTES):
             kbps /= 8  # the fault: kbyte/s reported as if it were kbit/s
         return round(kbps)
 
@@ -330,7 +330,7 @@ class Agent:
             return
         active = [c for c in self.calls if c.counts]
         if len(active) >= settings.allow_in_num:
-            if settings.policy == 1 and not self.faults.on("policy1_accepts_second"):
+            if settings.policy == 1 and not self.faults.on(Fault.POLICY1_ACCEPTS_SECOND):
                 log.info("account %d: busy (policy 1): 486", self.account_id)
                 tx.respond(_response(request, 486))
                 return

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
@@ -289,7 +289,7 @@ class Call:
         """The SDP for our 2xx: an answer to the offer, or an offer for a bodyless INVITE."""
         host = self.owner.contact.host
         if not request.body:
-            if self.owner.faults.on("bodyless_invite_488"):
+            if self.owner.faults.on(Fault.BODYLESS_INVITE_488):
                 return None
             media = self._open_media()
             self._offer_sent = True
@@ -314,7 +314,7 @@ class Call:
         except sdp.SdpNegotiationError as exc:
             log.info("offer refused: %s", exc)
             return None
-        if self.owner.faults.on("pt_renumbered"):
+        if self.owner.faults.on(Fault.PT_RENUMBERED):
             renumber(answer, RENUMBERED_PT)
         self._media_payload_type(_video_payload_type(answer))
         self._offer_sent = False
@@ -450,7 +450,7 @@ class Call:
                 log.info("re-INVITE refused: %s", exc)
                 tx.respond(self.response(request, 488))
                 return
-            if self.owner.faults.on("pt_renumbered"):
+            if self.owner.faults.on(Fault.PT_RENUMBERED):
                 renumber(answer, RENUMBERED_PT)
             self._media_payload_type(_video_payload_type(answer))
             self.remote_media = remote
@@ -613,7 +613,7 @@ class Call:
     def hangup(self) -> bool:
         """hangup.json: BYE when confirmed, 603 when ringing, CANCEL when dialling."""
         self.local_hangup = True
-        if self.owner.faults.on("hangup_sends_nothing"):
+        if self.owner.faults.on(Fault.HANGUP_SENDS_NOTHING):
             self._ok = None
             if self.invite_tx is not None and not self.invite_tx.final_sent:
                 self.invite_tx.abort()  # forgotten: the caller never hears a final answer

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
 from reference_device.sip.transaction import TransactionLayer
 from reference_device.sip.transport import Transport
@@ -162,7 +162,7 @@ class Registration:
                 self._ever_registered = True
                 self._set(R.REGISTERED)
                 basis = outcome.granted
-                if self._faults.on("refresh_requested_expiry"):
+                if self._faults.on(Fault.REFRESH_REQUESTED_EXPIRY):
                     basis = self._settings.expires
                 delay = refresh_delay(basis)
                 log.info(
