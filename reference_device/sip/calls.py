@@ -557,16 +557,7 @@ class Call:
     def cancel(self) -> None:
         """CANCEL our unanswered INVITE (RFC 3261 §9.1)."""
         assert self.invite is not None
-        headers = sip.Headers()
-        for name in ("Via", "Max-Forwards", "From", "To", "Call-ID"):
-            value = self.invite.headers.get(name)
-            if value is not None:
-                headers.add(name, value)
-        for route in self.invite.headers.get_all("Route"):
-            headers.add("Route", route)
-        headers.set("CSeq", f"{self.invite.cseq.number} {sip.METHOD_CANCEL}")
-        headers.add("Content-Length", "0")
-        request = sip.SipRequest(sip.METHOD_CANCEL, self.invite.uri, headers)
+        request = sip.make_cancel(self.invite)
         self._transition(S.CANCELLING)
         self.owner.layer.send_request(request, self.flow)
 

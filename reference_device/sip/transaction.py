@@ -273,20 +273,7 @@ class ClientTransaction(_Transaction):
 
     def _make_ack(self, response: sip.SipResponse) -> sip.SipRequest:
         """The ACK for a 3xx-6xx (RFC 3261 §17.1.1.3): same branch, To from the response."""
-        headers = sip.Headers()
-        original = self.request.headers
-        headers.add("Via", original.get_list("Via")[0])
-        for name in ("Max-Forwards", "From"):
-            value = original.get(name)
-            if value is not None:
-                headers.add(name, value)
-        headers.add("To", response.headers.get("To") or original.get("To") or "")
-        headers.add("Call-ID", self.request.call_id or "")
-        headers.add("CSeq", f"{self.request.cseq.number} {sip.METHOD_ACK}")
-        for route in original.get_all("Route"):
-            headers.add("Route", route)
-        headers.add("Content-Length", "0")
-        return sip.SipRequest(sip.METHOD_ACK, self.request.uri, headers)
+        return sip.make_ack_for_non_2xx(self.request, response)
 
     def _terminated(self) -> None:
         self._resolve(None)
