@@ -7,7 +7,7 @@ VENV=${DECODER_VENV:-$ROOT/.venv}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 ALLURE_NO_ANALYTICS=true
 
 # Debian packages the suite's peers use: SIPp (sip-tester, which brings libpcap for scapy capture).
-read -r -a DEBIAN_PACKAGES <<< "${DECODER_DEBIAN_PACKAGES:-sip-tester}"
+read -r -a DEBIAN_PACKAGES <<< "${DECODER_DEBIAN_PACKAGES:-sip-tester tshark}"
 
 pick_python() {
   for candidate in python3.12 python3.11 python3; do

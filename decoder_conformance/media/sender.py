@@ -5,7 +5,8 @@
 over TCP with RFC 4571 framing, paced in real time from a background thread. It can drop,
 reorder, and bring in a second SSRC, and keeps the ground truth (every packet and frame it sent
 or dropped, with monotonic send times) from which a case computes the bitrate it sent over any
-window.
+window. Each packet record keeps a reference to the bytes sent, so ``peers.capture.rtp_records``
+can give them as wire records for the case's pcap on demand, at no cost on the paced send path.
 
 Written on PyAV and ``wire/`` rather than FFmpeg's ``rtp`` muxer because the muxer neither paces
 nor lets a packet be dropped or reordered, and fixes the sequence number and SSRC policy.
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.waiting import DeviceTimeout
 from wire.h264 import DEFAULT_MTU, Packetizer, RtpPayload
@@ -103,6 +105,9 @@ class PacketRecord:
     payload_size: int
     size: int
     dropped: bool
+    #: The RTP packet's bytes (a reference to the buffer that was sent, not a copy), for the
+    #: pcap; not compared or shown.
+    data: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -217,19 +222,18 @@ class RtpSender:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._sock: socket.socket | None = None
+        self._local: tuple[str, int] | None = None
         if not self.tcp:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sock.bind((self.bind_host, 0))
+            self._local = self._sock.getsockname()
 
     # -- life cycle --------------------------------------------------------------------------
 
     @property
     def local_address(self) -> tuple[str, int] | None:
-        """The (host, port) the media comes from, once there is a socket."""
-        if self._sock is None:
-            return None
-        name: tuple[str, int] = self._sock.getsockname()
-        return name
+        """The (host, port) the media comes from, once there is a socket (kept after stop())."""
+        return self._local
 
     @property
     def finished(self) -> bool:
@@ -246,6 +250,7 @@ class RtpSender:
                 (self.host, self.port), timeout=5.0, source_address=(self.bind_host, 0)
             )
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._local = self._sock.getsockname()
         self._thread = threading.Thread(
             target=self._run, args=(payloads,), name="rtp-sender", daemon=True
         )
@@ -428,6 +433,7 @@ class RtpSender:
                                 payload_size=len(payload.payload),
                                 size=len(data),
                                 dropped=bool(drop),
+                                data=data,
                             )
                         )
                 with self._lock:
@@ -438,7 +444,8 @@ class RtpSender:
                     )
 
     def _transmit(self, data: bytes) -> None:
-        assert self._sock is not None
+        if self._sock is None:
+            raise NotExercised("harness invariant: the RTP sender sends with no socket")
         if self.tcp:
             self._sock.sendall(rfc4571_frame(data))
             return

@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from decoder_conformance.failures import DeviceFailure
 from wire import sip
+from wire.rtp_tcp import frame as rfc4571_frame
+
+if TYPE_CHECKING:
+    from decoder_conformance.media.sender import RtpSender
 
 Direction = Literal["TX", "RX"]
 Transport = Literal["udp", "tcp"]
@@ -86,6 +90,22 @@ class WireRecord:
         """True for a SIP request (by its start line)."""
         return self.protocol == "sip" and not self.first_line.startswith("SIP/2.0")
 
+    def status_of(self, method: str) -> int | None:
+        """The status code when this is a SIP response to `method` (by CSeq), else None."""
+        if self.protocol != "sip" or self.is_request:
+            return None
+        message = self.message
+        if isinstance(message, sip.SipResponse) and message.cseq.method == method:
+            return message.status_code
+        return None
+
+    def is_request_of(self, method: str) -> bool:
+        """True for a SIP `method` request."""
+        if not self.is_request:
+            return False
+        message = self.message
+        return isinstance(message, sip.SipRequest) and message.method == method
+
     @property
     def text(self) -> str:
         """The raw bytes as text (invalid UTF-8 replaced), for reports."""
@@ -135,3 +155,30 @@ def merged(*streams: Iterable[WireRecord]) -> list[WireRecord]:
     since each side's record is its own evidence.
     """
     return sorted((r for stream in streams for r in stream), key=lambda r: r.t)
+
+
+def rtp_records(sender: RtpSender) -> list[WireRecord]:
+    """The RTP packets `sender` sent (not dropped) as TX records (protocol "rtp"), in order.
+
+    The media sender sits below peers/ and cannot make records itself; it keeps a reference to
+    every packet's bytes in its ground truth, and the records are built here, on demand, so the
+    paced send path pays nothing. Over TCP a record's bytes are the RFC 4571 frame (length
+    prefix and packet), as they went on the stream. None before the sender has a socket.
+    """
+    local = sender.local_address
+    if local is None:
+        return []
+    transport: Transport = "tcp" if sender.tcp else "udp"
+    remote = (sender.host, sender.port)
+    return [
+        WireRecord(
+            p.t,
+            "TX",
+            transport,
+            local,
+            remote,
+            rfc4571_frame(p.data) if sender.tcp else p.data,
+            protocol="rtp",
+        )
+        for p in sender.sent_packets()
+    ]

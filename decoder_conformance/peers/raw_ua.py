@@ -9,6 +9,10 @@ device's video-only offer with 488, so it cannot be the callee of the device's o
 Written by hand on wire/ because the case must decide every step (when to ring, when to ACK,
 what SDP to send) and see every byte; no maintained Python SIP library gives both without I/O
 policies of its own.
+
+Every datagram in and out is kept as a `WireRecord` (`records()`), raw bytes and all. A datagram
+from the device that is not SIP is kept too and not acted on; the case fails (DeviceFailure)
+where it reads that record's `message`, e.g. while waiting for an answer to its INVITE.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.report.ladder import LadderMessage, sip_label
+from decoder_conformance.failures import DeviceFailure, NotExercised
+from decoder_conformance.peers.capture import Address, Direction, WireRecord
 from decoder_conformance.waiting import Deadline, DeviceTimeout
-from wire import sip
+from wire import sdp, sip
 
 if TYPE_CHECKING:
     from decoder_conformance.device.accounts import SipAccount
@@ -42,46 +47,19 @@ def h264_offer(
     version: int = 1,
     host: str = LOOPBACK,
 ) -> bytes:
-    """An SDP offer from `host` (the suite host): PCMU audio if `audio`, H.264 video if `video`."""
-    lines = [
-        "v=0",
-        f"o=conformance 4242 {version} IN IP4 {host}",
-        "s=conformance",
-        f"c=IN IP4 {host}",
-        "t=0 0",
-    ]
-    if audio:
-        lines += [f"m=audio {media_port + 2} RTP/AVP 0", "a=rtpmap:0 PCMU/8000", "a=sendrecv"]
-    if video:
-        lines += [
-            f"m=video {media_port} RTP/AVP {payload_type}",
-            f"a=rtpmap:{payload_type} H264/90000",
-            f"a=fmtp:{payload_type} profile-level-id=42e01f;packetization-mode=1",
-            f"a={direction}",
-        ]
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One datagram a plain-socket user agent received (RX) or sent (TX)."""
-
-    t: float
-    direction: str
-    peer: tuple[str, int]
-    message: sip.SipMessage
-
-    @property
-    def label(self) -> str:
-        """'INVITE sip:..' or '200 OK' (with the CSeq method for responses)."""
-        m = self.message
-        if isinstance(m, sip.SipResponse):
-            return f"{m.status_code} {m.reason} ({m.cseq.method})"
-        return m.method
-
-    @property
-    def is_request(self) -> bool:
-        return isinstance(self.message, sip.SipRequest)
+    """An SDP offer from `host` (the suite host): PCMU audio on `media_port + 2` if `audio`,
+    H.264 video on `media_port` if `video` (wire.sdp.h264_offer)."""
+    return sdp.h264_offer(
+        host=host,
+        video_port=media_port if video else None,
+        audio_port=media_port + 2 if audio else None,
+        payload_type=payload_type,
+        direction=direction,
+        session_id=4242,
+        session_version=version,
+        username="conformance",
+        session_name="conformance",
+    ).to_bytes()
 
 
 class RawUa:
@@ -92,8 +70,8 @@ class RawUa:
     account's get_binds address) and to the sender of what it received.
 
     The reader thread records every datagram and does only what RFC 3261 makes automatic: a BYE
-    or re-INVITE-free in-dialog request from the device gets 200, a non-2xx final answer to our
-    INVITE gets its ACK, a retransmitted 2xx we already ACKed gets the same ACK again.
+    or OPTIONS from the device gets 200, a non-2xx final answer to our INVITE gets its ACK, a
+    retransmitted 2xx we already ACKed gets the same ACK again.
     """
 
     role = "peer"
@@ -105,11 +83,11 @@ class RawUa:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.sock.settimeout(0.1)
+        self.local: Address = self.sock.getsockname()
         # A second socket only so the SDP names a port this peer really holds.
         self.media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.media.bind((host, 0))
-        self.log: list[Seen] = []
-        self.errors: list[str] = []
+        self._records: list[WireRecord] = []
         self.cond = threading.Condition()
         self.closed = False
         self._acks: dict[str, bytes] = {}  # Call-ID -> the ACK sent for its 2xx
@@ -120,7 +98,7 @@ class RawUa:
 
     @property
     def port(self) -> int:
-        return int(self.sock.getsockname()[1])
+        return int(self.local[1])
 
     @property
     def media_port(self) -> int:
@@ -139,7 +117,18 @@ class RawUa:
         """An SDP offer naming this peer's host and media port (`h264_offer` has the options)."""
         return h264_offer(self.media_port, host=self.host, **kwargs)
 
+    def roles(self) -> dict[str, str]:
+        """Ladder lifeline name of this peer's address."""
+        return {self.address: self.role}
+
     # -- I/O ----------------------------------------------------------------------------------
+
+    def _record(self, direction: Direction, remote: Address, data: bytes) -> WireRecord:
+        record = WireRecord(time.monotonic(), direction, "udp", self.local, remote, data)
+        with self.cond:
+            self._records.append(record)
+            self.cond.notify_all()
+        return record
 
     def _read(self) -> None:
         while not self.closed:
@@ -149,19 +138,16 @@ class RawUa:
                 continue
             except OSError:
                 return
+            if not data.strip():
+                continue  # a CRLF keep-alive, not a message
+            record = self._record("RX", peer, data)
             try:
-                message = sip.parse(data)
-            except ValueError as exc:
-                with self.cond:
-                    self.errors.append(f"unparsable datagram from {peer}: {exc}: {data[:200]!r}")
-                    self.cond.notify_all()
-                continue
-            with self.cond:
-                self.log.append(Seen(time.monotonic(), "RX", peer, message))
-                self.cond.notify_all()
+                message = record.message
+            except DeviceFailure:
+                continue  # kept; the case that reads it fails
             self._automatic(message, peer)
 
-    def _automatic(self, message: sip.SipMessage, peer: tuple[str, int]) -> None:
+    def _automatic(self, message: sip.SipMessage, peer: Address) -> None:
         if isinstance(message, sip.SipRequest):
             if message.method in ("BYE", "OPTIONS"):
                 self.send(sip.make_response(message, 200), peer)
@@ -171,38 +157,60 @@ class RawUa:
         if message.is_success:
             ack = self._acks.get(message.call_id or "")
             if ack is not None:  # a retransmitted 2xx: ACK it again
-                self.sock.sendto(ack, peer)
+                self.send_bytes(ack, peer)
         else:
             self._ack_failure(message, peer)
 
-    def _ack_failure(self, response: sip.SipResponse, peer: tuple[str, int]) -> None:
+    def _ack_failure(self, response: sip.SipResponse, peer: Address) -> None:
         """Hook for callers: ACK a non-2xx final answer (RFC 3261 §17.1.1.3)."""
 
-    def send(self, message: sip.SipMessage, peer: tuple[str, int]) -> None:
+    def send(self, message: sip.SipMessage, peer: Address) -> None:
         """Send `message` to `peer` and record it."""
-        self.sock.sendto(message.to_bytes(), peer)
-        with self.cond:
-            self.log.append(Seen(time.monotonic(), "TX", peer, message))
+        self.send_bytes(message.to_bytes(), peer)
+
+    def send_bytes(self, data: bytes, peer: Address) -> None:
+        """Send a datagram to `peer` and record it (recorded first: an answer may come at once)."""
+        self._record("TX", peer, data)
+        self.sock.sendto(data, peer)
 
     # -- what was seen ------------------------------------------------------------------------
 
-    def seen(self, call_id: str | None = None) -> list[Seen]:
-        """Every datagram so far (of `call_id`)."""
+    def records(self) -> list[WireRecord]:
+        """Every datagram received (RX) and sent (TX) so far, in order."""
         with self.cond:
-            return [s for s in self.log if call_id is None or s.message.call_id == call_id]
+            return list(self._records)
+
+    def seen(self, call_id: str | None = None) -> list[WireRecord]:
+        """Every datagram so far (of `call_id`: DeviceFailure if one from the device is not SIP)."""
+        records = self.records()
+        if call_id is None:
+            return records
+        return [r for r in records if r.message.call_id == call_id]
 
     def flow(self, call_id: str | None = None) -> str:
-        """Everything seen so far, for assertion messages."""
-        return ", ".join(f"{s.direction} {s.label}" for s in self.seen(call_id)) or "nothing"
+        """Everything seen so far (of `call_id`), for assertion messages; never raises."""
+
+        def of_call(record: WireRecord) -> bool:
+            try:
+                return call_id is None or record.message.call_id == call_id
+            except (DeviceFailure, ValueError):
+                return True  # not SIP: shown with every call, it may belong to any
+
+        shown = [f"{r.direction} {r.label}" for r in self.records() if of_call(r)]
+        return ", ".join(shown) or "nothing"
 
     def wait_for(
-        self, match: Callable[[Seen], bool], timeout: float, *, expected: str, nth: int = 1
-    ) -> Seen:
-        """The `nth` received datagram matching `match`; WaitTimeout naming what arrived."""
+        self, match: Callable[[WireRecord], bool], timeout: float, *, expected: str, nth: int = 1
+    ) -> WireRecord:
+        """The `nth` received datagram matching `match`; DeviceTimeout naming what arrived.
+
+        `match` reads the records' messages: a datagram from the device that is not SIP raises
+        DeviceFailure here.
+        """
         deadline = Deadline(timeout)
         with self.cond:
             while True:
-                found = [s for s in self.log if s.direction == "RX" and match(s)]
+                found = [r for r in self._records if r.direction == "RX" and match(r)]
                 if len(found) >= nth:
                     return found[nth - 1]
                 if deadline.expired:
@@ -213,31 +221,21 @@ class RawUa:
                 self.cond.wait(deadline.remaining)
 
     def none_for(
-        self, match: Callable[[Seen], bool], window: float, *, expected: str, count: int = 0
+        self, match: Callable[[WireRecord], bool], window: float, *, expected: str, count: int = 0
     ) -> None:
         """At most `count` received datagrams match `match` until `window` s pass."""
         deadline = Deadline(window)
         with self.cond:
             while True:
-                found = [s for s in self.log if s.direction == "RX" and match(s)]
+                found = [r for r in self._records if r.direction == "RX" and match(r)]
                 if len(found) > count:
-                    raise AssertionError(
+                    raise DeviceFailure(
                         f"[{self.req}] expected {expected} within {window:.1f} s at the "
                         f"{self.role} {self.address}; observed: {self.flow()}"
                     )
                 if deadline.expired:
                     return
                 self.cond.wait(deadline.remaining)
-
-    def ladder(self) -> tuple[list[LadderMessage], dict[str, str]]:
-        """This peer's messages as ladder rows."""
-        rows = []
-        for s in self.seen():
-            other = f"{s.peer[0]}:{s.peer[1]}"
-            src, dst = (self.address, other) if s.direction == "TX" else (other, self.address)
-            text = s.message.to_bytes().decode("utf-8", "replace")
-            rows.append(LadderMessage(s.t, src, dst, sip_label(text.split("\r\n", 1)[0]), text))
-        return rows, {self.address: self.role}
 
     def close(self) -> None:
         """Stop reading and close the sockets."""
@@ -247,12 +245,21 @@ class RawUa:
         self.media.close()
 
 
+def _is_response_to(record: WireRecord, call_id: str, method: str) -> bool:
+    message = record.message
+    return (
+        isinstance(message, sip.SipResponse)
+        and message.call_id == call_id
+        and message.cseq.method == method
+    )
+
+
 @dataclass
 class Leg:
     """One call a RawCaller placed: its INVITE, dialog identifiers and what came back."""
 
     ua: RawCaller
-    device: tuple[str, int]
+    device: Address
     uri: str
     call_id: str
     from_tag: str
@@ -261,12 +268,9 @@ class Leg:
     remote_tag: str | None = None
     target: str = ""
 
-    def _responses(self, method: str) -> Callable[[Seen], bool]:
-        return lambda s: (
-            isinstance(s.message, sip.SipResponse)
-            and s.message.call_id == self.call_id
-            and s.message.cseq.method == method
-        )
+    def __post_init__(self) -> None:
+        #: Every INVITE of this call (the initial one and re-INVITEs) by CSeq number.
+        self.invites: dict[int, sip.SipRequest] = {}
 
     def response(
         self,
@@ -281,20 +285,23 @@ class Leg:
 
         `cseq` picks one transaction (a re-INVITE: the CSeq number it was sent with).
         """
-        is_method = self._responses(method)
 
-        def match(s: Seen) -> bool:
-            if not is_method(s):
+        def match(record: WireRecord) -> bool:
+            if not _is_response_to(record, self.call_id, method):
                 return False
-            if cseq is not None and s.message.cseq.number != cseq:
+            message = record.message
+            if not isinstance(message, sip.SipResponse):
                 return False
-            status = s.message.status_code  # type: ignore[union-attr]
+            if cseq is not None and message.cseq.number != cseq:
+                return False
+            status = message.status_code
             return status >= 200 if code is None else status == code
 
         what = "a final response" if code is None else f"{code}"
         seen = self.ua.wait_for(match, timeout, expected=f"{what} to {method}", nth=nth)
         response = seen.message
-        assert isinstance(response, sip.SipResponse)
+        if not isinstance(response, sip.SipResponse):  # pragma: no cover - the match says so
+            raise NotExercised(f"harness invariant: matched {seen.label!r} as a response")
         if method == "INVITE" and response.status_code > 100 and self.remote_tag is None:
             self.remote_tag = response.to_addr.tag
         if method == "INVITE" and response.is_success and response.contacts:
@@ -303,61 +310,67 @@ class Leg:
 
     def responses(self, method: str = "INVITE") -> list[sip.SipResponse]:
         """Every response to our `method` so far (retransmissions included)."""
-        is_method = self._responses(method)
         return [
-            s.message  # type: ignore[misc]
-            for s in self.ua.seen(self.call_id)
-            if s.direction == "RX" and is_method(s)
+            r.message
+            for r in self.ua.records()
+            if r.direction == "RX"
+            and _is_response_to(r, self.call_id, method)
+            and isinstance(r.message, sip.SipResponse)
         ]
 
     def requests(self, method: str) -> list[sip.SipRequest]:
         """Requests `method` the device sent on this call."""
         return [
-            s.message  # type: ignore[misc]
-            for s in self.ua.seen(self.call_id)
-            if s.direction == "RX" and s.is_request and s.message.method == method  # type: ignore[union-attr]
+            r.message
+            for r in self.ua.records()
+            if r.direction == "RX"
+            and isinstance(r.message, sip.SipRequest)
+            and r.message.call_id == self.call_id
+            and r.message.method == method
         ]
 
     def wait_request(self, method: str, *, timeout: float) -> sip.SipRequest:
         """The first `method` the device sent on this call."""
         seen = self.ua.wait_for(
-            lambda s: (
-                isinstance(s.message, sip.SipRequest)
-                and s.message.call_id == self.call_id
-                and s.message.method == method
+            lambda r: (
+                isinstance(r.message, sip.SipRequest)
+                and r.message.call_id == self.call_id
+                and r.message.method == method
             ),
             timeout,
             expected=f"a {method} from the device on call {self.call_id}",
         )
-        assert isinstance(seen.message, sip.SipRequest)
-        return seen.message
+        request = seen.message
+        if not isinstance(request, sip.SipRequest):  # pragma: no cover - the match says so
+            raise NotExercised(f"harness invariant: matched {seen.label!r} as a {method}")
+        return request
 
     def flow(self) -> str:
         """This call's messages, for assertion messages."""
         return self.ua.flow(self.call_id)
 
     def _request(
-        self, method: str, cseq: int, *, uri: str = "", branch: str = ""
+        self, method: str, cseq: int, *, uri: str = "", branch: str = "", body: bytes = b""
     ) -> sip.SipRequest:
-        to = f"<{self.uri}>" + (f";tag={self.remote_tag}" if self.remote_tag else "")
-        request = sip.SipRequest(method, uri or self.target or self.uri)
-        h = request.headers
-        h.add("Via", f"SIP/2.0/UDP {self.ua.address};branch={branch or sip.new_branch()};rport")
-        h.add("Max-Forwards", "70")
-        h.add("From", f"<sip:{self.ua.user}@{self.ua.address}>;tag={self.from_tag}")
-        h.add("To", to)
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{cseq} {method}")
-        h.add("Contact", self.ua.contact)
-        h.add("User-Agent", "decoder-sip-conformance (raw)")
-        h.add("Content-Length", "0")
-        return request
+        return sip.make_request(
+            method,
+            uri or self.target or self.uri,
+            sent_by=(self.ua.host, self.ua.port),
+            from_uri=f"sip:{self.ua.user}@{self.ua.address}",
+            from_tag=self.from_tag,
+            to_uri=self.uri,
+            to_tag=self.remote_tag,
+            call_id=self.call_id,
+            cseq=cseq,
+            branch=branch or None,
+            contact=self.ua.contact,
+            headers=[("User-Agent", "decoder-sip-conformance (raw)")],
+            body=body,
+        )
 
     def ack(self, body: bytes = b"") -> None:
         """ACK the 2xx (with an SDP answer `body` for a bodyless INVITE)."""
-        ack = self._request("ACK", self.cseq)
-        if body:
-            ack.set_body(body, "application/sdp")
+        ack = self._request("ACK", self.cseq, body=body)
         self.ua._acks[self.call_id] = ack.to_bytes()
         self.ua.send(ack, self.device)
 
@@ -370,17 +383,15 @@ class Leg:
 
     def cancel(self) -> sip.SipRequest:
         """CANCEL the INVITE (same branch, same CSeq number, RFC 3261 §9.1)."""
-        branch = self.invite.vias[0].branch or ""
-        cancel = self._request("CANCEL", 1, uri=self.invite.uri, branch=branch)
-        cancel.headers.set("To", f"<{self.uri}>")
+        cancel = sip.make_cancel(self.invite)
         self.ua.send(cancel, self.device)
         return cancel
 
     def reinvite(self, body: bytes) -> sip.SipRequest:
         """Send a re-INVITE in the dialog offering `body`."""
         self.cseq += 1
-        invite = self._request("INVITE", self.cseq)
-        invite.set_body(body, "application/sdp")
+        invite = self._request("INVITE", self.cseq, body=body)
+        self.invites[self.cseq] = invite
         self.ua.send(invite, self.device)
         return invite
 
@@ -397,34 +408,36 @@ class RawCaller(RawUa):
     def call(self, account: SipAccount, body: bytes | None = None) -> Leg:
         """INVITE `account` (bodyless when `body` is None)."""
         device = (account.sip.host, account.sip.port)
-        leg = Leg(
-            self,
-            device,
+        call_id = sip.new_call_id(self.host)
+        from_tag = sip.new_tag()
+        invite = sip.make_request(
+            "INVITE",
             account.uri,
-            sip.new_call_id(self.host),
-            sip.new_tag(),
-            sip.SipRequest("INVITE", account.uri),
+            sent_by=(self.host, self.port),
+            from_uri=f"sip:{self.user}@{self.address}",
+            from_tag=from_tag,
+            to_uri=account.uri,
+            call_id=call_id,
+            cseq=1,
+            contact=self.contact,
+            headers=[("User-Agent", "decoder-sip-conformance (raw)")],
+            body=body or b"",
         )
-        invite = leg._request("INVITE", 1, uri=account.uri)
-        if body is not None:
-            invite.set_body(body, "application/sdp")
-        leg.invite = invite
-        self.legs[leg.call_id] = leg
+        leg = Leg(self, device, account.uri, call_id, from_tag, invite)
+        leg.invites[1] = invite
+        self.legs[call_id] = leg
         self.send(invite, device)
         return leg
 
-    def _ack_failure(self, response: sip.SipResponse, peer: tuple[str, int]) -> None:
+    def _ack_failure(self, response: sip.SipResponse, peer: Address) -> None:
         leg = self.legs.get(response.call_id or "")
-        if leg is None:
-            return
-        ack = sip.SipRequest("ACK", leg.invite.uri)
-        ack.headers.add("Via", leg.invite.headers.get("Via") or "")
-        ack.headers.add("Max-Forwards", "70")
-        ack.headers.add("From", leg.invite.headers.get("From") or "")
-        ack.headers.add("To", response.headers.get("To") or "")
-        ack.headers.add("Call-ID", leg.call_id)
-        ack.headers.add("CSeq", f"{leg.invite.cseq.number} ACK")
-        ack.headers.add("Content-Length", "0")
+        invite = None if leg is None else leg.invites.get(response.cseq.number)
+        if invite is None:
+            return  # not an INVITE of ours: nothing to ACK
+        try:
+            ack = sip.make_ack_for_non_2xx(invite, response)
+        except ValueError:
+            return  # it does not answer that INVITE (CSeq method differs): no ACK owed
         self.send(ack, peer)
 
 
@@ -442,20 +455,22 @@ class RawCallee(RawUa):
         """What sip_out_url takes: 'user@HOST:PORT'."""
         return f"{self.user}@{self.address}"
 
-    def invites(self) -> list[Seen]:
+    def invites(self) -> list[WireRecord]:
         """INVITEs received (retransmissions included)."""
         return [
-            s
-            for s in self.seen()
-            if s.direction == "RX" and s.is_request and s.message.method == "INVITE"  # type: ignore[union-attr]
+            r
+            for r in self.records()
+            if r.direction == "RX"
+            and isinstance(r.message, sip.SipRequest)
+            and r.message.method == "INVITE"
         ]
 
-    def wait_invite(self, timeout: float, *, nth: int = 1) -> Seen:
+    def wait_invite(self, timeout: float, *, nth: int = 1) -> WireRecord:
         """The `nth` INVITE with a new Call-ID (retransmissions do not count)."""
         deadline = Deadline(timeout)
         with self.cond:
             while True:
-                distinct = list({s.message.call_id: s for s in reversed(self.invites())}.values())
+                distinct = list({r.message.call_id: r for r in reversed(self.invites())}.values())
                 distinct.reverse()
                 if len(distinct) >= nth:
                     return distinct[nth - 1]
@@ -468,16 +483,18 @@ class RawCallee(RawUa):
 
     def call_ids(self) -> list[str]:
         """Distinct Call-IDs of the INVITEs received."""
-        return list(dict.fromkeys(s.message.call_id or "" for s in self.invites()))
+        return list(dict.fromkeys(r.message.call_id or "" for r in self.invites()))
 
-    def respond(self, invite: Seen, code: int, body: bytes = b"") -> sip.SipResponse:
+    def respond(self, invite: WireRecord, code: int, body: bytes = b"") -> sip.SipResponse:
         """Answer `invite` with `code` (To tag and Contact added; SDP `body` when given)."""
-        assert isinstance(invite.message, sip.SipRequest)
-        tag = self.tags.setdefault(invite.message.call_id or "", sip.new_tag())
-        response = sip.make_response(invite.message, code, to_tag=tag)
+        request = invite.message
+        if not isinstance(request, sip.SipRequest):
+            raise NotExercised(f"harness invariant: respond() to a request, not {invite.label!r}")
+        tag = self.tags.setdefault(request.call_id or "", sip.new_tag())
+        response = sip.make_response(request, code, to_tag=tag)
         if code > 100:
             response.headers.add("Contact", self.contact)
         if body:
             response.set_body(body, "application/sdp")
-        self.send(response, invite.peer)
+        self.send(response, invite.remote)
         return response

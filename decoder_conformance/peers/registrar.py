@@ -3,8 +3,11 @@
 It challenges with Digest (qop=auth or none), grants an expiry of its choosing (shorter than the
 one asked for, to tell a refresh on the granted expiry from one on the requested expiry), and
 plays the failures a decoder meets in the field: 403, 503 with Retry-After, silence, and
-answering N REGISTERs before going silent. Every message in and out is recorded with a
-monotonic timestamp; `wait_for` waits for a recorded message and, on timeout, lists what came.
+answering N REGISTERs before going silent. Every message in and out is recorded as a
+`WireRecord` (monotonic time, both addresses, the raw bytes; `records()`); `wait_for` waits for a
+recorded message and, on timeout, lists what came. Bytes from the device that are not SIP are
+recorded unanswered: the case that reads them gets a DeviceFailure. `is_register`,
+`requested_expiry`, `is_authorized` and `is_answer` read a record's message.
 
 Written by hand on wire/ because the registrar must misbehave on purpose and measure; no
 maintained Python SIP server exposes that. The style follows pytest-httpserver: a server
@@ -23,8 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.failures import DeviceFailure, NotExercised
+from decoder_conformance.peers.capture import Address, Direction, Transport, WireRecord
+from decoder_conformance.waiting import DeviceTimeout
 from wire import digest
-from wire.sip import SipRequest, SipResponse, make_response, new_tag, parse, parse_stream
+from wire.sip import SipRequest, SipResponse, make_response, new_tag, parse_stream
 
 
 class Mode(enum.Enum):
@@ -47,38 +53,31 @@ def asked_expiry(message: SipRequest | SipResponse) -> int | None:
     return int(header) if header is not None else None
 
 
-@dataclass(frozen=True)
-class Record:
-    """One message seen or sent by the registrar."""
+def is_register(record: WireRecord) -> bool:
+    """A REGISTER the registrar received (DeviceFailure when the device sent bytes that are not
+    SIP: they are read here)."""
+    if record.direction != "RX" or record.protocol != "sip":
+        return False
+    message = record.message
+    return isinstance(message, SipRequest) and message.method == "REGISTER"
 
-    t: float
-    direction: str  # "in" or "out"
-    transport: str  # "udp" or "tcp"
-    peer: tuple[str, int]
-    message: SipRequest | SipResponse
 
-    @property
-    def first_line(self) -> str:
-        """The start line, for reports."""
-        return self.message.start_line()
+def requested_expiry(record: WireRecord) -> int | None:
+    """The expiry a recorded REGISTER asks for (None when it names none)."""
+    return asked_expiry(record.message)
 
-    def is_register(self) -> bool:
-        """A REGISTER request received."""
-        return (
-            self.direction == "in"
-            and isinstance(self.message, SipRequest)
-            and self.message.method == "REGISTER"
-        )
 
-    @property
-    def expires(self) -> int | None:
-        """The expiry a REGISTER asks for (None when it names none)."""
-        return asked_expiry(self.message)
+def is_authorized(record: WireRecord) -> bool:
+    """The recorded message carries an Authorization header."""
+    return record.message.headers.get("Authorization") is not None
 
-    @property
-    def authorized(self) -> bool:
-        """The message carries an Authorization header."""
-        return self.message.headers.get("Authorization") is not None
+
+def is_answer(record: WireRecord, code: int | None = None) -> bool:
+    """A response the registrar sent (with status `code`, when given)."""
+    if record.direction != "TX" or record.is_request:
+        return False
+    message = record.message
+    return isinstance(message, SipResponse) and (code is None or message.status_code == code)
 
 
 @dataclass
@@ -106,7 +105,7 @@ class Registrar:
     host: str = LOOPBACK
 
     def __post_init__(self) -> None:
-        self.records: list[Record] = []
+        self._records: list[WireRecord] = []
         self.bindings: dict[str, Binding] = {}
         self._nonces: set[str] = set()
         self._lock = threading.Condition()
@@ -115,6 +114,8 @@ class Registrar:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._tcp_buffers: dict[socket.socket, bytearray] = {}
+        #: (local, remote) of every accepted TCP connection, kept after it closes.
+        self._tcp_ends: dict[socket.socket, tuple[Address, Address]] = {}
         self._answered = 0
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((self.host, 0))
@@ -135,6 +136,17 @@ class Registrar:
     def address(self) -> str:
         """LOOPBACK:PORT of the UDP transport."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def tcp_address(self) -> str:
+        """HOST:PORT of the TCP listener (the UDP port number unless it was taken)."""
+        return f"{self.host}:{self.tcp_port}"
+
+    def roles(self) -> dict[str, str]:
+        """Ladder lifeline names of this peer's addresses."""
+        if self.tcp_port == self.port:
+            return {self.address: "registrar"}
+        return {self.address: "registrar (UDP)", self.tcp_address: "registrar (TCP)"}
 
     def start(self) -> Registrar:
         """Serve in a background thread."""
@@ -167,7 +179,7 @@ class Registrar:
     def check(self) -> None:
         """Re-raise, in the caller's thread, an exception the server thread hit."""
         if self._error is not None:
-            raise RuntimeError(f"registrar thread failed: {self._error!r}") from self._error
+            raise NotExercised(f"registrar thread failed: {self._error!r}") from self._error
 
     def set_mode(self, mode: Mode, *, grant: int | None = None, answer_limit: int = 0) -> None:
         """Change behaviour mid-case (e.g. silent, then back to normal)."""
@@ -178,37 +190,52 @@ class Registrar:
 
     # -- observation -----------------------------------------------------------------------
 
-    def registers(self) -> list[Record]:
+    def records(self) -> list[WireRecord]:
+        """Every message received (RX) and sent (TX) so far, in order."""
+        with self._lock:
+            return list(self._records)
+
+    def registers(self) -> list[WireRecord]:
         """Every REGISTER received, in order."""
         with self._lock:
-            return [r for r in self.records if r.is_register()]
+            return [r for r in self._records if is_register(r)]
 
     def wait_for(
-        self, predicate: Callable[[Record], bool], *, timeout: float, expected: str, since: int = 0
-    ) -> Record:
-        """The first record from index `since` on that matches; AssertionError listing all seen."""
+        self,
+        predicate: Callable[[WireRecord], bool],
+        *,
+        timeout: float,
+        expected: str,
+        since: int = 0,
+    ) -> WireRecord:
+        """The first record from index `since` on that matches; DeviceTimeout listing all seen."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
                 self.check()
-                for record in self.records[since:]:
+                for record in self._records[since:]:
                     if predicate(record):
                         return record
                 left = deadline - time.monotonic()
                 if left <= 0:
                     seen = "\n".join(
                         f"  {r.t:.3f} {r.direction} {r.transport} {r.first_line}"
-                        for r in self.records
+                        for r in self._records
                     )
-                    raise AssertionError(
+                    raise DeviceTimeout(
                         f"registrar {self.address}: after {timeout:.1f} s, expected {expected}; "
-                        f"seen {len(self.records)} messages:\n{seen or '  (none)'}"
+                        f"seen {len(self._records)} messages:\n{seen or '  (none)'}"
                     )
                 self._lock.wait(left)
 
     def watch(
-        self, predicate: Callable[[Record], bool], *, seconds: float, limit: int, since: int = 0
-    ) -> list[Record]:
+        self,
+        predicate: Callable[[WireRecord], bool],
+        *,
+        seconds: float,
+        limit: int,
+        since: int = 0,
+    ) -> list[WireRecord]:
         """Records matching `predicate` over an observation window of `seconds`.
 
         For checks of what must NOT happen (a challenge loop, an early retry): returns as soon
@@ -218,7 +245,7 @@ class Registrar:
         with self._lock:
             while True:
                 self.check()
-                found = [r for r in self.records[since:] if predicate(r)]
+                found = [r for r in self._records[since:] if predicate(r)]
                 left = deadline - time.monotonic()
                 if len(found) > limit or left <= 0:
                     return found
@@ -240,41 +267,52 @@ class Registrar:
         sock: socket.socket = key.fileobj  # type: ignore[assignment]
         if key.data == "udp":
             data, peer = sock.recvfrom(65535)
-            self._handle(data, "udp", peer, sock)
+            if not data.strip():
+                return  # keep-alive
+            local = (self.host, self.port)
+            self._dispatch(self._record("RX", "udp", local, peer, data), sock)
         elif key.data == "listen":
-            conn, _peer = sock.accept()
+            conn, peer = sock.accept()
             conn.setblocking(False)
             self._tcp_buffers[conn] = bytearray()
+            self._tcp_ends[conn] = (conn.getsockname(), peer)
             self._selector.register(conn, selectors.EVENT_READ, "tcp")
         else:
             chunk = sock.recv(65535)
             if not chunk:
-                self._selector.unregister(sock)
-                self._tcp_buffers.pop(sock, None)
-                sock.close()
+                self._close_tcp(sock)
                 return
             buffer = self._tcp_buffers[sock]
             buffer.extend(chunk)
-            while (parsed := parse_stream(buffer)) is not None:
-                message, used = parsed
+            local, peer = self._tcp_ends[sock]
+            while buffer.strip(b"\r\n"):
+                try:
+                    parsed = parse_stream(buffer)
+                except ValueError:
+                    # Not SIP: no way to find the next message in the stream. Recorded as it
+                    # came (the case that reads it fails the device), and the connection closed.
+                    self._record("RX", "tcp", local, peer, bytes(buffer))
+                    self._close_tcp(sock)
+                    return
+                if parsed is None:
+                    break
+                _message, used = parsed
+                data = bytes(buffer[:used])
                 del buffer[:used]
-                self._dispatch(message, "tcp", sock.getpeername(), sock)
+                self._dispatch(self._record("RX", "tcp", local, peer, data), sock)
+            if not buffer.strip(b"\r\n"):
+                buffer.clear()  # CRLF keep-alives (RFC 5626 §3.5.1) are not messages
 
-    def _handle(
-        self, data: bytes, transport: str, peer: tuple[str, int], sock: socket.socket
-    ) -> None:
-        if not data.strip():
-            return  # keep-alive
-        self._dispatch(parse(data), transport, peer, sock)
+    def _close_tcp(self, sock: socket.socket) -> None:
+        self._selector.unregister(sock)
+        self._tcp_buffers.pop(sock, None)
+        sock.close()
 
-    def _dispatch(
-        self,
-        message: SipRequest | SipResponse,
-        transport: str,
-        peer: tuple[str, int],
-        sock: socket.socket,
-    ) -> None:
-        self._record("in", transport, peer, message)
+    def _dispatch(self, received: WireRecord, sock: socket.socket) -> None:
+        try:
+            message = received.message
+        except DeviceFailure:
+            return  # recorded; not answered
         if not isinstance(message, SipRequest) or message.method == "ACK":
             return
         response = self._respond(message)
@@ -282,23 +320,26 @@ class Registrar:
             return
         data = response.to_bytes()
         # Recorded before it is sent: a UA that acts on the answer (and a test that then reads
-        # `records`) must find it there.
-        self._record("out", transport, peer, response)
-        if transport == "udp":
-            sock.sendto(data, peer)
+        # `records()`) must find it there.
+        self._record("TX", received.transport, received.local, received.remote, data)
+        if received.transport == "udp":
+            sock.sendto(data, received.remote)
         else:
             sock.sendall(data)
 
     def _record(
         self,
-        direction: str,
-        transport: str,
-        peer: tuple[str, int],
-        message: SipRequest | SipResponse,
-    ) -> None:
+        direction: Direction,
+        transport: Transport,
+        local: Address,
+        remote: Address,
+        data: bytes,
+    ) -> WireRecord:
+        record = WireRecord(time.monotonic(), direction, transport, local, remote, data)
         with self._lock:
-            self.records.append(Record(time.monotonic(), direction, transport, peer, message))
+            self._records.append(record)
             self._lock.notify_all()
+        return record
 
     def _respond(self, request: SipRequest) -> SipResponse | None:
         if request.method != "REGISTER":

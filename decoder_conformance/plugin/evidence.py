@@ -1,45 +1,76 @@
 """Evidence per case and per session: attachments when a case's call phase ends, and the summary.
 
-Every case gets its HTTP exchanges, its SIP ladder (all the peers it started, merged by time)
-and whatever its fixtures registered (plots) attached, pass or fail; every suite case's verdict
-is folded into the per-requirement summary written at the end of the session.
+Every case has one evidence wrapper (`CaseEvidence`, in the item's stash; the `case_evidence`
+fixture gives it to a suite): its HTTP exchanges, the wire records of every peer it started and
+extra attachers its fixtures registered. When the call phase ends, pass or fail, they become
+attachments: the HTTP exchanges; the SIP ladder of all the peers' SIP records merged by time
+(SVG and text, lifelines named by role); a pcap of everything the peers sent and received (SIP
+and RTP) when there is any; then the extra attachers (e.g. the bitrate plot). Every suite
+case's verdict is folded into the per-requirement summary written at the end of the session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import pytest
 
+from decoder_conformance.peers.capture import sip_only
 from decoder_conformance.plugin.stash import (
-    EVIDENCE,
-    EXCHANGES,
-    LADDERS,
     SUITE_CONFIG,
     SUMMARY,
+    CaseEvidence,
+    case_evidence,
     is_suite_case,
     item_req,
 )
 from decoder_conformance.report.allure import attach_exchanges
-from decoder_conformance.report.ladder import LadderMessage, attach_ladder
+from decoder_conformance.report.ladder import attach_ladder, ladder_rows
+from decoder_conformance.report.pcap import attach_pcap
+
+LADDER_NAME = "SIP ladder"
+PCAP_NAME = "SIP and RTP capture (Wireshark)"
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> CaseEvidence:
+    """The case's evidence wrapper: `add_records(name, records, roles)`, `add_attacher(fn)`."""
+    return case_evidence(request.node)
+
+
+def attach_case_evidence(evidence: CaseEvidence) -> None:
+    """Turn a case's evidence into attachments (never raises: a problem is attached as text)."""
+    attach_exchanges(evidence.exchanges)
+    records, roles, problems = evidence.collect()
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("ladder", lambda: attach_ladder(ladder_rows(sip_only(records)), roles, LADDER_NAME)),
+        ("pcap", lambda: attach_pcap(records, PCAP_NAME)),
+        *((f"attacher {n}", attach) for n, attach in enumerate(evidence.attachers, 1)),
+    ]
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # evidence never replaces the case's own outcome
+            problems.append(f"{what}: {type(exc).__name__}: {exc}")
+    if problems:
+        _attach_text("evidence problems", "\n".join(problems))
+
+
+def _attach_text(name: str, text: str) -> None:
+    try:
+        import allure
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        return
+    allure.attach(text, name=name, attachment_type=allure.attachment_type.TEXT)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Attach the case's HTTP exchanges, SIP ladder and registered evidence, pass or fail."""
+    """Attach the case's evidence, pass or fail."""
     try:
         return (yield)
     finally:
-        attach_exchanges(item.stash.get(EXCHANGES, []))
-        messages: list[LadderMessage] = []
-        roles: dict[str, str] = {}
-        for source in item.stash.get(LADDERS, []):
-            found, named = source()
-            messages += found
-            roles |= named
-        attach_ladder(sorted(messages, key=lambda m: m.t), roles, "SIP ladder")
-        for attach in item.stash.get(EVIDENCE, []):
-            attach()
+        attach_case_evidence(case_evidence(item))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,8 +4,9 @@ Every peer binds the suite host (`suite_host`,
 from --suite-host; 127.0.0.1 by default) and writes it in Via, Contact and SDP; a peer that
 sends on its own (SIPp, pjsua2, the media source) may send only to 127.0.0.1 and to the device
 (`device_hosts`: the host of the device's API URL). Every peer a case starts is stopped when the
-case ends, and every SIP message the peers saw is drawn as a ladder (SVG and text) and attached
-to the case's Allure result, pass or fail.
+case ends. Each fixture registers the records source of every peer it starts (its `records()`,
+and the role names of its addresses) with the case's evidence wrapper (plugin/stash.py), so the
+SIP ladder and the pcap of the case show every peer, pass or fail (plugin/evidence.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,13 +27,13 @@ from decoder_conformance.device.accounts import (
 )
 from decoder_conformance.device.client import DeviceClient
 from decoder_conformance.device.target import Target
+from decoder_conformance.peers.capture import WireRecord, address_text
 from decoder_conformance.peers.pjsua.controller import PjsuaPeer
 from decoder_conformance.peers.raw_ua import RawCallee, RawCaller, RawUa
 from decoder_conformance.peers.registrar import Registrar
 from decoder_conformance.peers.sipp.run import SippResult, run_scenario
 from decoder_conformance.peers.sipp.uas import SippUas, start_uas
-from decoder_conformance.plugin.stash import LADDERS, LOCAL_ACCOUNTS, LadderSource
-from decoder_conformance.report.ladder import LadderMessage, sip_label
+from decoder_conformance.plugin.stash import LOCAL_ACCOUNTS, case_evidence
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ def device_sip(api: DeviceClient, device_target: Target) -> DeviceSip:
     return device_sip_address(api, device_target.api_url)
 
 
-def _ladder_sources(request: pytest.FixtureRequest) -> list[LadderSource]:
-    node: pytest.Item = request.node
-    return node.stash.setdefault(LADDERS, [])
+def _local_roles(records: list[WireRecord], role: str) -> dict[str, str]:
+    """`role` for every local address of `records` (a peer that learns its ports as it goes)."""
+    return {address_text(r.local): role for r in records}
 
 
 @pytest.fixture
@@ -62,20 +63,10 @@ def sip_account(
     """`sip_account(registrar=..., call_cfg={...})`: a SIP account on the device for this case."""
     numbers = request.config.stash.setdefault(LOCAL_ACCOUNTS, itertools.count(7001))
     factory = SipAccounts(api, new_account, device_sip, numbers)
-    _ladder_sources(request).append(lambda: ([], {a.sip.address: "decoder" for a in factory.made}))
+    case_evidence(request.node).add_roles(
+        "device accounts", lambda: {a.sip.address: "decoder" for a in factory.made}
+    )
     return factory
-
-
-def _registrar_ladder(registrar: Registrar) -> tuple[list[LadderMessage], dict[str, str]]:
-    messages = []
-    for record in list(registrar.records):
-        peer = f"{record.peer[0]}:{record.peer[1]}"
-        src, dst = (
-            (peer, registrar.address) if record.direction == "in" else (registrar.address, peer)
-        )
-        text = record.message.to_bytes().decode("utf-8", "replace")
-        messages.append(LadderMessage(record.t, src, dst, sip_label(record.first_line), text))
-    return messages, {registrar.address: "registrar"}
 
 
 @pytest.fixture
@@ -89,7 +80,9 @@ def registrar(
         kwargs.setdefault("host", suite_host)
         server = Registrar(**kwargs).start()
         started.append(server)
-        _ladder_sources(request).append(lambda: _registrar_ladder(server))
+        case_evidence(request.node).add_records(
+            f"registrar {server.address}", server.records, server.roles
+        )
         return server
 
     yield start
@@ -97,16 +90,10 @@ def registrar(
         server.stop()
 
 
-def _pjsua_ladder(peer: PjsuaPeer, role: str) -> tuple[list[LadderMessage], dict[str, str]]:
-    if peer.pid is None:
-        return [], {}
-    try:
-        captured = peer.messages()
-    except Exception:  # a dead peer has no messages to give; its death is reported elsewhere
-        captured = []
-    messages = [LadderMessage(m.t, m.src, m.dst, m.label, m.text) for m in captured]
-    roles = {m.local: role for m in captured if m.local}
-    return messages, roles
+def _pjsua_records(peer: PjsuaPeer, *, sync: bool = True) -> list[WireRecord]:
+    """A pjsua2 peer's records; none when its worker never started (a dead one raises, and the
+    evidence wrapper names it)."""
+    return [] if peer.pid is None else list(peer.records(sync=sync))
 
 
 @pytest.fixture
@@ -128,7 +115,12 @@ def pjsua(
         )
         peers.append(peer)
         peer.start(user=user, **kwargs)
-        _ladder_sources(request).append(lambda: _pjsua_ladder(peer, role))
+        case_evidence(request.node).add_records(
+            f"pjsua2 {role}",
+            lambda: _pjsua_records(peer),
+            # Read after the records (already synchronised with the worker).
+            lambda: _local_roles(_pjsua_records(peer, sync=False), role),
+        )
         return peer
 
     yield start
@@ -152,26 +144,37 @@ def sipp(
         kwargs.setdefault("host", suite_host)
         kwargs.setdefault("allowed_hosts", device_hosts)
         result = run_scenario(scenario, target, log_dir=tmp_path / "sipp", **kwargs)
-        # SIPp stamps its log with its own clock: its ladder is right on its own, not merged.
-        roles = {target: "decoder"}
-        _ladder_sources(request).append(lambda: (result.ladder(), roles))
+        # SIPp's wall-clock stamps are mapped onto the monotonic clock (peers/sipp/log.py), so
+        # its records merge with the other peers' in the case's ladder and pcap.
+        case_evidence(request.node).add_records(
+            f"SIPp {scenario}",
+            result.records,
+            lambda: {**_local_roles(result.records(), f"SIPp {scenario}"), target: "decoder"},
+        )
         return result
 
     return run
 
 
 @pytest.fixture
-def sipp_uas(tmp_path: Path, suite_host: str) -> Iterator[Callable[..., SippUas]]:
-    """`sipp_uas(scenario, calls=1, ...)`: a background SIPp UAS on the suite host, stopped after.
+def sipp_uas(
+    request: pytest.FixtureRequest, tmp_path: Path, suite_host: str
+) -> Iterator[Callable[..., SippUas]]:
+    """`sipp_uas(scenario, calls=1, role="callee (SIPp)", ...)`: a background SIPp UAS on the
+    suite host, stopped after.
 
-    Its `address` is what the device calls (e.g. in sip_out_url).
+    Its `address` is what the device calls (e.g. in sip_out_url); `role` names its lifeline.
     """
     started: list[SippUas] = []
 
-    def start(scenario: str = "uas_answer", **kwargs: Any) -> SippUas:
+    def start(scenario: str = "uas_answer", role: str = "", **kwargs: Any) -> SippUas:
         kwargs.setdefault("host", suite_host)
         uas = start_uas(scenario, log_dir=tmp_path / "sipp", **kwargs)
         started.append(uas)
+        name = role or f"SIPp {scenario}"
+        case_evidence(request.node).add_records(
+            f"SIPp UAS {scenario}", uas.records, lambda: {uas.address: name}
+        )
         return uas
 
     yield start
@@ -179,28 +182,29 @@ def sipp_uas(tmp_path: Path, suite_host: str) -> Iterator[Callable[..., SippUas]
         uas.stop()
 
 
-def _raw_factory(
-    request: pytest.FixtureRequest, api: DeviceClient, kind: type[RawUa], host: str
-) -> Iterator[Callable[..., Any]]:
-    made: list[RawUa] = []
+UaT = TypeVar("UaT", bound=RawUa)
 
-    def make(user: str = "") -> Any:
+
+def _raw_factory(
+    request: pytest.FixtureRequest, api: DeviceClient, kind: type[UaT], host: str
+) -> Iterator[Callable[..., UaT]]:
+    made: list[UaT] = []
+
+    def make(user: str = "") -> UaT:
         ua = kind(user or f"{kind.role}{len(made) + 1}", api.req, host=host)
         made.append(ua)
-        _ladder_sources(request).append(ua.ladder)
+        case_evidence(request.node).add_records(f"raw {ua.role} {ua.address}", ua.records, ua.roles)
         return ua
 
     yield make
     for ua in made:
         ua.close()
-    errors = [e for ua in made for e in ua.errors]
-    assert not errors, f"[{api.req}] the device sent unparsable SIP: {errors}"
 
 
 @pytest.fixture
 def raw_caller(
     request: pytest.FixtureRequest, api: DeviceClient, suite_host: str
-) -> Iterator[Callable[..., Any]]:
+) -> Iterator[Callable[..., RawCaller]]:
     """`raw_caller(user=...)`: a plain-socket caller on the suite host, port 0, closed after."""
     yield from _raw_factory(request, api, RawCaller, suite_host)
 
@@ -208,6 +212,6 @@ def raw_caller(
 @pytest.fixture
 def raw_callee(
     request: pytest.FixtureRequest, api: DeviceClient, suite_host: str
-) -> Iterator[Callable[..., Any]]:
+) -> Iterator[Callable[..., RawCallee]]:
     """`raw_callee(user=...)`: a plain-socket callee on the suite host, port 0, closed after."""
     yield from _raw_factory(request, api, RawCallee, suite_host)

@@ -5,8 +5,8 @@ Module-level keys only; every value lives in pytest's stashes, never in module g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from decoder_conformance.contract.catalogue import Catalogue
 from decoder_conformance.contract.profile import Profile
 from decoder_conformance.device.client import Exchange
 from decoder_conformance.device.target import TargetPlan
-from decoder_conformance.report.ladder import LadderMessage
+from decoder_conformance.peers.capture import WireRecord, merged
 from decoder_conformance.report.summary import Summary
 
 
@@ -32,19 +32,89 @@ class SuiteConfig:
     suite_host: str
 
 
-#: A callable returning (messages, roles) for the ladder of the current case.
-LadderSource = Callable[[], tuple[list[LadderMessage], dict[str, str]]]
+def _no_roles() -> Mapping[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class RecordsSource:
+    """Where one peer's wire records come from, and the ladder names of its addresses.
+
+    Both are read when the case's call phase ends (a peer learns addresses as it goes). `roles`
+    maps "host:port" to a lifeline name ("decoder", "registrar", "caller").
+    """
+
+    name: str
+    records: Callable[[], Sequence[WireRecord]]
+    roles: Callable[[], Mapping[str, str]] = _no_roles
+
+
+@dataclass
+class CaseEvidence:
+    """The one evidence wrapper of a case: its HTTP exchanges, the wire records of every peer it
+    started, and extra attachers (e.g. the bitrate plot), turned into attachments when its call
+    phase ends (plugin/evidence.py)."""
+
+    exchanges: list[Exchange]
+    sources: list[RecordsSource] = field(default_factory=list)
+    attachers: list[Callable[[], None]] = field(default_factory=list)
+
+    def add_records(
+        self,
+        name: str,
+        records: Callable[[], Sequence[WireRecord]],
+        roles: Callable[[], Mapping[str, str]] = _no_roles,
+    ) -> None:
+        """Register a peer's records source (and the names of its addresses)."""
+        self.sources.append(RecordsSource(name, records, roles))
+
+    def add_roles(self, name: str, roles: Callable[[], Mapping[str, str]]) -> None:
+        """Register lifeline names only (e.g. the device's SIP addresses)."""
+        self.sources.append(RecordsSource(name, list, roles))
+
+    def add_attacher(self, attach: Callable[[], None]) -> None:
+        """Register an attacher run when the call phase ends (after the ladder and pcap)."""
+        self.attachers.append(attach)
+
+    def collect(self) -> tuple[list[WireRecord], dict[str, str], list[str]]:
+        """(every source's records merged by time, the roles, problems reading sources).
+
+        A source that raises (a peer that died) is named in the problems, not raised: evidence
+        never replaces the case's own outcome.
+        """
+        streams: list[Sequence[WireRecord]] = []
+        roles: dict[str, str] = {}
+        problems: list[str] = []
+        for source in self.sources:
+            try:
+                streams.append(source.records())
+                roles.update(source.roles())
+            except Exception as exc:  # a dead peer has nothing to give; its death shows elsewhere
+                problems.append(f"{source.name}: {type(exc).__name__}: {exc}")
+        return merged(*streams), roles, problems
+
 
 SUITE_CONFIG = pytest.StashKey[SuiteConfig]()
 SUMMARY = pytest.StashKey[Summary]()
-#: The case's HTTP exchanges, attached when its call phase ends.
+#: The case's HTTP exchanges (the same list as CASE_EVIDENCE's `exchanges`).
 EXCHANGES = pytest.StashKey[list[Exchange]]()
-#: The case's ladder sources (one per peer it started), drawn when its call phase ends.
-LADDERS = pytest.StashKey[list[LadderSource]]()
+#: The case's evidence wrapper, attached when its call phase ends.
+CASE_EVIDENCE = pytest.StashKey[CaseEvidence]()
 #: Local account numbers (7001, 7002, ...) handed out across the session, so no two collide.
 LOCAL_ACCOUNTS = pytest.StashKey[Iterator[int]]()
-#: Attachers a case's fixtures register (e.g. the media bitrate plot), run when its call ends.
-EVIDENCE = pytest.StashKey[list[Callable[[], None]]]()
+
+
+def case_evidence(item: pytest.Item) -> CaseEvidence:
+    """The evidence wrapper of `item`, made on first use.
+
+    Its `exchanges` is the list under EXCHANGES (where the `api` fixture records), whichever of
+    the two is made first.
+    """
+    evidence = item.stash.get(CASE_EVIDENCE, None)
+    if evidence is None:
+        evidence = CaseEvidence(item.stash.setdefault(EXCHANGES, []))
+        item.stash[CASE_EVIDENCE] = evidence
+    return evidence
 
 
 def item_req(item: pytest.Item) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from decoder_conformance.contract.profile import Limits
 from decoder_conformance.device.client import (
     AccountSummary,
     ConformanceFailure,
@@ -19,6 +20,7 @@ from decoder_conformance.device.client import (
     Reply,
     binds_match,
 )
+from decoder_conformance.device.target import Target
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def guard(api: DeviceClient) -> StateGuard:
 
 
 @pytest.fixture
-def limits(device_target: Any) -> Any:
+def limits(device_target: Target) -> Limits:
     """The profile's [limits] (max_accounts, max_name_length, max_value_length)."""
     return device_target.profile.limits
 
@@ -139,7 +141,7 @@ def add_named(api: DeviceClient, new_account: Any) -> Callable[[str, str], Reply
 
 
 @pytest.fixture
-def credentials(request: pytest.FixtureRequest, device_target: Any) -> tuple[str, str]:
+def credentials(request: pytest.FixtureRequest, device_target: Target) -> tuple[str, str]:
     """The login user and password the session uses (options over the profile)."""
     user, password = device_target.user, device_target.password
     if not user:
@@ -151,7 +153,7 @@ def credentials(request: pytest.FixtureRequest, device_target: Any) -> tuple[str
 
 
 @pytest.fixture
-def bare_client(api: DeviceClient, device_target: Any) -> Callable[..., DeviceClient]:
+def bare_client(api: DeviceClient, device_target: Target) -> Callable[..., DeviceClient]:
     """`bare_client(token=None)`: a client without the session's token, recording into the case."""
 
     def make(token: str | None = None) -> DeviceClient:
@@ -168,7 +170,7 @@ def bare_client(api: DeviceClient, device_target: Any) -> Callable[..., DeviceCl
 
 
 @pytest.fixture
-def catalogue_codes(device_target: Any) -> set[str]:
+def catalogue_codes(device_target: Target) -> set[str]:
     """Every error code this device may answer (catalogue names mapped by the profile)."""
     return set(device_target.error_codes.values())
 

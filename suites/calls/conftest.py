@@ -18,7 +18,9 @@ import pytest
 
 from decoder_conformance.device.accounts import SipAccount
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status
-from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer, SipMessage
+from decoder_conformance.device.target import Target
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
 from wire import sdp, sip
 
@@ -69,57 +71,57 @@ class CallKit:
         peer: PjsuaPeer,
         handle: int,
         what: str,
-        match: Callable[[SipMessage], bool],
+        match: Callable[[WireRecord], bool],
         timeout: float | None = None,
-    ) -> SipMessage:
+    ) -> WireRecord:
         """The first message of call `handle` the peer received matching `match`.
 
         A peer that never sees it is a device failure (PeerTimeout is an AssertionError).
         """
         call_id = self.call_id(peer, handle)
         return peer.wait_message(
-            lambda m: m.direction == "RX" and m.call_id == call_id and match(m),
+            lambda r: r.direction == "RX" and r.message.call_id == call_id and match(r),
             self.timeout if timeout is None else timeout,
             expected=f"[{self.api.req}] {what}",
         )
 
     def response(
         self, peer: PjsuaPeer, handle: int, code: int, method: str = "INVITE"
-    ) -> SipMessage:
+    ) -> WireRecord:
         """The `code` response to the peer's `method` of call `handle`."""
         return self.received(
             peer,
             handle,
             f"a {code} response to {method}",
-            lambda m: m.status == code and m.cseq_method == method,
+            lambda r: r.status_of(method) == code,
         )
 
-    def final(self, peer: PjsuaPeer, handle: int) -> SipMessage:
+    def final(self, peer: PjsuaPeer, handle: int) -> WireRecord:
         """The first final (>= 200) response to the peer's INVITE of call `handle`."""
         return self.received(
             peer,
             handle,
             "a final response to the INVITE",
-            lambda m: m.status is not None and m.status >= 200 and m.cseq_method == "INVITE",
+            lambda r: (r.status_of("INVITE") or 0) >= 200,
         )
 
-    def request(self, peer: PjsuaPeer, handle: int, method: str) -> SipMessage:
+    def request(self, peer: PjsuaPeer, handle: int, method: str) -> WireRecord:
         """The first `method` request the device sent on call `handle`."""
         return self.received(
             peer,
             handle,
             f"a {method} from the device",
-            lambda m: m.is_request and m.method == method,
+            lambda r: r.is_request_of(method),
         )
 
-    def seen(self, peer: PjsuaPeer, handle: int) -> list[SipMessage]:
-        """Every message of call `handle` so far (synchronised with the worker)."""
+    def seen(self, peer: PjsuaPeer, handle: int) -> list[WireRecord]:
+        """Every record of call `handle` so far (synchronised with the worker)."""
         call_id = self.call_id(peer, handle)
-        return [m for m in peer.messages() if m.call_id == call_id]
+        return [r for r in peer.records() if r.message.call_id == call_id]
 
     def flow(self, peer: PjsuaPeer, handle: int) -> str:
         """The call's messages as 'RX 180 INVITE, TX ACK, ...' for assertion messages."""
-        return ", ".join(f"{m.direction} {m.label}" for m in self.seen(peer, handle)) or "none"
+        return ", ".join(f"{r.direction} {r.label}" for r in self.seen(peer, handle)) or "none"
 
     def state(self, peer: PjsuaPeer, handle: int, state: str) -> PeerEvent:
         """The peer's call reaching `state`."""
@@ -152,13 +154,13 @@ class CallKit:
         self.state(peer, handle, "EARLY")
         self.status_is(account, "in", why="the caller got 180 Ringing")
         finals = [
-            m
-            for m in self.seen(peer, handle)
-            if m.direction == "RX" and m.status is not None and m.status >= 200
+            r
+            for r in self.seen(peer, handle)
+            if r.direction == "RX" and (r.status_of("INVITE") or 0) >= 200
         ]
         assert not finals, (
             f"[{self.api.req}] expected the call to ring without a final answer, observed "
-            f"{[m.first_line for m in finals]}"
+            f"{[r.first_line for r in finals]}"
         )
         return handle
 
@@ -221,7 +223,7 @@ class CallKit:
 
 
 @pytest.fixture
-def state_timeout(device_target: Any) -> float:
+def state_timeout(device_target: Target) -> float:
     """Seconds the profile allows the device to reach a state."""
     return float(device_target.profile.timers.state_timeout)
 

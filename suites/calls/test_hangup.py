@@ -45,12 +45,13 @@ def test_hangup_json_declines_a_ringing_call(api, calls, sip_account, pjsua):
     handle = calls.ringing(peer, account)
     _hangup_ok(api, account)
     final = calls.final(peer, handle)
-    assert final.status is not None and (400 <= final.status < 500 or final.status >= 600), (
+    code = final.message.status_code
+    assert 400 <= code < 500 or code >= 600, (
         f"[{api.req}] expected a 4xx/6xx final answer (603 Decline) after hangup.json on a "
         f"ringing call, observed {final.first_line!r}; flow: {calls.flow(peer, handle)}"
     )
     calls.state(peer, handle, "DISCONNECTED")
-    calls.status_is(account, "idle", why=f"the ringing call was declined with {final.status}")
+    calls.status_is(account, "idle", why=f"the ringing call was declined with {code}")
 
 
 @pytest.mark.req("SIP-CALL-HUP-002")
@@ -150,7 +151,7 @@ def test_cancel_while_ringing_gets_200_and_487(api, calls, sip_account, pjsua):
     assert peer.hangup(handle), "precondition: the pjsua2 caller sends CANCEL"
     calls.response(peer, handle, 200, method="CANCEL")
     final = calls.final(peer, handle)
-    assert final.status == 487, (
+    assert final.message.status_code == 487, (
         f"[{api.req}] expected 487 Request Terminated to the cancelled INVITE, observed "
         f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
     )

@@ -82,11 +82,15 @@ def test_manual_answer_rings_for_pjsua_caller(api, calls, sip_account, pjsua):
     handle = calls.ringing(peer, account)
     api.expect_ok(api.call("answer", {"id": str(account.id)}))
     ok = calls.final(peer, handle)
-    assert ok.status == 200, (
+    assert ok.message.status_code == 200, (
         f"[{api.req}] expected 200 after answer.json, observed {ok.first_line!r}; "
         f"flow: {calls.flow(peer, handle)}"
     )
-    ringing = [m for m in calls.seen(peer, handle) if m.direction == "RX" and m.status == 180]
+    ringing = [
+        r
+        for r in calls.seen(peer, handle)
+        if r.direction == "RX" and not r.is_request and r.message.status_code == 180
+    ]
     assert ringing and ringing[0].t <= ok.t, (
         f"[{api.req}] expected 180 before the 200, flow: {calls.flow(peer, handle)}"
     )
@@ -102,7 +106,7 @@ def test_allow_in_2_refuses_with_403(api, calls, sip_account, pjsua, auto_aws):
     peer = pjsua("caller")
     handle = peer.call(account.uri)
     final = calls.final(peer, handle)
-    assert final.status == 403, (
+    assert final.message.status_code == 403, (
         f"[{api.req}] expected 403 Forbidden (allow_in 2, auto_aws {auto_aws}), observed "
         f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
     )

@@ -9,24 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.plugin.stash import LADDERS
-from decoder_conformance.report.ladder import LadderMessage, sip_label
 from wire import sdp, sip
 
 #: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
 #: that must NOT happen (the reference decoder re-dials a peer-ended call after 1 s).
 REDIAL_WINDOW = 2.0
-
-
-def _sipp_ladder(uas):
-    """SIPp's messages as ladder rows (its log names no addresses: the Via names the device)."""
-    rows = []
-    for m in uas.messages():
-        via = (m.header("Via") or "").split()
-        device = via[1].split(";")[0] if len(via) > 1 else "decoder"
-        src, dst = (uas.address, device) if m.direction == "sent" else (device, uas.address)
-        rows.append(LadderMessage(m.timestamp, src, dst, sip_label(m.first_line), m.text))
-    return rows, {uas.address: "callee (SIPp)"}
 
 
 def _ringing_then_answered(api, calls, account, callee, nth=1):
@@ -72,15 +59,17 @@ def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account,
 
 
 @pytest.mark.req("SIP-CALL-OUT-001")
-def test_auto_call_to_sipp_callee(request, api, calls, sip_account, sipp_uas):
-    uas = sipp_uas("uas_answer", calls=1, timeout=30)
-    request.node.stash.setdefault(LADDERS, []).append(lambda: _sipp_ladder(uas))
+def test_auto_call_to_sipp_callee(api, calls, sip_account, sipp_uas):
+    uas = sipp_uas("uas_answer", role="callee (SIPp)", calls=1, timeout=30)
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
     calls.status_is(account, "calling", why="SIPp answers 180 then 200 at once")
-    invites = [m for m in uas.messages() if m.first_line.startswith("INVITE ")]
+    invites = [
+        r
+        for r in uas.records()
+        if r.direction == "RX" and r.is_request and r.message.method == "INVITE"
+    ]
     assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
-    body = invites[0].text.split("\n\n", 1)[-1]
-    offer = sdp.parse(body)
+    offer = sdp.parse(invites[0].message.body)
     calls.receive_only_h264(offer, "the device's offer to SIPp", account.sip.host)
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     result = uas.wait(calls.timeout)

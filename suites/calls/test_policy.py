@@ -12,7 +12,7 @@ def test_policy_1_refuses_a_second_caller_with_486(api, calls, sip_account, raw_
     second = pjsua("second")
     handle = second.call(account.uri)
     final = calls.final(second, handle)
-    assert final.status == 486, (
+    assert final.message.status_code == 486, (
         f"[{api.req}] expected 486 Busy Here to the second caller (policy 1), observed "
         f"{final.first_line!r}; flow: {calls.flow(second, handle)}"
     )

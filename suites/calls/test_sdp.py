@@ -48,7 +48,7 @@ def test_audio_only_offer_from_pjsua_gets_488(api, calls, sip_account, pjsua):
     peer = pjsua("caller")
     handle = peer.call(account.uri, video=False)
     final = calls.final(peer, handle)
-    assert final.status == 488, (
+    assert final.message.status_code == 488, (
         f"[{api.req}] expected 488 Not Acceptable Here to an audio-only offer, observed "
         f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
     )
@@ -86,11 +86,11 @@ def test_answer_keeps_the_offered_payload_type(api, calls, sip_account, pjsua, p
     peer = pjsua("caller")
     handle = peer.call(account.uri, h264_pt=payload_type)
     ok = calls.final(peer, handle)
-    assert ok.status == 200, (
+    assert ok.message.status_code == 200, (
         f"[{api.req}] expected 200 to an H.264 offer, observed {ok.first_line!r}; "
         f"flow: {calls.flow(peer, handle)}"
     )
-    answer = calls.sdp_of(ok.body, ok.header("Content-Type"), "the 200")
+    answer = calls.sdp_of(ok.message.body, ok.message.content_type or "", "the 200")
     calls.receive_only_h264(answer, "the answer", account.sip.host, payload_type)
     # pjsua2 cannot keep a call whose audio the device rejects: it ends it with BYE itself.
     calls.state(peer, handle, "DISCONNECTED")
@@ -156,12 +156,14 @@ def test_answer_to_pjsua_offer_receives_video_only(api, calls, sip_account, pjsu
     peer = pjsua("caller")
     handle = peer.call(account.uri)
     ok = calls.final(peer, handle)
-    assert ok.status == 200, f"[{api.req}] expected 200, observed {ok.first_line!r}"
-    offer_message = next(
-        m for m in calls.seen(peer, handle) if m.direction == "TX" and m.method == "INVITE"
+    assert ok.message.status_code == 200, f"[{api.req}] expected 200, observed {ok.first_line!r}"
+    offer_record = next(
+        r
+        for r in calls.seen(peer, handle)
+        if r.direction == "TX" and r.is_request and r.message.method == "INVITE"
     )
-    offer = sdp.parse(offer_message.body)
-    answer = calls.sdp_of(ok.body, ok.header("Content-Type"), "the 200")
+    offer = sdp.parse(offer_record.message.body)
+    answer = calls.sdp_of(ok.message.body, ok.message.content_type or "", "the 200")
     _check_answer_shape(api, calls, offer, answer, account.sip.host)
     calls.state(peer, handle, "DISCONNECTED")
     calls.status_is(account, "idle", why="the pjsua2 caller ended the call")

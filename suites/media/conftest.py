@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
 import pytest
 
-from decoder_conformance.device.accounts import SipAccount
+from decoder_conformance import LOOPBACK
+from decoder_conformance.device.accounts import SipAccount, SipAccounts
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient
+from decoder_conformance.device.target import Target
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import Impairments, RtpSender
-from decoder_conformance.peers.raw_ua import LOOPBACK, Leg, RawCaller, h264_offer
-from decoder_conformance.plugin.stash import EVIDENCE
+from decoder_conformance.peers.capture import WireRecord, rtp_records
+from decoder_conformance.peers.raw_ua import Leg, RawCaller
+from decoder_conformance.plugin.stash import CaseEvidence
 from decoder_conformance.report.plot import bitrate_plot_png
 from wire import sdp
 
@@ -90,22 +94,16 @@ class BitrateRecorder:
 
 def video_offer(media_port: int, *, payload_type: int, tcp: bool, host: str = LOOPBACK) -> bytes:
     """A sendonly H.264 offer from `host`; over TCP the caller is the active side (RFC 4145)."""
-    if not tcp:
-        return h264_offer(media_port, payload_type=payload_type, audio=False, host=host)
-    lines = [
-        "v=0",
-        f"o=conformance 4243 1 IN IP4 {host}",
-        "s=conformance",
-        f"c=IN IP4 {host}",
-        "t=0 0",
-        f"m=video {media_port} TCP/RTP/AVP {payload_type}",
-        f"a=rtpmap:{payload_type} H264/90000",
-        f"a=fmtp:{payload_type} profile-level-id=42e01f;packetization-mode=1",
-        "a=sendonly",
-        "a=setup:active",
-        "a=connection:new",
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode()
+    return sdp.h264_offer(
+        host=host,
+        video_port=media_port,
+        payload_type=payload_type,
+        tcp=tcp,
+        session_id=4243,
+        session_version=1,
+        username="conformance",
+        session_name="conformance",
+    ).to_bytes()
 
 
 @dataclass(repr=False)
@@ -113,9 +111,9 @@ class MediaKit:
     """The steps every media case repeats."""
 
     api: DeviceClient
-    device_target: Any
-    sip_account: Any
-    raw_caller: Any
+    device_target: Target
+    sip_account: SipAccounts
+    raw_caller: Callable[..., RawCaller]
     suite_host: str = LOOPBACK
     device_hosts: tuple[str, ...] = ()
     senders: list[RtpSender] = field(default_factory=list)
@@ -260,6 +258,19 @@ class MediaKit:
             attachment_type=allure.attachment_type.CSV,
         )
 
+    def rtp_records(self) -> list[WireRecord]:
+        """Every RTP packet the case's senders sent, as wire records (for the case's pcap)."""
+        return [r for sender in self.senders for r in rtp_records(sender)]
+
+    def roles(self) -> dict[str, str]:
+        """Ladder names of the senders' and the device's media addresses."""
+        roles = {f"{s.host}:{s.port}": "decoder (media)" for s in self.senders}
+        for sender in self.senders:
+            if sender.local_address is not None:
+                host, port = sender.local_address
+                roles[f"{host}:{port}"] = "media source"
+        return roles
+
     def attach_all(self) -> None:
         """A sent-vs-reported plot (and CSV) for every stream the case sent."""
         for sender, recorder, title in self.streams:
@@ -274,12 +285,22 @@ class MediaKit:
 
 
 @pytest.fixture
-def media(request, api, device_target, sip_account, raw_caller, *, suite_host, device_hosts):
+def media(
+    api: DeviceClient,
+    device_target: Target,
+    sip_account: SipAccounts,
+    raw_caller: Callable[..., RawCaller],
+    *,
+    evidence: CaseEvidence,
+    suite_host: str,
+    device_hosts: tuple[str, ...],
+) -> Iterator[MediaKit]:
     """The media toolkit for this case; senders and samplers stop when the case ends.
 
     Media is sent from the suite host, and only to the device's host (or 127.0.0.1).
     """
     kit = MediaKit(api, device_target, sip_account, raw_caller, suite_host, device_hosts)
-    request.node.stash.setdefault(EVIDENCE, []).append(kit.attach_all)
+    evidence.add_records("RTP senders", kit.rtp_records, kit.roles)
+    evidence.add_attacher(kit.attach_all)
     yield kit
     kit.close()

@@ -7,57 +7,110 @@ SIP stack sits between the check and the bytes.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
 
 from decoder_conformance import LOOPBACK
 from decoder_conformance.device.accounts import DeviceSip
+from decoder_conformance.failures import DeviceFailure
+from decoder_conformance.peers.capture import Direction, Transport, WireRecord, address_text
+from decoder_conformance.plugin.stash import CaseEvidence
 from wire import sip
 
 
 def build_request(method: str, target: DeviceSip, transport: str, local: tuple[str, int]) -> bytes:
     """A minimal out-of-dialog request from `local` to the device."""
-    via = f"SIP/2.0/{transport.upper()} {local[0]}:{local[1]};branch={sip.new_branch()};rport"
-    return (
-        f"{method} sip:{target.address} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n"
-        f"From: <sip:conformance@{local[0]}>;tag={sip.new_tag()}\r\nTo: <sip:{target.address}>\r\n"
-        f"Call-ID: {sip.new_call_id()}\r\nCSeq: 1 {method}\r\n"
-        f"Contact: <sip:conformance@{local[0]}:{local[1]}>\r\nAccept: application/sdp\r\n"
-        "Content-Length: 0\r\n\r\n"
-    ).encode()
+    return sip.make_request(
+        method,
+        f"sip:{target.address}",
+        sent_by=local,
+        transport=transport,
+        from_uri=f"sip:conformance@{local[0]}",
+        from_tag=sip.new_tag(),
+        to_uri=f"sip:{target.address}",
+        call_id=sip.new_call_id(),
+        cseq=1,
+        contact=f"sip:conformance@{local[0]}:{local[1]}",
+        headers=[("Accept", "application/sdp")],
+    ).to_bytes()
+
+
+def _record(
+    records: list[WireRecord],
+    direction: Direction,
+    *,
+    transport: Transport,
+    local: tuple[str, int],
+    remote: tuple[str, int],
+    data: bytes,
+) -> WireRecord:
+    record = WireRecord(time.monotonic(), direction, transport, local, remote, data)
+    records.append(record)
+    return record
+
+
+def _final(record: WireRecord) -> sip.SipResponse | None:
+    """The record's message if it is a final response (DeviceFailure if it is not SIP)."""
+    answer = record.message
+    if isinstance(answer, sip.SipResponse) and answer.status_code >= 200:
+        return answer
+    return None
 
 
 def send_udp(
-    target: DeviceSip, method: str, timeout: float, host: str = LOOPBACK
+    target: DeviceSip,
+    method: str,
+    timeout: float,
+    host: str = LOOPBACK,
+    records: list[WireRecord] | None = None,
 ) -> sip.SipResponse:
-    """Send one request over UDP from `host`; the first final answer (AssertionError if none)."""
+    """Send one request over UDP from `host`; the first final answer (DeviceFailure if none).
+
+    What was sent and received is appended to `records`.
+    """
+    records = [] if records is None else records
+    remote = (target.host, target.port)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
         sock.settimeout(timeout)
-        sock.sendto(
-            build_request(method, target, "udp", sock.getsockname()), (target.host, target.port)
-        )
+        local = sock.getsockname()
+        data = build_request(method, target, "udp", local)
+        _record(records, "TX", transport="udp", local=local, remote=remote, data=data)
+        sock.sendto(data, remote)
         while True:
             try:
-                data, _peer = sock.recvfrom(65535)
+                data, peer = sock.recvfrom(65535)
             except TimeoutError:
-                raise AssertionError(
+                raise DeviceFailure(
                     f"no final answer to {method} over UDP from {target.address} within {timeout} s"
                 ) from None
-            answer = sip.parse(data)
-            if isinstance(answer, sip.SipResponse) and answer.status_code >= 200:
+            answer = _final(
+                _record(records, "RX", transport="udp", local=local, remote=peer, data=data)
+            )
+            if answer is not None:
                 return answer
 
 
 def send_tcp(
-    target: DeviceSip, method: str, timeout: float, host: str = LOOPBACK
+    target: DeviceSip,
+    method: str,
+    timeout: float,
+    host: str = LOOPBACK,
+    records: list[WireRecord] | None = None,
 ) -> sip.SipResponse:
-    """Send one request over TCP from `host`; the first final answer on the same connection."""
-    with socket.create_connection(
-        (target.host, target.port), timeout=timeout, source_address=(host, 0)
-    ) as conn:
-        conn.sendall(build_request(method, target, "tcp", conn.getsockname()))
+    """Send one request over TCP from `host`; the first final answer on the same connection.
+
+    What was sent and received is appended to `records`.
+    """
+    records = [] if records is None else records
+    remote = (target.host, target.port)
+    with socket.create_connection(remote, timeout=timeout, source_address=(host, 0)) as conn:
+        local = conn.getsockname()
+        data = build_request(method, target, "tcp", local)
+        _record(records, "TX", transport="tcp", local=local, remote=remote, data=data)
+        conn.sendall(data)
         buffer = bytearray()
         while True:
             try:
@@ -65,27 +118,61 @@ def send_tcp(
             except TimeoutError:
                 chunk = b""
             if not chunk:
-                raise AssertionError(
+                raise DeviceFailure(
                     f"no final answer to {method} over TCP from {target.address} "
                     f"(received {bytes(buffer)[:200]!r})"
                 )
             buffer.extend(chunk)
-            while (parsed := sip.parse_stream(buffer)) is not None:
-                answer, used = parsed
+            while buffer.strip(b"\r\n"):
+                try:
+                    parsed = sip.parse_stream(buffer)
+                except ValueError:
+                    # Not SIP: recorded as received, and reading it fails the device.
+                    _final(
+                        _record(
+                            records,
+                            "RX",
+                            transport="tcp",
+                            local=local,
+                            remote=remote,
+                            data=bytes(buffer),
+                        )
+                    )
+                    raise
+                if parsed is None:
+                    break
+                _message, used = parsed
+                raw = bytes(buffer[:used])
                 del buffer[:used]
-                if isinstance(answer, sip.SipResponse) and answer.status_code >= 200:
+                answer = _final(
+                    _record(records, "RX", transport="tcp", local=local, remote=remote, data=raw)
+                )
+                if answer is not None:
                     return answer
 
 
 @pytest.fixture
-def sip_request(device_target: object, suite_host: str) -> Callable[..., sip.SipResponse]:
+def sip_request(
+    device_target: object, suite_host: str, evidence: CaseEvidence
+) -> Callable[..., sip.SipResponse]:
     """`sip_request(device_sip, "OPTIONS", transport="udp")`: the device's final answer.
 
     The request comes from the suite host (--suite-host) and names it in Via, From and Contact.
+    What was sent and received goes into the case's ladder and pcap.
     """
     timeout = device_target.profile.timers.state_timeout  # type: ignore[attr-defined]
+    records: list[WireRecord] = []
+    evidence.add_records(
+        "raw requests",
+        lambda: list(records),
+        lambda: {
+            **{address_text(r.local): "suite (raw request)" for r in records},
+            **{address_text(r.remote): "decoder" for r in records},
+        },
+    )
 
     def send(target: DeviceSip, method: str, transport: str = "udp") -> sip.SipResponse:
-        return (send_udp if transport == "udp" else send_tcp)(target, method, timeout, suite_host)
+        sender = send_udp if transport == "udp" else send_tcp
+        return sender(target, method, timeout, suite_host, records)
 
     return send

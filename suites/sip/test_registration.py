@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.peers.registrar import Mode
+from decoder_conformance.peers.registrar import (
+    Mode,
+    is_answer,
+    is_authorized,
+    is_register,
+    requested_expiry,
+)
 
 
 @pytest.fixture
@@ -24,12 +30,8 @@ def wait_register_state(api, account, state, timers, timeout=None):
     )
 
 
-def is_register(record):
-    return record.is_register()
-
-
 def answered_200(record):
-    return record.direction == "out" and record.message.status_code == 200
+    return is_answer(record, 200)
 
 
 @pytest.mark.req("SIP-REG-001")
@@ -39,9 +41,9 @@ def test_registers_with_digest_and_reports_registered(api, sip_account, registra
     status = wait_register_state(api, account, "registered", timers)
     ok = server.wait_for(answered_200, timeout=1, expected="the registrar's 200 to REGISTER")
     registers = server.registers()
-    assert not registers[0].authorized, "the first REGISTER should go without credentials"
-    assert any(r.authorized for r in registers), "no REGISTER carried an Authorization header"
-    assert ok.t <= server.records[-1].t
+    assert not is_authorized(registers[0]), "the first REGISTER should go without credentials"
+    assert any(is_authorized(r) for r in registers), "no REGISTER carried an Authorization header"
+    assert ok.t <= server.records()[-1].t
     assert status.register_extra == 200, f"extra_info {status.register_extra}, expected 200"
 
 
@@ -58,7 +60,8 @@ def test_register_names_the_account_and_the_device_contact(api, sip_account, reg
     assert any((c.host, c.port) == (account.sip.host, account.sip.port) for c in contacts), (
         f"Contact {[str(c) for c in request.contacts]} is not the device's {account.sip.address}"
     )
-    assert record.expires is not None and record.expires > 0, "the REGISTER names no expiry"
+    expires = requested_expiry(record)
+    assert expires is not None and expires > 0, "the REGISTER names no expiry"
 
 
 @pytest.mark.req("SIP-REG-003")
@@ -66,14 +69,14 @@ def test_wrong_password_gives_error_without_a_challenge_loop(api, sip_account, r
     server = registrar()
     account = sip_account(registrar=server, password="not-the-password")
     first = server.wait_for(
-        lambda r: r.is_register() and r.authorized,
+        lambda r: is_register(r) and is_authorized(r),
         timeout=timers.state_timeout,
         expected="a REGISTER with (wrong) credentials",
     )
     wait_register_state(api, account, "error", timers)
-    start = server.records.index(first)
+    start = server.records().index(first)
     burst = server.watch(
-        lambda r: r.is_register() and r.authorized, seconds=3, limit=5, since=start
+        lambda r: is_register(r) and is_authorized(r), seconds=3, limit=5, since=start
     )
     assert len(burst) <= 5, f"{len(burst)} authorized REGISTERs within 3 s: a challenge loop"
     assert server.bindings == {}, "the registrar never accepted the credentials"
@@ -84,7 +87,7 @@ def test_forbidden_gives_error_403(api, sip_account, registrar, timers):
     server = registrar(mode=Mode.FORBIDDEN)
     account = sip_account(registrar=server)
     server.wait_for(
-        lambda r: r.direction == "out" and r.message.status_code == 403,
+        lambda r: is_answer(r, 403),
         timeout=timers.state_timeout,
         expected="the registrar's 403",
     )
@@ -117,13 +120,13 @@ def test_refresh_before_the_granted_expiry(api, sip_account, registrar, timers):
     account = sip_account(registrar=server)
     wait_register_state(api, account, "registered", timers)
     granted = server.wait_for(answered_200, timeout=1, expected="the 200 granting 4 s")
-    asked = server.registers()[0].expires
+    asked = requested_expiry(server.registers()[0])
     assert asked is None or asked > grant, (
         f"the device asked {asked} s: cannot tell the grant apart"
     )
     refresh = server.wait_for(
-        lambda r: r.is_register() and r.t > granted.t,
-        since=server.records.index(granted),
+        lambda r: is_register(r) and r.t > granted.t,
+        since=server.records().index(granted),
         timeout=grant + 1,
         expected=f"a refresh REGISTER within the {grant} s granted",
     )
@@ -138,10 +141,10 @@ def test_remove_unregisters(api, sip_account, registrar, timers, new_account):
     account = sip_account(registrar=server)
     wait_register_state(api, account, "registered", timers)
     assert server.bindings, "the registrar holds no binding to remove"
-    mark = len(server.records)
+    mark = len(server.records())
     api.remove(account.id)
     server.wait_for(
-        lambda r: r.is_register() and r.expires == 0,
+        lambda r: is_register(r) and requested_expiry(r) == 0,
         since=mark,
         timeout=timers.state_timeout,
         expected="REGISTER with expiry 0 after remove.json",
@@ -159,19 +162,19 @@ def test_modify_credentials_reregisters(api, sip_account, registrar, timers):
     server = registrar(grant=60, users={"alice": "secret", "bob": "hunter2"})
     account = sip_account(registrar=server)
     wait_register_state(api, account, "registered", timers)
-    mark = len(server.records)
+    mark = len(server.records())
     api.modify(account.id, username="bob", password="hunter2")
     server.wait_for(
-        lambda r: r.is_register() and r.expires == 0,
+        lambda r: is_register(r) and requested_expiry(r) == 0,
         since=mark,
         timeout=timers.state_timeout,
         expected="the old binding unregistered",
     )
     server.wait_for(
         lambda r: (
-            r.is_register()
-            and r.authorized
-            and (r.expires or 0) > 0
+            is_register(r)
+            and is_authorized(r)
+            and (requested_expiry(r) or 0) > 0
             and 'username="bob"' in (r.message.headers.get("Authorization") or "")
         ),
         since=mark,
@@ -187,19 +190,19 @@ def test_retry_after_is_honoured(api, sip_account, registrar, timers):
     server = registrar(mode=Mode.UNAVAILABLE, retry_after=retry_after)
     account = sip_account(registrar=server)
     refused = server.wait_for(
-        lambda r: r.direction == "out" and r.message.status_code == 503,
+        lambda r: is_answer(r, 503),
         timeout=timers.state_timeout,
         expected="the registrar's 503",
     )
     early = server.watch(
-        is_register, seconds=retry_after - 0.1, limit=0, since=server.records.index(refused)
+        is_register, seconds=retry_after - 0.1, limit=0, since=server.records().index(refused)
     )
     assert not early, (
         f"REGISTER again {early[0].t - refused.t:.2f} s after Retry-After: {retry_after}"
     )
     server.wait_for(
         is_register,
-        since=server.records.index(refused),
+        since=server.records().index(refused),
         timeout=timers.retry_base * 8 + timers.state_timeout,
         expected="a REGISTER once Retry-After has passed",
     )
@@ -211,6 +214,6 @@ def test_digest_without_qop(api, sip_account, registrar, timers):
     server = registrar(grant=60, qop=False)
     account = sip_account(registrar=server)
     wait_register_state(api, account, "registered", timers)
-    authorized = [r for r in server.registers() if r.authorized]
+    authorized = [r for r in server.registers() if is_authorized(r)]
     header = authorized[-1].message.headers.get("Authorization") or ""
     assert "qop=" not in header, f"answered a qop-less challenge with qop: {header}"

@@ -1,10 +1,19 @@
 """A pjsua2 SIP peer for tests, run in a worker subprocess and driven from the test process.
 
 pjsua2 aborts its process on some misuse, so it runs only in the worker (``worker.py``); this
-controller sends it JSON-line commands and collects the events it pushes (call states, incoming
-calls, registration states, SDPs and every SIP message sent or received). A dead worker is
-reported as :class:`PeerDied` (exit code and log tail), never as a hang; every wait has a deadline
-and a :class:`PeerTimeout` that lists what was expected and what was seen.
+controller sends it JSON-line commands and collects what it pushes (``protocol.py`` defines both):
+call states, incoming calls, registration states and SDPs as :class:`PeerEvent`s, and every SIP
+message sent or received as a `WireRecord` (peers/capture.py), on the suite's monotonic clock.
+
+Who failed (decoder_conformance/failures.py):
+
+* the worker refuses a command: :class:`PeerError`; the worker is gone: :class:`PeerDied`; a
+  command's reply does not come in time: `waiting.PeerTimeout` naming the worker's state. All
+  are NotExercised: the case ends broken.
+* a wait for what the device must cause (a call state, an incoming call, a message) that times
+  out first checks the worker: stopped (``/proc/<pid>/stat`` state T), not answering a ping, or
+  dead is NotExercised (broken) naming its state, pid and log tail; only a healthy worker makes it
+  a `waiting.DeviceTimeout` (failed), listing what was expected and what was seen.
 
 Usage::
 
@@ -31,36 +40,50 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
-from decoder_conformance import LOOPBACK
-from decoder_conformance.waiting import Deadline, DeviceTimeout
+from decoder_conformance import LOOPBACK, PROJECT_ROOT
+from decoder_conformance.failures import NotExercised, harness_check
+from decoder_conformance.peers.capture import WireRecord, address_text
+from decoder_conformance.peers.pjsua import protocol
+from decoder_conformance.waiting import Deadline, DeviceTimeout, PeerTimeout
 
 T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parent.parent
-CALL_STATES = ("NULL", "CALLING", "INCOMING", "EARLY", "CONNECTING", "CONFIRMED", "DISCONNECTED")
+ROOT = PROJECT_ROOT
+CALL_STATES = protocol.CALL_STATES
 DEFAULT_H264_FMTP = "profile-level-id=42e01f;packetization-mode=1"
+#: How long a worker whose wait timed out gets to answer a ping before it counts as hung.
+HEALTH_PING_SECONDS = 1.0
+#: /proc/<pid>/stat process states, for messages.
+PROC_STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "in uninterruptible sleep",
+    "T": "stopped",
+    "t": "stopped by a tracer",
+    "Z": "a zombie",
+    "X": "dead",
+    "I": "idle",
+}
+STOPPED_STATES = ("T", "t")
 
 
-class PeerError(RuntimeError):
+class PeerError(NotExercised):
     """The worker ran a command and pjsua2 (or the worker) refused it; the message says why."""
 
 
-class PeerDied(RuntimeError):
+class PeerDied(NotExercised):
     """The worker process is gone (crashed, killed or never started properly)."""
-
-
-class PeerTimeout(DeviceTimeout):
-    """A deadline passed before the awaited event (an AssertionError, like WaitTimeout)."""
 
 
 @dataclass(frozen=True)
 class PeerEvent:
-    """One event pushed by the worker: its kind, monotonic time and fields."""
+    """One event pushed by the worker (any `protocol.Event` but "sip"): kind, time and fields."""
 
     kind: str
     t: float
@@ -82,99 +105,8 @@ class PeerEvent:
 
 
 @dataclass(frozen=True)
-class SipMessage:
-    """One SIP message the peer sent (TX) or received (RX), as on the wire."""
-
-    t: float
-    direction: str
-    transport: str
-    host: str
-    port: int
-    text: str
-    handle: int | None = None
-    #: This peer's listening address for the transport ("HOST:PORT"), for ladder lifelines.
-    local: str = ""
-
-    @property
-    def remote(self) -> str:
-        """The other end, "host:port"."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def src(self) -> str:
-        """Sender address (ladder order: src -> dst)."""
-        return self.local if self.direction == "TX" else self.remote
-
-    @property
-    def dst(self) -> str:
-        """Receiver address."""
-        return self.remote if self.direction == "TX" else self.local
-
-    @property
-    def first_line(self) -> str:
-        """Request line or status line."""
-        return self.text.split("\r\n", 1)[0].split("\n", 1)[0]
-
-    @property
-    def is_request(self) -> bool:
-        """True for a request."""
-        return not self.first_line.startswith("SIP/2.0")
-
-    @property
-    def method(self) -> str:
-        """The request method, or the CSeq method of a response."""
-        if self.is_request:
-            return self.first_line.split(" ", 1)[0]
-        return self.cseq_method
-
-    @property
-    def status(self) -> int | None:
-        """The status code of a response, None for a request."""
-        return None if self.is_request else int(self.first_line.split()[1])
-
-    @property
-    def cseq_method(self) -> str:
-        """The method named in CSeq."""
-        value = self.header("CSeq")
-        return value.split()[-1] if value else ""
-
-    @property
-    def call_id(self) -> str:
-        """The Call-ID header."""
-        return self.header("Call-ID") or self.header("i")
-
-    @property
-    def body(self) -> str:
-        """The body (empty if none)."""
-        for separator in ("\r\n\r\n", "\n\n"):
-            _head, found, body = self.text.partition(separator)
-            if found:
-                return body
-        return ""
-
-    def header(self, name: str) -> str:
-        """The first header called `name` (case-insensitive), or ''."""
-        head = self.text.partition("\r\n\r\n")[0]
-        for line in head.splitlines()[1:]:
-            key, colon, value = line.partition(":")
-            if colon and key.strip().lower() == name.lower():
-                return value.strip()
-        return ""
-
-    @property
-    def label(self) -> str:
-        """Short name for ladders: ``INVITE`` or ``200 INVITE``."""
-        return self.method if self.is_request else f"{self.status} {self.cseq_method}"
-
-    def brief(self) -> str:
-        """One line: time, direction, label and remote address."""
-        arrow = "->" if self.direction == "TX" else "<-"
-        return f"{self.t:.3f} {self.direction} {self.label} {arrow} {self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
 class CallState:
-    """What the worker knows about one call."""
+    """What the worker knows about one call (a `protocol.CallSummary`)."""
 
     handle: int
     state: str
@@ -194,11 +126,37 @@ class _Shared:
     """State shared between the reader thread and the caller, guarded by `cond`."""
 
     cond: threading.Condition = field(default_factory=threading.Condition)
-    replies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    replies: dict[int, protocol.Reply] = field(default_factory=dict)
+    #: Ids of commands whose reply came too late to be waited for: dropped on arrival.
+    abandoned: set[int] = field(default_factory=set)
     events: list[PeerEvent] = field(default_factory=list)
-    messages: list[SipMessage] = field(default_factory=list)
+    records: list[WireRecord] = field(default_factory=list)
     eof: bool = False
     bad_lines: list[str] = field(default_factory=list)
+
+
+def record_of(event: protocol.SipEvent) -> WireRecord:
+    """The wire record of a worker's SIP event (its time is already on the suite's clock)."""
+    direction, transport = event["direction"], event["transport"]
+    if direction not in ("TX", "RX") or transport not in protocol.SIP_TRANSPORTS:
+        raise ValueError(f"direction {direction!r} / transport {transport!r} out of protocol")
+    return WireRecord(
+        t=float(event["t"]),
+        direction=direction,
+        transport=transport,
+        local=(event["local_host"], int(event["local_port"])),
+        remote=(event["remote_host"], int(event["remote_port"])),
+        raw=event["text"].encode("utf-8"),
+    )
+
+
+def record_brief(record: WireRecord) -> str:
+    """One line: time, direction, label and remote address."""
+    arrow = "->" if record.direction == "TX" else "<-"
+    return (
+        f"{record.t:.3f} {record.direction} {record.label} {arrow} "
+        f"{record.transport} {address_text(record.remote)}"
+    )
 
 
 class PjsuaPeer:
@@ -270,19 +228,40 @@ class PjsuaPeer:
             env=env,
             cwd=ROOT,
         )
-        assert self._process.stdout is not None
+        stdout = self._process.stdout
+        if stdout is None:
+            raise NotExercised(f"peer {self.name!r}: the worker was started without a stdout pipe")
         self._reader = threading.Thread(
-            target=self._read, args=(self._process.stdout,), name=f"pjsua-{self.name}", daemon=True
+            target=self._read, args=(stdout,), name=f"pjsua-{self.name}", daemon=True
         )
         self._reader.start()
-        result = self._command(
-            "start",
-            timeout=timeout,
-            user=user,
-            tcp=tcp,
-            user_agent=user_agent,
-            log_path=str(self.pjsua_log_path),
-            host=self.host,
+        before = time.monotonic()
+        result = cast(
+            protocol.StartResult,
+            self._command(
+                protocol.StartCommand(
+                    cmd="start",
+                    args=protocol.StartArgs(
+                        user=user,
+                        tcp=tcp,
+                        user_agent=user_agent,
+                        log_path=str(self.pjsua_log_path),
+                        host=self.host,
+                        log_level=5,
+                    ),
+                ),
+                timeout=timeout,
+            ),
+        )
+        after = time.monotonic()
+        # Event times are the worker's time.monotonic(), used as they come: valid only if it
+        # reads the suite process's clock (CLOCK_MONOTONIC is system-wide; a separate time
+        # namespace or another clock would break every merged ladder).
+        harness_check(
+            before <= result["monotonic"] <= after,
+            f"peer {self.name!r}: the worker's monotonic clock read {result['monotonic']:.6f} "
+            f"while the suite's went from {before:.6f} to {after:.6f}; its record times would "
+            "not be on the suite's clock",
         )
         self.udp_port = int(result["udp_port"])
         self.tcp_port = None if result["tcp_port"] is None else int(result["tcp_port"])
@@ -300,12 +279,20 @@ class PjsuaPeer:
         deadline = Deadline(timeout)
         died_unreported = False
         if process.poll() is None and not self._shared.eof:
-            try:
-                self._command("stop", timeout=deadline.remaining)
-            except PeerDied:
-                died_unreported = not self._death_reported
-            except (PeerError, PeerTimeout) as exc:
-                self._log_note(f"stop command failed: {exc}")
+            if _proc_state(process.pid) in STOPPED_STATES:
+                self._log_note(
+                    "the worker is stopped (SIGSTOP?): killing it without a stop command"
+                )
+            else:
+                try:
+                    self._command(
+                        protocol.StopCommand(cmd="stop", args=protocol.StopArgs(hangup=True)),
+                        timeout=deadline.remaining,
+                    )
+                except PeerDied:
+                    died_unreported = not self._death_reported
+                except (PeerError, PeerTimeout) as exc:
+                    self._log_note(f"stop command failed: {exc}")
         elif not self._death_reported and not self._stopping:
             died_unreported = True
         self._stopping = True
@@ -351,19 +338,23 @@ class PjsuaPeer:
         self._check_destination(registrar_uri)
         self._reg_mark = self._event_count()
         self._command(
-            "register",
-            registrar_uri=registrar_uri,
-            username=username,
-            password=password,
-            realm=realm,
-            expires=expires,
-            id_uri=id_uri,
+            protocol.RegisterCommand(
+                cmd="register",
+                args=protocol.RegisterArgs(
+                    registrar_uri=registrar_uri,
+                    username=username,
+                    password=password,
+                    realm=realm,
+                    expires=expires,
+                    id_uri=id_uri,
+                ),
+            )
         )
 
     def unregister(self) -> None:
         """Send REGISTER with Expires: 0; follow with :meth:`wait_registration`."""
         self._reg_mark = self._event_count()
-        self._command("unregister")
+        self._command(protocol.UnregisterCommand(cmd="unregister", args=protocol.NoArgs()))
 
     def call(
         self,
@@ -373,7 +364,7 @@ class PjsuaPeer:
         video_port: int | None = None,
         h264_pt: int = 96,
         h264_fmtp: str = DEFAULT_H264_FMTP,
-        direction: str = "sendonly",
+        direction: protocol.MediaDirection = "sendonly",
         offer: bool = True,
     ) -> int:
         """INVITE `uri`; returns the call handle.
@@ -385,42 +376,64 @@ class PjsuaPeer:
         """
         self._check_destination(uri)
         result = self._command(
-            "call",
-            uri=uri,
-            video=video,
-            video_port=video_port,
-            h264_pt=h264_pt,
-            h264_fmtp=h264_fmtp,
-            direction=direction,
-            offer=offer,
+            protocol.CallCommand(
+                cmd="call",
+                args=protocol.CallArgs(
+                    uri=uri,
+                    video=video,
+                    video_port=video_port,
+                    h264_pt=h264_pt,
+                    h264_fmtp=h264_fmtp,
+                    direction=direction,
+                    offer=offer,
+                ),
+            )
         )
-        return int(result)
+        return int(cast(int, result))
 
     def answer(self, handle: int, code: int = 200, reason: str = "") -> None:
         """Respond to incoming call `handle` with `code`."""
-        self._command("answer", handle=handle, code=code, reason=reason)
+        self._command(
+            protocol.AnswerCommand(
+                cmd="answer", args=protocol.AnswerArgs(handle=handle, code=code, reason=reason)
+            )
+        )
 
     def hangup(self, handle: int, code: int = 0, reason: str = "") -> bool:
         """BYE, CANCEL or reject call `handle`; False (nothing sent) if it already ended.
 
         `code` is the final response for an unanswered incoming call (0: pjsua's choice, 603).
         """
-        return bool(self._command("hangup", handle=handle, code=code, reason=reason)["sent"])
+        result = self._command(
+            protocol.HangupCommand(
+                cmd="hangup", args=protocol.HangupArgs(handle=handle, code=code, reason=reason)
+            )
+        )
+        return bool(cast(protocol.HangupResult, result)["sent"])
 
     def set_auto_answer(self, code: int | None, *, ring: bool = True) -> None:
         """Answer later incoming calls with 180 (if `ring`) then `code`.
 
         `code` None leaves them ringing (or, without `ring`, at 100 Trying) until :meth:`answer`.
         """
-        self._command("set_auto_answer", code=code, ring=ring)
+        self._command(
+            protocol.SetAutoAnswerCommand(
+                cmd="set_auto_answer", args=protocol.SetAutoAnswerArgs(code=code, ring=ring)
+            )
+        )
 
-    def reinvite(self, handle: int, direction: str = "sendonly") -> None:
+    def reinvite(self, handle: int, direction: protocol.MediaDirection = "sendonly") -> None:
         """Send a re-INVITE offering every media section with `direction`."""
-        self._command("reinvite", handle=handle, direction=direction)
+        self._command(
+            protocol.ReinviteCommand(
+                cmd="reinvite", args=protocol.ReinviteArgs(handle=handle, direction=direction)
+            )
+        )
 
     def calls(self) -> list[CallState]:
         """The state of every call the peer has made or received."""
-        return [CallState(**row) for row in self._command("calls")]
+        rows = self._command(protocol.CallsCommand(cmd="calls", args=protocol.NoArgs()))
+        return [CallState(**row) for row in cast(list[protocol.CallSummary], rows)]
 
     def call_state(self, handle: int) -> CallState:
         """The state of call `handle`."""
@@ -429,21 +442,30 @@ class PjsuaPeer:
                 return state
         raise PeerError(f"peer {self.name!r} has no call {handle}")
 
-    def messages(self) -> list[SipMessage]:
-        """Every SIP message sent or received so far (synchronised with the worker)."""
-        self._command("ping")
+    def ping(self, timeout: float | None = None) -> protocol.PingResult:
+        """A round trip to the worker; every event it wrote before answering has been received."""
+        result = self._command(
+            protocol.PingCommand(cmd="ping", args=protocol.NoArgs()), timeout=timeout
+        )
+        return cast(protocol.PingResult, result)
+
+    def records(self, *, sync: bool = True) -> list[WireRecord]:
+        """Every SIP message sent or received so far, in capture order.
+
+        With `sync` (and a running worker) a ping first makes sure every message the worker had
+        captured is in; a worker that has exited has nothing more to give, so none is needed.
+        """
+        if sync and self._process is not None and not self._shared.eof:
+            self.ping()
         with self._shared.cond:
-            handles = {
-                str(e.data["call_id"]): int(e.data["handle"])
-                for e in self._shared.events
-                if e.kind in ("call_state", "incoming") and e.data.get("call_id")
-            }
-            # A request sent before pjsua assigned the Call-ID to a handle (the first INVITE)
-            # is matched to its call here.
-            return [
-                m if m.handle is not None else replace(m, handle=handles.get(m.call_id))
-                for m in self._shared.messages
-            ]
+            return list(self._shared.records)
+
+    def call_records(self, handle: int) -> list[WireRecord]:
+        """The records of call `handle` (by its Call-ID; none before it has one)."""
+        call_id = self.call_state(handle).call_id
+        if not call_id:
+            return []
+        return [r for r in self.records() if r.message.call_id == call_id]
 
     @property
     def events(self) -> list[PeerEvent]:
@@ -472,7 +494,7 @@ class PjsuaPeer:
         if self._process is not None and self._process.poll() is None:
             os.kill(self._process.pid, signal.SIGKILL)
 
-    # --- waits -----------------------------------------------------------------------------------
+    # --- waits for what the device (the other end) does ------------------------------------------
 
     def wait_event(
         self,
@@ -482,16 +504,19 @@ class PjsuaPeer:
         expected: str,
         since: int = 0,
     ) -> PeerEvent:
-        """The first event (from index `since`) matching `predicate`; PeerTimeout on deadline."""
+        """The first event (from index `since`) matching `predicate`.
+
+        On the deadline: NotExercised if the worker is stopped, hung or dead, else DeviceTimeout.
+        """
 
         def find() -> PeerEvent | None:
             events = self._shared.events
             return next((e for e in events[since:] if predicate(e)), None)
 
-        return self._wait(find, timeout, expected, self._seen_events)
+        return self._wait_device(find, timeout, expected, self._seen_events)
 
     def wait_call_state(self, handle: int, state: str, timeout: float = 5.0) -> PeerEvent:
-        """The call_state event taking call `handle` to `state`."""
+        """The call_state event taking call `handle` to `state` (one of CALL_STATES)."""
         if state not in CALL_STATES:
             raise ValueError(f"state must be one of {CALL_STATES}, got {state!r}")
         return self.wait_event(
@@ -520,75 +545,148 @@ class PjsuaPeer:
         return event
 
     def wait_message(
-        self, predicate: Callable[[SipMessage], bool], timeout: float = 5.0, *, expected: str
-    ) -> SipMessage:
-        """The first captured SIP message matching `predicate`."""
+        self, predicate: Callable[[WireRecord], bool], timeout: float = 5.0, *, expected: str
+    ) -> WireRecord:
+        """The first captured SIP record matching `predicate` (same verdicts as wait_event)."""
 
-        def find() -> SipMessage | None:
-            return next((m for m in self._shared.messages if predicate(m)), None)
+        def find() -> WireRecord | None:
+            return next((r for r in self._shared.records if predicate(r)), None)
 
-        return self._wait(find, timeout, expected, self._seen_messages)
+        return self._wait_device(find, timeout, expected, self._seen_records)
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _wait(
-        self, find: Callable[[], T | None], timeout: float, expected: str, seen: Callable[[], str]
-    ) -> T:
-        deadline = Deadline(timeout)
+    def _await(self, find: Callable[[], T | None], deadline: Deadline, when: str) -> T | None:
+        """What `find` finds before `deadline` (None after it); PeerDied once the worker is gone."""
         with self._shared.cond:
             while True:
                 found = find()
                 if found is not None:
                     return found
                 if self._shared.eof:
-                    self._raise_died(f"while waiting for {expected}")
+                    self._raise_died(when)
                 if deadline.expired:
-                    raise PeerTimeout(
-                        f"peer {self.name!r}: after {timeout:.1f} s expected {expected}; "
-                        f"seen:\n{seen()}\nworker log: {self.worker_log_path}"
-                    )
+                    return None
                 self._shared.cond.wait(deadline.remaining)
+
+    def _wait_device(
+        self, find: Callable[[], T | None], timeout: float, expected: str, seen: Callable[[], str]
+    ) -> T:
+        """Wait for what the other end must cause; blame it only if the worker is healthy."""
+        found = self._await(find, Deadline(timeout), f"while waiting for {expected}")
+        if found is not None:
+            return found
+        self._check_responsive(f"a {timeout:.1f} s wait for {expected} timed out")
+        with self._shared.cond:
+            # The ping's reply came after every event the worker had written: a last look.
+            found = find()
+            if found is not None:
+                return found
+            shown = seen()
+        raise DeviceTimeout(
+            f"peer {self.name!r}: after {timeout:.1f} s expected {expected}; seen:\n{shown}\n"
+            f"(the worker, pid {self.pid}, answered a ping: it is healthy)\n"
+            f"worker log: {self.worker_log_path}"
+        )
+
+    def _check_responsive(self, after: str) -> None:
+        """NotExercised (PeerTimeout, PeerDied) unless the worker is running and answers a ping."""
+        pid = self.pid
+        if pid is not None and _proc_state(pid) in STOPPED_STATES:
+            raise PeerTimeout(self._unresponsive_message(f"{after}, and the worker is stopped"))
+        ping_timeout = min(HEALTH_PING_SECONDS, self.command_timeout)
+        try:
+            self.ping(timeout=ping_timeout)
+        except PeerTimeout:
+            raise PeerTimeout(
+                self._unresponsive_message(
+                    f"{after}, and the worker did not answer a ping within {ping_timeout:.1f} s"
+                )
+            ) from None
+
+    def _unresponsive_message(self, what: str) -> str:
+        """Why the case was not exercised: the worker's state, pid and log tails."""
+        pid = self.pid
+        process = self._process
+        state = _proc_state(pid) if pid is not None else None
+        if state is None:
+            exited = process is None or process.poll() is not None
+            condition = "dead" if exited else "hung"
+            shown = f"no /proc/{pid}/stat" if exited else "state unknown: no /proc/<pid>/stat"
+        else:
+            condition = "stopped" if state in STOPPED_STATES else "hung"
+            if state in ("Z", "X"):
+                condition = "dead"
+            shown = f"state {state} ({PROC_STATES.get(state, 'unknown')}) in /proc/{pid}/stat"
+        return (
+            f"pjsua peer {self.name!r} (pid {pid}) is {condition} ({shown}): {what}. The suite's "
+            "peer failed, not the device: the case was not exercised.\n"
+            f"--- last lines of {self.worker_log_path} ---\n{_tail(self.worker_log_path)}\n"
+            f"--- last lines of {self.pjsua_log_path} ---\n{_tail(self.pjsua_log_path, 10)}"
+        )
 
     def _seen_events(self, last: int = 30) -> str:
         events = self._shared.events
         lines = [e.brief() for e in events[-last:]]
         skipped = len(events) - len(lines)
         head = [f"({skipped} earlier events)"] if skipped > 0 else []
-        return "\n".join(head + lines) or "(no events)"
+        return "\n".join(head + lines + self._bad_lines_note()) or "(no events)"
 
-    def _seen_messages(self, last: int = 30) -> str:
-        lines = [m.brief() for m in self._shared.messages[-last:]]
-        return "\n".join(lines) or "(no SIP messages)"
+    def _seen_records(self, last: int = 30) -> str:
+        records = self._shared.records
+        lines = [record_brief(r) for r in records[-last:]]
+        skipped = len(records) - len(lines)
+        head = [f"({skipped} earlier SIP messages)"] if skipped > 0 else []
+        return "\n".join(head + lines + self._bad_lines_note()) or "(no SIP messages)"
+
+    def _bad_lines_note(self) -> list[str]:
+        bad = self._shared.bad_lines
+        if not bad:
+            return []
+        return [f"({len(bad)} unreadable lines from the worker; last: {bad[-1][:200]!r})"]
 
     def _event_count(self) -> int:
         with self._shared.cond:
             return len(self._shared.events)
 
-    def _command(self, cmd: str, *, timeout: float | None = None, **args: Any) -> Any:
+    def _command(
+        self, command: protocol.Command, *, timeout: float | None = None
+    ) -> protocol.Result:
         """Send one command and wait for its reply; PeerDied / PeerTimeout / PeerError."""
         process = self._process
+        cmd = command["cmd"]
         if process is None or process.stdin is None:
             raise PeerError(f"peer {self.name!r} is not started; call start() first")
         timeout = self.command_timeout if timeout is None else timeout
         with self._write_lock:
             request_id = self._next_id
             self._next_id += 1
-            line = json.dumps({"id": request_id, "cmd": cmd, "args": args}) + "\n"
+            request = protocol.Request(id=request_id, cmd=cmd, args=dict(command["args"]))
+            line = json.dumps(request) + "\n"
             try:
                 process.stdin.write(line.encode("utf-8"))
                 process.stdin.flush()
             except (BrokenPipeError, ValueError, OSError):
                 with self._shared.cond:
                     self._raise_died(f"sending {cmd!r}")
-        reply = self._wait(
-            lambda: self._shared.replies.pop(request_id, None),
-            timeout,
-            f"the reply to {cmd!r}",
-            self._seen_events,
+        shared = self._shared
+        reply = cast(
+            "protocol.Reply | None",  # mypy would join the union's TypedDicts solving T
+            self._await(
+                lambda: shared.replies.pop(request_id, None),
+                Deadline(timeout),
+                f"while waiting for the reply to {cmd!r}",
+            ),
         )
-        if not reply.get("ok"):
-            raise PeerError(f"peer {self.name!r}: {cmd} {args} failed: {reply.get('error')}")
-        return reply.get("result")
+        if reply is None:
+            with shared.cond:
+                shared.abandoned.add(request_id)
+            raise PeerTimeout(
+                self._unresponsive_message(f"it did not answer {cmd!r} within {timeout:.1f} s")
+            )
+        if reply["ok"] is True:
+            return reply["result"]
+        raise PeerError(f"peer {self.name!r}: {cmd} {command['args']} failed: {reply['error']}")
 
     def _raise_died(self, when: str) -> None:
         """Raise PeerDied with the exit code and log tails (called with cond held)."""
@@ -614,7 +712,7 @@ class PjsuaPeer:
             how = f"exited with code {code}"
         pid = self._process.pid if self._process else None
         return (
-            f"pjsua peer {self.name!r} (pid {pid}) {how}, noticed {when}.\n"
+            f"pjsua peer {self.name!r} (pid {pid}) is dead: it {how}, noticed {when}.\n"
             f"--- last lines of {self.worker_log_path} ---\n{_tail(self.worker_log_path)}\n"
             f"--- last lines of {self.pjsua_log_path} ---\n{_tail(self.pjsua_log_path, 10)}"
         )
@@ -624,37 +722,38 @@ class PjsuaPeer:
             self._log.write(f"[controller] {text}\n".encode())
             self._log.flush()
 
+    def _route(self, obj: Any) -> None:
+        """File one line from the worker (called with cond held); ValueError if out of protocol."""
+        shared = self._shared
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        if "event" in obj:
+            event = cast(protocol.Event, obj)
+            if event["event"] == "sip":
+                shared.records.append(record_of(event))
+            else:
+                data = {k: v for k, v in event.items() if k not in ("event", "t")}
+                shared.events.append(PeerEvent(event["event"], float(event["t"]), data))
+            return
+        reply = cast(protocol.Reply, obj)
+        request_id = reply["id"]
+        if request_id is None:
+            raise ValueError("a reply to no request")
+        if request_id in shared.abandoned:
+            shared.abandoned.discard(request_id)
+        else:
+            shared.replies[int(request_id)] = reply
+
     def _read(self, stream: IO[bytes]) -> None:
         """Reader thread: route replies and events; mark EOF when the worker's stdout closes."""
         shared = self._shared
         try:
             for raw in stream:
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    with shared.cond:
-                        shared.bad_lines.append(raw.decode("utf-8", "replace"))
-                    continue
                 with shared.cond:
-                    if "id" in obj and "event" not in obj:
-                        shared.replies[int(obj["id"])] = obj
-                    elif obj.get("event") == "sip":
-                        shared.messages.append(
-                            SipMessage(
-                                t=float(obj["t"]),
-                                direction=str(obj["direction"]),
-                                transport=str(obj["transport"]),
-                                host=str(obj["host"]),
-                                port=int(obj["port"]),
-                                text=str(obj["text"]),
-                                handle=obj.get("handle"),
-                                local=str(obj.get("local", "")),
-                            )
-                        )
-                    else:
-                        kind = str(obj.pop("event", "?"))
-                        t = float(obj.pop("t", 0.0))
-                        shared.events.append(PeerEvent(kind, t, obj))
+                    try:
+                        self._route(json.loads(raw))
+                    except (ValueError, KeyError, TypeError) as exc:
+                        shared.bad_lines.append(f"{exc}: {raw.decode('utf-8', 'replace')}")
                     shared.cond.notify_all()
         except (OSError, ValueError):
             pass  # the stream was closed by stop(); EOF is recorded below either way
@@ -662,6 +761,16 @@ class PjsuaPeer:
             with shared.cond:
                 shared.eof = True
                 shared.cond.notify_all()
+
+
+def _proc_state(pid: int) -> str | None:
+    """The process state letter of `pid` in /proc/<pid>/stat ("T": stopped), None if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[0] if fields else None
 
 
 def _uri_host(uri: str) -> str:
@@ -681,15 +790,3 @@ def _tail(path: Path, lines: int = 20) -> str:
     except OSError as exc:
         return f"(cannot read: {exc})"
     return "\n".join(text.splitlines()[-lines:]) or "(empty)"
-
-
-def ladder(messages: list[SipMessage], local: str = "peer") -> str:
-    """A text ladder of `messages`, one line each, times relative to the first."""
-    if not messages:
-        return "(no messages)"
-    start = messages[0].t
-    rows = []
-    for m in messages:
-        arrow = f"{local} --{m.label}--> " if m.direction == "TX" else f"{local} <--{m.label}-- "
-        rows.append(f"{(m.t - start) * 1000:8.1f} ms  {arrow}{m.transport} {m.host}:{m.port}")
-    return "\n".join(rows)

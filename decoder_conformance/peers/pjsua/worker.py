@@ -4,12 +4,9 @@ pjsua2 aborts the whole process on some misuse (C asserts, uncaught C++ errors),
 in the test process: `controller.PjsuaPeer` starts this module as a subprocess
 (``python -m decoder_conformance.peers.pjsua.worker``) and talks to it over stdin/stdout.
 
-Protocol (one JSON object per line):
-
-* stdin, commands: ``{"id": 7, "cmd": "call", "args": {...}}``.
-* stdout, replies: ``{"id": 7, "ok": true, "result": ...}`` or
-  ``{"id": 7, "ok": false, "error": "..."}``; events: ``{"event": "call_state", "t": ..., ...}``
-  where ``t`` is ``time.monotonic()`` (the same clock as the controller's on Linux).
+Protocol: one JSON object per line, shaped as `protocol.py` defines (commands on stdin; replies
+and events on stdout). Event times are ``time.monotonic()``: CLOCK_MONOTONIC, the one system-wide
+clock the controller reads too (it checks so at start), so they need no conversion.
 
 Nothing else reaches stdout: the protocol writes to a duplicate of fd 1 and fd 1 itself is pointed
 at stderr before pjsua is created (pjsua prints a few lines at ``libCreate``). stderr is the
@@ -45,15 +42,16 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pjsua2 as pj
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.peers.pjsua import protocol
 
 HANDLE_EVENTS_MS = 10
 STOP_HANGUP_SECONDS = 1.0
-DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+DIRECTIONS = protocol.MEDIA_DIRECTIONS
 DEFAULT_H264_FMTP = "profile-level-id=42e01f;packetization-mode=1"
 
 STATE_NAMES = {
@@ -157,13 +155,16 @@ class PeerAccount(pj.Account):  # type: ignore[misc]
         """Registration state changed."""
         with self.worker.guard("onRegState"):
             info = self.getInfo()
-            self.worker.emit(
-                "reg_state",
-                code=int(prm.code),
-                reason=str(prm.reason),
-                expiration=int(prm.expiration),
-                active=bool(info.regIsActive),
-                expires=int(info.regExpiresSec),
+            self.worker.send(
+                protocol.RegStateEvent(
+                    event="reg_state",
+                    t=time.monotonic(),
+                    code=int(prm.code),
+                    reason=str(prm.reason),
+                    expiration=int(prm.expiration),
+                    active=bool(info.regIsActive),
+                    expires=int(info.regExpiresSec),
+                )
             )
 
     def onIncomingCall(self, prm: Any) -> None:
@@ -183,8 +184,10 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         self.video_port: int | None = None
         self.h264_pt = 96
         self.h264_fmtp = DEFAULT_H264_FMTP
-        self.video_direction = "sendonly"
-        self.direction: str | None = None  # set by reinvite: rewrite all media directions
+        self.video_direction: protocol.MediaDirection = "sendonly"
+        self.direction: protocol.MediaDirection | None = (
+            None  # set by reinvite: rewrite all media directions
+        )
         self.state = "NULL"
         self.role = ""
         self.last_code = 0
@@ -195,21 +198,21 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         self.local_sdp = ""
         self.remote_sdp = ""
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> protocol.CallSummary:
         """The cached state (getInfo is not safe on a disconnected call)."""
-        return {
-            "handle": self.handle,
-            "state": self.state,
-            "role": self.role,
-            "last_code": self.last_code,
-            "last_reason": self.last_reason,
-            "remote_uri": self.remote_uri,
-            "call_id": self.sip_call_id,
-            "video": self.video,
-            "hangup_sent": self.hangup_sent,
-            "local_sdp": self.local_sdp,
-            "remote_sdp": self.remote_sdp,
-        }
+        return protocol.CallSummary(
+            handle=self.handle,
+            state=self.state,
+            role=self.role,
+            last_code=self.last_code,
+            last_reason=self.last_reason,
+            remote_uri=self.remote_uri,
+            call_id=self.sip_call_id,
+            video=self.video,
+            hangup_sent=self.hangup_sent,
+            local_sdp=self.local_sdp,
+            remote_sdp=self.remote_sdp,
+        )
 
     def refresh(self) -> None:
         """Copy getInfo() into the cache."""
@@ -227,14 +230,17 @@ class PeerCall(pj.Call):  # type: ignore[misc]
         """The INVITE session changed state."""
         with self.worker.guard("onCallState"):
             self.refresh()
-            self.worker.emit(
-                "call_state",
-                handle=self.handle,
-                state=self.state,
-                code=self.last_code,
-                reason=self.last_reason,
-                role=self.role,
-                call_id=self.sip_call_id,
+            self.worker.send(
+                protocol.CallStateEvent(
+                    event="call_state",
+                    t=time.monotonic(),
+                    handle=self.handle,
+                    state=self.state,
+                    code=self.last_code,
+                    reason=self.last_reason,
+                    role=self.role,
+                    call_id=self.sip_call_id,
+                )
             )
 
     def onCallSdpCreated(self, prm: Any) -> None:
@@ -262,8 +268,15 @@ class PeerCall(pj.Call):  # type: ignore[misc]
             if new != sdp:
                 prm.sdp.wholeSdp = new
             self.local_sdp = new
-            self.worker.emit(
-                "local_sdp", handle=self.handle, sdp=new, offer=offering, rewritten=new != sdp
+            self.worker.send(
+                protocol.LocalSdpEvent(
+                    event="local_sdp",
+                    t=time.monotonic(),
+                    handle=self.handle,
+                    sdp=new,
+                    offer=offering,
+                    rewritten=new != sdp,
+                )
             )
 
 
@@ -290,14 +303,10 @@ class Worker:
 
     # --- output ----------------------------------------------------------------------------------
 
-    def send(self, obj: dict[str, Any]) -> None:
-        """Write one protocol line."""
+    def send(self, obj: protocol.Reply | protocol.Event) -> None:
+        """Write one protocol line: a reply, or an event pushed to the controller."""
         self.out.write(json.dumps(obj) + "\n")
         self.out.flush()
-
-    def emit(self, event: str, **data: Any) -> None:
-        """Push an event to the controller."""
-        self.send({"event": event, "t": time.monotonic(), **data})
 
     @contextmanager
     def guard(self, where: str) -> Iterator[None]:
@@ -308,7 +317,14 @@ class Worker:
             text = traceback.format_exc()
             sys.stderr.write(f"error in {where}:\n{text}")
             try:
-                self.emit("worker_error", where=where, error=f"{type(exc).__name__}: {exc}")
+                self.send(
+                    protocol.WorkerErrorEvent(
+                        event="worker_error",
+                        t=time.monotonic(),
+                        where=where,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                )
             except Exception:
                 sys.stderr.write(f"could not report the error in {where}\n")
 
@@ -316,26 +332,47 @@ class Worker:
 
     def on_sip_message(self, match: re.Match[str]) -> None:
         """A message went out or came in: push it, and the remote SDP of a known call."""
+        t = time.monotonic()
         text = match.group("text")
-        direction = match.group("dir")
+        direction: protocol.SipDirection = "TX" if match.group("dir") == "TX" else "RX"
+        transport = match.group("tp").lower()
+        if transport == "udp":
+            port = self.udp_port
+        elif transport == "tcp" and self.tcp_port is not None:
+            port = self.tcp_port
+        else:
+            raise ValueError(f"a SIP message over {match.group('tp')!r}, not a transport started")
+        self.send(
+            protocol.SipEvent(
+                event="sip",
+                t=t,
+                direction=direction,
+                transport=cast(protocol.SipTransport, transport),
+                local_host=self.host,
+                local_port=port,
+                remote_host=match.group("host").strip("[]"),
+                remote_port=int(match.group("port")),
+                text=text,
+            )
+        )
         call_id = call_id_of(text)
         handle = self.by_call_id.get(call_id) if call_id else None
-        transport = match.group("tp")
-        port = self.tcp_port if transport.upper().startswith("TCP") else self.udp_port
-        self.emit(
-            "sip",
-            direction=direction,
-            transport=transport,
-            local=f"{self.host}:{port}",
-            host=match.group("host").strip("[]"),
-            port=int(match.group("port")),
-            handle=handle,
-            text=text,
-        )
         body = sip_body(text)
         if direction == "RX" and handle is not None and body.startswith("v=0"):
             self.calls[handle].remote_sdp = body
-            self.emit("remote_sdp", handle=handle, sdp=body, first_line=text.split("\r\n", 1)[0])
+            self.send_remote_sdp(t, handle, body, text)
+
+    def send_remote_sdp(self, t: float, handle: int, body: str, text: str) -> None:
+        """Report the SDP the other side sent on call `handle` (in `text`, a whole message)."""
+        self.send(
+            protocol.RemoteSdpEvent(
+                event="remote_sdp",
+                t=t,
+                handle=handle,
+                sdp=body,
+                first_line=text.split("\r\n", 1)[0],
+            )
+        )
 
     def on_incoming(self, account: PeerAccount, prm: Any) -> None:
         """Track the new call, report it, and queue the automatic answer."""
@@ -346,17 +383,21 @@ class Worker:
         text = str(prm.rdata.wholeMsg)
         body = sip_body(text)
         call.remote_sdp = body
-        self.emit(
-            "incoming",
-            handle=handle,
-            remote_uri=call.remote_uri,
-            call_id=call.sip_call_id,
-            source=str(prm.rdata.srcAddress),
-            sdp=body,
-            invite=text,
+        t = time.monotonic()
+        self.send(
+            protocol.IncomingEvent(
+                event="incoming",
+                t=t,
+                handle=handle,
+                remote_uri=call.remote_uri,
+                call_id=call.sip_call_id,
+                source=str(prm.rdata.srcAddress),
+                sdp=body,
+                invite=text,
+            )
         )
         if body:
-            self.emit("remote_sdp", handle=handle, sdp=body, first_line=text.split("\r\n", 1)[0])
+            self.send_remote_sdp(t, handle, body, text)
         code, ring = self.auto_answer, self.ring
 
         def ring_then_answer() -> None:
@@ -402,20 +443,42 @@ class Worker:
 
     # --- commands --------------------------------------------------------------------------------
 
-    def cmd_ping(self) -> dict[str, Any]:
-        """Round trip (orders replies after every event already written)."""
-        return {"pid": os.getpid()}
+    def execute(self, command: protocol.Command) -> protocol.Result:
+        """Run one command (its name narrows its arguments' shape) and return its result."""
+        if command["cmd"] == "ping":
+            return self.cmd_ping()
+        if command["cmd"] == "start":
+            return self.cmd_start(command["args"])
+        if command["cmd"] == "register":
+            self.cmd_register(command["args"])
+            return None
+        if command["cmd"] == "unregister":
+            self.cmd_unregister()
+            return None
+        if command["cmd"] == "call":
+            return self.cmd_call(command["args"])
+        if command["cmd"] == "answer":
+            self.cmd_answer(command["args"])
+            return None
+        if command["cmd"] == "hangup":
+            return self.cmd_hangup(command["args"])
+        if command["cmd"] == "set_auto_answer":
+            self.cmd_set_auto_answer(command["args"])
+            return None
+        if command["cmd"] == "reinvite":
+            self.cmd_reinvite(command["args"])
+            return None
+        if command["cmd"] == "calls":
+            return self.cmd_calls()
+        if command["cmd"] == "stop":
+            return self.cmd_stop(command["args"])
+        raise ValueError(f"unknown command {command!r}")
 
-    def cmd_start(
-        self,
-        log_path: str,
-        user: str = "peer",
-        tcp: bool = False,
-        user_agent: str = "pjsua-peer",
-        log_level: int = 5,
-        *,
-        host: str = LOOPBACK,
-    ) -> dict[str, Any]:
+    def cmd_ping(self) -> protocol.PingResult:
+        """Round trip (orders replies after every event already written), with this clock."""
+        return protocol.PingResult(pid=os.getpid(), monotonic=time.monotonic())
+
+    def cmd_start(self, args: protocol.StartArgs) -> protocol.StartResult:
         """Create the endpoint, UDP (and TCP) transports on `host`:0 and a local account.
 
         `host` is the suite host. Both the SIP transports and the account's media transport are
@@ -424,6 +487,7 @@ class Worker:
         """
         if self.ep is not None:
             raise RuntimeError("already started")
+        host = args["host"]
         self.host = host
         ep = pj.Endpoint()
         ep.libCreate()  # prints a few lines to fd 1, which main() pointed at stderr
@@ -432,13 +496,13 @@ class Worker:
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.maxCalls = 16
-        cfg.uaConfig.userAgent = user_agent
+        cfg.uaConfig.userAgent = args["user_agent"]
         self.writer = MessageLog(self)
         cfg.logConfig.writer = self.writer
-        cfg.logConfig.level = log_level
+        cfg.logConfig.level = args["log_level"]
         cfg.logConfig.consoleLevel = 4  # SIP messages are logged at level 4
         cfg.logConfig.msgLogging = True
-        cfg.logConfig.filename = log_path
+        cfg.logConfig.filename = args["log_path"]
         ep.libInit(cfg)
         ep.audDevManager().setNullDev()
         for codec in ep.codecEnum2():
@@ -448,10 +512,11 @@ class Worker:
         tc.boundAddress = tc.publicAddress = host
         udp = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
         self.udp_port = int(ep.transportGetInfo(udp).localName.rsplit(":", 1)[1])
-        if tcp:
+        if args["tcp"]:
             tcp_id = ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
             self.tcp_port = int(ep.transportGetInfo(tcp_id).localName.rsplit(":", 1)[1])
         ep.libStart()
+        user = args["user"]
         self.user = user
         ac = pj.AccountConfig()
         ac.idUri = f"sip:{user}@{host}:{self.udp_port}"
@@ -461,33 +526,28 @@ class Worker:
         self.account_config = ac
         self.account = PeerAccount(self)
         self.account.create(ac, True)
-        return {
-            "udp_port": self.udp_port,
-            "tcp_port": self.tcp_port,
-            "pid": os.getpid(),
-            "host": host,
-        }
+        return protocol.StartResult(
+            udp_port=self.udp_port,
+            tcp_port=self.tcp_port,
+            pid=os.getpid(),
+            host=host,
+            monotonic=time.monotonic(),
+        )
 
-    def cmd_register(
-        self,
-        *,
-        registrar_uri: str,
-        username: str,
-        password: str,
-        realm: str = "*",
-        expires: int = 3600,
-        id_uri: str | None = None,
-    ) -> None:
+    def cmd_register(self, args: protocol.RegisterArgs) -> None:
         """Register (digest credentials) to `registrar_uri`; the result comes as reg_state."""
         account = self.require_started()
+        registrar_uri = args["registrar_uri"]
         host = registrar_uri.split(":", 1)[1].split(";", 1)[0]
         ac = self.account_config
-        ac.idUri = id_uri or f"sip:{username}@{host}"
+        ac.idUri = args["id_uri"] or f"sip:{args['username']}@{host}"
         ac.regConfig.registrarUri = registrar_uri
-        ac.regConfig.timeoutSec = int(expires)
+        ac.regConfig.timeoutSec = int(args["expires"])
         ac.regConfig.registerOnAdd = True
         creds = pj.AuthCredInfoVector()
-        creds.append(pj.AuthCredInfo("digest", realm, username, 0, password))
+        creds.append(
+            pj.AuthCredInfo("digest", args["realm"], args["username"], 0, args["password"])
+        )
         ac.sipConfig.authCreds = creds
         account.modify(ac)
 
@@ -495,27 +555,19 @@ class Worker:
         """Send REGISTER with Expires: 0."""
         self.require_started().setRegistration(False)
 
-    def cmd_call(
-        self,
-        *,
-        uri: str,
-        video: bool = True,
-        video_port: int | None = None,
-        h264_pt: int = 96,
-        h264_fmtp: str = DEFAULT_H264_FMTP,
-        direction: str = "sendonly",
-        offer: bool = True,
-    ) -> int:
+    def cmd_call(self, args: protocol.CallArgs) -> int:
         """INVITE `uri`; returns the call handle."""
         account = self.require_started()
+        direction = args["direction"]
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        offer = args["offer"]
         handle = self.new_handle()
         call = PeerCall(self, account, handle, pj.PJSUA_INVALID_ID)
-        call.video = video and offer
-        call.video_port = video_port
-        call.h264_pt = h264_pt
-        call.h264_fmtp = h264_fmtp
+        call.video = args["video"] and offer
+        call.video_port = args["video_port"]
+        call.h264_pt = args["h264_pt"]
+        call.h264_fmtp = args["h264_fmtp"]
         call.video_direction = direction
         self.calls[handle] = call
         prm = pj.CallOpParam(True)
@@ -523,36 +575,39 @@ class Worker:
         prm.opt.videoCount = 0  # never 1: this pjsua build asserts on video
         if not offer:
             prm.opt.flag |= pj.PJSUA_CALL_NO_SDP_OFFER
-        call.makeCall(uri, prm)
+        call.makeCall(args["uri"], prm)
         call.refresh()
         return handle
 
-    def cmd_answer(self, handle: int, code: int = 200, reason: str = "") -> None:
+    def cmd_answer(self, args: protocol.AnswerArgs) -> None:
         """Respond to an incoming call."""
-        self.answer_call(self.call_for(handle), int(code), reason)
+        self.answer_call(self.call_for(args["handle"]), int(args["code"]), args["reason"])
 
-    def cmd_hangup(self, handle: int, code: int = 0, reason: str = "") -> dict[str, Any]:
+    def cmd_hangup(self, args: protocol.HangupArgs) -> protocol.HangupResult:
         """End a call (BYE, CANCEL or a final response); a no-op once it is disconnected."""
-        call = self.call_for(handle)
+        call = self.call_for(args["handle"])
         if call.state == "DISCONNECTED" or call.hangup_sent or not call.isActive():
-            return {"sent": False, "state": call.state}
+            return protocol.HangupResult(sent=False, state=call.state)
         prm = pj.CallOpParam(True)
-        prm.statusCode = int(code)
-        if reason:
-            prm.reason = reason
+        prm.statusCode = int(args["code"])
+        if args["reason"]:
+            prm.reason = args["reason"]
         call.hangup_sent = True
         call.hangup(prm)
-        return {"sent": True, "state": call.state}
+        return protocol.HangupResult(sent=True, state=call.state)
 
-    def cmd_set_auto_answer(self, code: int | None, ring: bool = True) -> None:
+    def cmd_set_auto_answer(self, args: protocol.SetAutoAnswerArgs) -> None:
         """Answer for later incoming calls (None: wait for `answer`), after a 180 if `ring`."""
+        code = args["code"]
         self.auto_answer = None if code is None else int(code)
-        self.ring = bool(ring)
+        self.ring = bool(args["ring"])
 
-    def cmd_reinvite(self, handle: int, direction: str = "sendonly") -> None:
+    def cmd_reinvite(self, args: protocol.ReinviteArgs) -> None:
         """Send a re-INVITE whose offer puts every media section in `direction`."""
+        direction = args["direction"]
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        handle = args["handle"]
         call = self.call_for(handle)
         if call.state != "CONFIRMED":
             raise RuntimeError(f"call {handle} is {call.state}; re-INVITE needs CONFIRMED")
@@ -563,16 +618,16 @@ class Worker:
         prm.opt.flag |= pj.PJSUA_CALL_UNHOLD
         call.reinvite(prm)
 
-    def cmd_calls(self) -> list[dict[str, Any]]:
+    def cmd_calls(self) -> list[protocol.CallSummary]:
         """The cached state of every call."""
         return [call.summary() for call in self.calls.values()]
 
-    def cmd_stop(self, hangup: bool = True) -> dict[str, Any]:
+    def cmd_stop(self, args: protocol.StopArgs) -> protocol.StopResult:
         """Hang up active calls (BYE/CANCEL, up to 1 s), then destroy pjsua without network."""
         hung = 0
-        if self.ep is not None and hangup:
+        if self.ep is not None and args["hangup"]:
             for handle in list(self.calls):
-                if self.cmd_hangup(handle)["sent"]:
+                if self.cmd_hangup(protocol.HangupArgs(handle=handle, code=0, reason=""))["sent"]:
                     hung += 1
             deadline = time.monotonic() + STOP_HANGUP_SECONDS
             while time.monotonic() < deadline and any(
@@ -582,24 +637,25 @@ class Worker:
         if self.ep is not None:
             self.ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
         self.done = True
-        return {"hung_up": hung}
+        return protocol.StopResult(hung_up=hung)
 
     # --- loop ------------------------------------------------------------------------------------
 
     def dispatch(self, line: str) -> None:
-        """Run one command line and write its reply."""
-        request_id: Any = None
+        """Run one command line (a protocol.Request) and write its reply."""
+        request_id: int | None = None
         try:
-            request = json.loads(line)
+            request = cast(protocol.Request, json.loads(line))
             request_id = request.get("id")
-            method = getattr(self, f"cmd_{request['cmd']}", None)
-            if method is None:
-                raise ValueError(f"unknown command {request['cmd']!r}")
-            result = method(**request.get("args", {}))
-            self.send({"id": request_id, "ok": True, "result": result})
+            if request.get("cmd") not in protocol.COMMAND_NAMES:
+                raise ValueError(f"unknown command {request.get('cmd')!r}")
+            command = cast(protocol.Command, {"cmd": request["cmd"], "args": request["args"]})
+            result = self.execute(command)
+            self.send(protocol.OkReply(id=request["id"], ok=True, result=result))
         except Exception as exc:
             sys.stderr.write(f"command failed: {line.strip()}\n{traceback.format_exc()}")
-            self.send({"id": request_id, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            error = f"{type(exc).__name__}: {exc}"
+            self.send(protocol.ErrorReply(id=request_id, ok=False, error=error))
 
     def run_pending(self) -> None:
         """Run actions that callbacks queued."""
@@ -621,7 +677,7 @@ class Worker:
                 chunk = os.read(0, 65536)
                 if not chunk:  # the controller went away: stop as if told to
                     sys.stderr.write("stdin closed; stopping\n")
-                    self.cmd_stop(hangup=False)
+                    self.cmd_stop(protocol.StopArgs(hangup=False))
                     break
                 buffer += chunk
                 while b"\n" in buffer and not self.done:

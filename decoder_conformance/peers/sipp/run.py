@@ -22,27 +22,26 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.peers.capture import Address, WireRecord
 from decoder_conformance.peers.sipp.log import (
-    Direction,
+    SippClock,
     SippFiles,
-    SippMessage,
-    parse_messages,
     read_log,
+    read_log_bytes,
+    records_from_log,
     stat_counts,
 )
-from decoder_conformance.report.ladder import LadderMessage, sip_label
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -140,7 +139,7 @@ def variable_args(path: Path, variables: Mapping[str, str]) -> list[str]:
 
 @dataclass(frozen=True)
 class SippResult:
-    """A finished SIPp run: exit code, call counts and its logs."""
+    """A finished SIPp run: exit code, call counts, its logs, and what it sent and received."""
 
     scenario: str
     command: list[str]
@@ -148,49 +147,36 @@ class SippResult:
     successful: int
     failed: int
     seconds: float
-    messages_text: str
+    messages_log: bytes = field(repr=False)
     errors_text: str
     screen_text: str
     stderr_text: str
     log_dir: Path
-    local: str = ""  # "HOST:port" SIPp was bound to, when known
-    remote: str = ""  # the target, for a UAC
+    clock: SippClock
+    local: Address | None = None  # (host, port) SIPp was bound to, when the driver knows it
+    remote: Address | None = None  # the target, for a UAC
 
     @property
     def ok(self) -> bool:
         """Every call succeeded and SIPp exited cleanly."""
         return self.returncode == EXIT_ALL_OK and self.failed == 0
 
-    def messages(self) -> list[SippMessage]:
-        """The -trace_msg log parsed into messages (for ladders and checks)."""
-        return parse_messages(self.messages_text)
+    def records(self, call_id: str | None = None) -> list[WireRecord]:
+        """What SIPp sent (TX) and received (RX), on the suite's monotonic clock (of `call_id`).
+
+        From the -trace_msg log; addresses as `records_from_log` finds them (the bound address
+        and the target where the driver knows them).
+        """
+        records = records_from_log(
+            self.messages_log, self.clock, local=self.local, remote=self.remote
+        )
+        if call_id is None:
+            return records
+        return [r for r in records if r.message.call_id == call_id]
 
     def first_lines(self) -> list[str]:
-        """Compact "direction first-line" strings, handy in assertion messages."""
-        return [f"{m.direction} {sip_label(m.first_line)}" for m in self.messages()]
-
-    def ladder(
-        self, *, local: str | None = None, remote: str | None = None, call_id: str | None = None
-    ) -> list[LadderMessage]:
-        """The messages (of one call, with `call_id`) as ladder rows between SIPp and its peer.
-
-        SIPp's log names no addresses. SIPp is `local`, else its bound address, else the sent-by
-        of the top Via it sent; the peer is `remote`, else this run's target (a UAC), else the
-        sent-by of the top Via of the first message received (a UAS's caller).
-        """
-        messages = [m for m in self.messages() if call_id is None or m.call_id == call_id]
-        me = local or self.local or _via_sent_by(messages, "sent") or "SIPp"
-        peer = remote or self.remote or _via_sent_by(messages, "received") or "peer"
-        return [
-            LadderMessage(
-                t=m.timestamp,
-                src=me if m.direction == "sent" else peer,
-                dst=peer if m.direction == "sent" else me,
-                label=sip_label(m.first_line),
-                detail=m.text,
-            )
-            for m in messages
-        ]
+        """Compact "direction label" strings ("TX INVITE sip:x"), handy in assertion messages."""
+        return [f"{r.direction} {r.label}" for r in self.records()]
 
     def describe(self) -> str:
         """A summary for assertion messages: counts, the flow seen, where the logs are."""
@@ -204,18 +190,6 @@ class SippResult:
         )
 
 
-def _via_sent_by(messages: Sequence[SippMessage], direction: Direction) -> str | None:
-    """host:port of the top Via of the first request going `direction`."""
-    for message in messages:
-        if message.direction == direction and not message.first_line.startswith("SIP/"):
-            via = message.header("Via") or message.header("v")
-            if via:
-                match = re.search(r"SIP/2\.0/\w+\s+([^;,\s]+)", via)
-                if match:
-                    return match.group(1)
-    return None
-
-
 def collect(
     scenario: str,
     command: list[str],
@@ -223,8 +197,9 @@ def collect(
     files: SippFiles,
     seconds: float,
     *,
-    local: str = "",
-    remote: str = "",
+    clock: SippClock,
+    local: Address | None = None,
+    remote: Address | None = None,
 ) -> SippResult:
     counts = stat_counts(files.stats)
     stderr_text = read_log(files.stderr)
@@ -241,11 +216,12 @@ def collect(
         successful=counts[0],
         failed=counts[1],
         seconds=seconds,
-        messages_text=read_log(files.messages),
+        messages_log=read_log_bytes(files.messages),
         errors_text=read_log(files.errors),
         screen_text=read_log(files.screen),
         stderr_text=stderr_text,
         log_dir=files.run_dir,
+        clock=clock,
         local=local,
         remote=remote,
     )
@@ -351,7 +327,7 @@ def run_scenario(
     False; calls still open are in neither count); the driver gives it 5 s more before it stops
     the process and raises SippError. Raises ToolMissing without SIPp.
     """
-    check_target(target, allowed_hosts)
+    remote = check_target(target, allowed_hosts)
     binary = require_sipp(sipp)
     path = scenario_path(scenario)
     files = new_run_dir(log_dir, path.stem)
@@ -373,7 +349,8 @@ def run_scenario(
         *(["-r", f"{rate:g}"] if rate is not None else []),
         *extra_args,
     ]
-    started = time.monotonic()
+    clock = SippClock.now()
+    started = clock.monotonic
     with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
         process = subprocess.Popen(
             command, cwd=files.run_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=err
@@ -388,4 +365,12 @@ def run_scenario(
             ) from None
         finally:
             stop_process(process, 2.0)
-    return collect(path.stem, command, returncode, files, time.monotonic() - started, remote=target)
+    return collect(
+        path.stem,
+        command,
+        returncode,
+        files,
+        time.monotonic() - started,
+        clock=clock,
+        remote=remote,
+    )

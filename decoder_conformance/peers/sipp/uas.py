@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Literal
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.peers.sipp.log import SippFiles, SippMessage, parse_messages, read_log
+from decoder_conformance.peers.capture import Address, WireRecord
+from decoder_conformance.peers.sipp.log import (
+    SippClock,
+    SippFiles,
+    read_log,
+    read_log_bytes,
+    records_from_log,
+)
 from decoder_conformance.peers.sipp.run import (
     SippError,
     SippResult,
@@ -28,7 +35,6 @@ from decoder_conformance.peers.sipp.run import (
     scenario_path,
     stop_process,
 )
-from decoder_conformance.report.ladder import sip_label
 from decoder_conformance.waiting import Deadline, DeviceTimeout, WaitTimeout, poll_until
 
 
@@ -88,9 +94,16 @@ class SippUas:
     files: SippFiles
     port: int
     transport: Transport
-    started: float = field(default_factory=time.monotonic)
+    clock: SippClock = field(default_factory=SippClock.now)
     _result: SippResult | None = None
     host: str = LOOPBACK
+    #: The device's SIP address when the caller knows it; else read from each call's Via.
+    remote: Address | None = None
+
+    @property
+    def started(self) -> float:
+        """Monotonic time SIPp was started."""
+        return self.clock.monotonic
 
     @property
     def address(self) -> str:
@@ -101,9 +114,15 @@ class SippUas:
         """Every socket SIPp holds now (to check they are all on the suite host)."""
         return process_sockets(self.process.pid)
 
-    def messages(self) -> list[SippMessage]:
-        """Messages logged so far."""
-        return parse_messages(read_log(self.files.messages))
+    @property
+    def local(self) -> Address:
+        """(host, port) of SIPp's SIP socket."""
+        return (self.host, self.port)
+
+    def records(self) -> list[WireRecord]:
+        """What SIPp sent (TX) and received (RX) so far, on the suite's monotonic clock."""
+        log = read_log_bytes(self.files.messages)
+        return records_from_log(log, self.clock, local=self.local, remote=self.remote)
 
     def wait(self, timeout: float) -> SippResult:
         """Wait for SIPp to finish its `calls` calls and exit on its own.
@@ -114,7 +133,7 @@ class SippUas:
         try:
             returncode = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            seen = [f"{m.direction} {sip_label(m.first_line)}" for m in self.messages()]
+            seen = [f"{r.direction} {r.label}" for r in self.records()]
             raise DeviceTimeout(
                 f"after {timeout:.1f} s: SIPp UAS {self.scenario} on {self.address} had not "
                 f"finished its calls; messages seen: {seen or 'none'}; logs in {self.files.run_dir}"
@@ -141,7 +160,9 @@ class SippUas:
                 returncode,
                 self.files,
                 time.monotonic() - self.started,
-                local=self.address,
+                clock=self.clock,
+                local=self.local,
+                remote=self.remote,
             )
         return self._result
 
@@ -164,10 +185,13 @@ def start_uas(
     extra_args: Sequence[str] = (),
     sipp: str | None = None,
     host: str = LOOPBACK,
+    remote: Address | None = None,
 ) -> SippUas:
     """Start a SIPp server scenario in the background; returns once its SIP port is bound.
 
     Every socket SIPp opens is on `host` (the suite host); `address` is what the device calls.
+    `remote` (the device's SIP address, when known) is the other end of its records; without it
+    each call's is read from the Via of the INVITE.
 
     With `calls`, SIPp exits by itself after that many calls (`wait()`); `timeout` is SIPp's
     global timeout. Raises ToolMissing without SIPp, SippError if it exits or binds nothing
@@ -190,6 +214,7 @@ def start_uas(
         *extra_args,
     ]
     proto = "udp" if transport == "u1" else "tcp"
+    clock = SippClock.now()
     with files.stdout.open("wb") as out, files.stderr.open("wb") as err:
         process = subprocess.Popen(
             command, cwd=files.run_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=err
@@ -220,4 +245,6 @@ def start_uas(
             f"SIPp {path.stem} exited (rc {process.returncode}) before binding: "
             f"{read_log(files.stderr).strip()[-800:]!r}; logs in {files.run_dir}"
         )
-    return SippUas(path.stem, command, process, files, port, transport, host=host)
+    return SippUas(
+        path.stem, command, process, files, port, transport, clock, host=host, remote=remote
+    )

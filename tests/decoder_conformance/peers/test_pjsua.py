@@ -1,29 +1,31 @@
-"""The pjsua2 peer fixture: two workers calling each other on loopback, crash and stop handling."""
+"""The pjsua2 peer: two workers calling each other on loopback, crash, hang and stop handling."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.peers.pjsua.controller import (
-    PeerDied,
-    PeerError,
-    PeerTimeout,
-    PjsuaPeer,
-    SipMessage,
-    ladder,
-)
+from decoder_conformance.failures import DeviceFailure, NotExercised
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.pjsua import controller
+from decoder_conformance.peers.pjsua.controller import PeerDied, PeerError, PjsuaPeer
 from decoder_conformance.peers.sipp.uas import process_sockets
+from decoder_conformance.report.ladder import ladder_rows, render_text
+from decoder_conformance.waiting import DeviceTimeout, PeerTimeout
 from wire import sip
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -37,9 +39,22 @@ def peers(tmp_path: Path) -> Iterator[tuple[PjsuaPeer, PjsuaPeer]]:
         assert b.stop() == 0, f"worker b exited badly; log {b.worker_log_path}"
 
 
-def labels(messages: list[SipMessage]) -> list[str]:
+def short(record: WireRecord) -> str:
+    """`TX INVITE` or `RX 200 INVITE`."""
+    message = record.message
+    if isinstance(message, sip.SipRequest):
+        return f"{record.direction} {message.method}"
+    return f"{record.direction} {message.status_code} {message.cseq.method}"
+
+
+def labels(records: Iterable[WireRecord]) -> list[str]:
     """`TX INVITE`, `RX 200 INVITE`, ... in capture order."""
-    return [f"{m.direction} {m.label}" for m in messages]
+    return [short(r) for r in records]
+
+
+def ladder(records: list[WireRecord]) -> str:
+    """The text ladder of `records`, for assertion messages."""
+    return render_text(ladder_rows(records))
 
 
 def media_sections(sdp: str) -> list[str]:
@@ -50,6 +65,7 @@ def media_sections(sdp: str) -> list[str]:
 def test_video_offer_call_is_confirmed_and_hung_up(peers: tuple[PjsuaPeer, PjsuaPeer]) -> None:
     a, b = peers
     b.set_auto_answer(200)
+    started = time.monotonic()
     handle = a.call(b.uri(), video=True, h264_pt=97, video_port=40002)
 
     a.wait_call_state(handle, "CONFIRMED")
@@ -73,13 +89,11 @@ def test_video_offer_call_is_confirmed_and_hung_up(peers: tuple[PjsuaPeer, Pjsua
     assert a.hangup(handle) is True
     a.wait_call_state(handle, "DISCONNECTED")
     b.wait_call_state(incoming["handle"], "DISCONNECTED")
-    a.wait_message(
-        lambda m: m.status == 200 and m.cseq_method == "BYE", expected="200 to the BYE on A"
-    )
+    a.wait_message(lambda r: r.status_of("BYE") == 200, expected="200 to the BYE on A")
     # A second hangup is refused by the worker, not passed to pjsua (which would abort).
     assert a.hangup(handle) is False
 
-    flow = [m for m in a.messages() if m.handle == handle]
+    flow = a.call_records(handle)
     got = labels(flow)
     assert got == [
         "TX INVITE",
@@ -89,11 +103,19 @@ def test_video_offer_call_is_confirmed_and_hung_up(peers: tuple[PjsuaPeer, Pjsua
         "TX ACK",
         "TX BYE",
         "RX 200 BYE",
-    ], ladder(flow, "a")
-    assert all((m.host, m.port) == (LOOPBACK, b.udp_port) for m in flow), ladder(flow, "a")
-    assert flow[0].src == f"{LOOPBACK}:{a.udp_port}" and flow[0].dst == f"{LOOPBACK}:{b.udp_port}"
+    ], ladder(flow)
+    assert all(r.remote == (LOOPBACK, b.udp_port) for r in flow), ladder(flow)
+    assert all(r.local == (LOOPBACK, a.udp_port) and r.transport == "udp" for r in flow)
+    assert flow[0].src == (LOOPBACK, a.udp_port) and flow[0].dst == (LOOPBACK, b.udp_port)
     assert flow[1].src == flow[0].dst and flow[1].dst == flow[0].src
-    assert [m.t for m in flow] == sorted(m.t for m in flow)
+    # Record times are on this process's monotonic clock, in capture order.
+    assert [r.t for r in flow] == sorted(r.t for r in flow)
+    assert started <= flow[0].t and flow[-1].t <= time.monotonic()
+    # The raw bytes are the message as sent: they parse, and the INVITE carries its SDP.
+    assert flow[0].raw.startswith(b"INVITE sip:b@") and b"m=video 40002 RTP/AVP 97" in flow[0].raw
+    # B saw the same dialog from its side.
+    b_flow = b.call_records(incoming["handle"])
+    assert labels(b_flow)[:2] == ["RX INVITE", "TX 100 INVITE"], ladder(b_flow)
 
 
 def test_manual_answer_rings_until_answered(peers: tuple[PjsuaPeer, PjsuaPeer]) -> None:
@@ -112,7 +134,8 @@ def test_manual_answer_rings_until_answered(peers: tuple[PjsuaPeer, PjsuaPeer]) 
 
     assert b.hangup(incoming["handle"]) is True  # the callee ends it: BYE from B
     a.wait_call_state(handle, "DISCONNECTED")
-    assert a.wait_message(lambda m: m.method == "BYE" and m.is_request, expected="BYE from B")
+    bye = a.wait_message(lambda r: r.is_request_of("BYE"), expected="BYE from B")
+    assert bye.direction == "RX" and bye.remote == (LOOPBACK, b.udp_port)
 
 
 def test_busy_callee_486_reaches_the_caller(peers: tuple[PjsuaPeer, PjsuaPeer]) -> None:
@@ -121,7 +144,7 @@ def test_busy_callee_486_reaches_the_caller(peers: tuple[PjsuaPeer, PjsuaPeer]) 
     handle = a.call(b.uri())
     ended = a.wait_call_state(handle, "DISCONNECTED")
     assert (ended["code"], ended["reason"]) == (486, "Busy Here")
-    got = labels([m for m in a.messages() if m.handle == handle])
+    got = labels(a.call_records(handle))
     assert got == ["TX INVITE", "RX 100 INVITE", "RX 180 INVITE", "RX 486 INVITE", "TX ACK"], got
 
 
@@ -130,7 +153,7 @@ def test_auto_answer_without_ringing_sends_no_180(peers: tuple[PjsuaPeer, PjsuaP
     b.set_auto_answer(603, ring=False)
     handle = a.call(b.uri(), video=False)
     assert a.wait_call_state(handle, "DISCONNECTED")["code"] == 603
-    got = labels([m for m in a.messages() if m.handle == handle])
+    got = labels(a.call_records(handle))
     assert got == ["TX INVITE", "RX 100 INVITE", "RX 603 INVITE", "TX ACK"], got
 
 
@@ -163,16 +186,18 @@ def test_reinvite_puts_every_stream_inactive(peers: tuple[PjsuaPeer, PjsuaPeer])
     audio, video = media_sections(reoffer["sdp"])
     assert "a=inactive" in audio and "a=inactive" in video and "H264/90000" in video
     a.wait_message(
-        lambda m: m.status == 200 and m.cseq_method == "INVITE" and "a=inactive" in m.body,
+        lambda r: r.status_of("INVITE") == 200 and b"a=inactive" in r.message.body,
         expected="200 answering the re-INVITE with a=inactive",
     )
 
 
 def test_errors_and_timeouts_are_explicit(peers: tuple[PjsuaPeer, PjsuaPeer]) -> None:
     a, _b = peers
-    with pytest.raises(PeerError, match="no call with handle 99"):
+    with pytest.raises(PeerError, match="no call with handle 99") as refused:
         a.answer(99)
-    with pytest.raises(PeerTimeout, match=r"expected call 99 reaching CONFIRMED; seen:"):
+    assert isinstance(refused.value, NotExercised)  # the suite's own misuse: broken
+    # Nothing happens on call 99 and the worker is healthy: blamed on the other end (failed).
+    with pytest.raises(DeviceTimeout, match=r"expected call 99 reaching CONFIRMED; seen:"):
         a.wait_call_state(99, "CONFIRMED", timeout=0.2)
     assert a.calls() == []  # the worker survived both
 
@@ -185,6 +210,7 @@ def test_killed_worker_raises_peer_died_quickly(tmp_path: Path) -> None:
     with pytest.raises(PeerDied) as caught:
         peer.wait_incoming(timeout=10.0)  # a wait notices the death, not its own deadline
     assert time.monotonic() - started < 2.0
+    assert isinstance(caught.value, NotExercised) and not isinstance(caught.value, AssertionError)
     message = str(caught.value)
     assert "'victim'" in message and "SIGKILL" in message and str(peer.worker_log_path) in message
     assert "while waiting for an incoming call" in message
@@ -288,9 +314,9 @@ def test_registration_and_unregistration(tmp_path: Path) -> None:
             assert state["expiration"] == 60
             peer.unregister()
             assert peer.wait_registration(200)["expiration"] == 0
-            sent = [m for m in peer.messages() if m.direction == "TX"]
-            assert [m.header("Expires") for m in sent] == ["60", "60", "0", "0"]
-            assert [bool(m.header("Authorization")) for m in sent] == [False, True, False, True]
+            sent = [r.message for r in peer.records() if r.direction == "TX"]
+            assert [m.headers.get("Expires") for m in sent] == ["60", "60", "0", "0"]
+            assert ["Authorization" in m.headers for m in sent] == [False, True, False, True]
     finally:
         registrar.close()
 
@@ -338,3 +364,150 @@ def test_sip_and_media_are_bound_to_and_advertise_the_suite_host(tmp_path: Path)
     # The SIP transport and the media transport (both audio slots) are pinned to the suite host.
     udp = [s for s in sockets if s.proto == "udp"]
     assert len(udp) >= 3 and all(s.ip == SUITE_HOST for s in udp), udp
+
+
+# --- who failed: a hung peer is broken, a silent device is failed -------------------------------
+
+
+def stop_soon(pid: int, delay: float = 0.05) -> threading.Timer:
+    """SIGSTOP `pid` after `delay` s (while the caller is already waiting on it)."""
+    timer = threading.Timer(delay, os.kill, (pid, signal.SIGSTOP))
+    timer.start()
+    return timer
+
+
+def test_a_stopped_worker_makes_a_device_wait_broken_not_failed(tmp_path: Path) -> None:
+    with PjsuaPeer("frozen", log_dir=tmp_path) as peer:
+        peer.start()
+        pid = peer.pid
+        assert pid is not None
+        timer = stop_soon(pid)
+        try:
+            started = time.monotonic()
+            with pytest.raises(NotExercised) as caught:
+                peer.wait_incoming(timeout=0.5)  # the device's doing, but the peer is frozen
+            elapsed = time.monotonic() - started
+        finally:
+            timer.cancel()
+            timer.join()
+            os.kill(pid, signal.SIGCONT)
+        assert peer.ping()["pid"] == pid  # continued, it works again
+    error = caught.value
+    assert not isinstance(error, AssertionError), "a frozen peer must not be a device failure"
+    assert isinstance(error, PeerTimeout) and not isinstance(error, DeviceFailure)
+    message = str(error)
+    assert f"'frozen' (pid {pid}) is stopped (state T (stopped) in /proc/{pid}/stat)" in message
+    assert "a 0.5 s wait for an incoming call timed out" in message
+    assert str(peer.worker_log_path) in message
+    assert elapsed < 2.0  # a stopped worker is seen in /proc: no ping to wait out
+
+
+def test_a_worker_that_does_not_answer_a_ping_is_hung(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without /proc to read (as on another OS), the ping after the wait tells a hung worker."""
+    monkeypatch.setattr(controller, "_proc_state", lambda pid: None)
+    with PjsuaPeer("hung", log_dir=tmp_path, command_timeout=0.3) as peer:
+        peer.start()
+        pid = peer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(PeerTimeout) as waited:
+                peer.wait_call_state(1, "CONFIRMED", timeout=0.2)
+            with pytest.raises(PeerTimeout) as commanded:
+                peer.calls()  # a command whose reply does not come: the worker's fault
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert peer.calls() == []  # the late replies were dropped, the new one is read
+    assert f"'hung' (pid {pid}) is hung" in str(waited.value)
+    assert "did not answer a ping within 0.3 s" in str(waited.value)
+    assert "it did not answer 'calls' within 0.3 s" in str(commanded.value)
+    assert not isinstance(waited.value, AssertionError)
+    assert not isinstance(commanded.value, AssertionError)
+
+
+@pytest.fixture
+def silent_device() -> Iterator[int]:
+    """A UDP port on 127.0.0.1 that is bound (kept open) and never answers: its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind((LOOPBACK, 0))
+        yield sink.getsockname()[1]
+
+
+def test_a_healthy_worker_and_a_silent_device_fail(tmp_path: Path, silent_device: int) -> None:
+    """The negative control: the worker answers, the device does not: DeviceTimeout (failed)."""
+    with PjsuaPeer("caller", log_dir=tmp_path) as peer:
+        peer.start()
+        handle = peer.call(f"sip:7001@{LOOPBACK}:{silent_device}", video=False)
+        with pytest.raises(DeviceTimeout) as state:
+            peer.wait_call_state(handle, "CONFIRMED", timeout=0.3)
+        with pytest.raises(DeviceTimeout) as message:
+            peer.wait_message(
+                lambda r: r.direction == "RX", timeout=0.2, expected="any answer to the INVITE"
+            )
+    for caught in (state, message):
+        assert isinstance(caught.value, AssertionError)
+        assert not isinstance(caught.value, NotExercised)
+        assert "answered a ping: it is healthy" in str(caught.value)
+    assert f"TX INVITE sip:7001@{LOOPBACK}:{silent_device}" in str(message.value)
+
+
+VERDICT_CONFTEST = """
+import json
+
+import pytest
+
+from decoder_conformance.report.summary import verdict
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    found = verdict(report, call)
+    if found is not None:
+        with open({out!r}, "a", encoding="utf-8") as out:
+            out.write(json.dumps([item.name, report.when, found]) + "\\n")
+    return report
+"""
+
+VERDICT_CASES = """
+import os
+import signal
+import socket
+
+from decoder_conformance.peers.pjsua.controller import PjsuaPeer
+
+
+def test_hung_peer(tmp_path):
+    with PjsuaPeer("frozen", log_dir=tmp_path) as peer:
+        peer.start()
+        os.kill(peer.pid, signal.SIGSTOP)
+        try:
+            peer.wait_incoming(timeout=0.3)
+        finally:
+            os.kill(peer.pid, signal.SIGCONT)
+
+
+def test_silent_device(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        with PjsuaPeer("caller", log_dir=tmp_path) as peer:
+            peer.start()
+            handle = peer.call(f"sip:7001@127.0.0.1:{sink.getsockname()[1]}", video=False)
+            peer.wait_call_state(handle, "CONFIRMED", timeout=0.3)
+"""
+
+
+def test_verdicts_as_the_report_sorts_them(pytester: pytest.Pytester) -> None:
+    """Through summary.verdict (what the reports use): hung peer broken, silent device failed."""
+    out = pytester.path / "verdicts.jsonl"
+    pytester.makeconftest(VERDICT_CONFTEST.format(out=str(out)))
+    pytester.makepyfile(test_cases=VERDICT_CASES)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:decoder_conformance")
+    result.assert_outcomes(failed=2)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    verdicts = {name: found for name, when, found in map(json.loads, lines) if when == "call"}
+    assert verdicts == {"test_hung_peer": "broken", "test_silent_device": "failed"}, "\n".join(
+        result.outlines[-40:]
+    )

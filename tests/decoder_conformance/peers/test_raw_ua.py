@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import socket
 
+import pytest
+
 from decoder_conformance.device.accounts import DeviceSip, SipAccount
+from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.raw_ua import LOOPBACK, RawCallee, RawCaller, h264_offer
+from decoder_conformance.report.summary import verdict
 from wire import sip
 
 #: Stands for a lab suite host: another address of this machine, bound, never sent to.
@@ -57,3 +61,68 @@ def test_callee_target_and_default_host() -> None:
     finally:
         callee.close()
         default.close()
+
+
+def test_a_device_answer_that_is_not_sip_reports_failed(request: pytest.FixtureRequest) -> None:
+    """A fake device answers the raw caller's INVITE with bytes that are not SIP: the case that
+    reads the answer gets a DeviceFailure (an AssertionError), and the summary says "failed"."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device:
+        device.bind((LOOPBACK, 0))
+        device.settimeout(5.0)
+        port = device.getsockname()[1]
+        account = SipAccount(1, "7001", DeviceSip(LOOPBACK, port, f"{LOOPBACK}:{port}"))
+        caller = RawCaller("c1", "LOCAL-TEST-000")
+        try:
+            leg = caller.call(account, caller.offer())
+            _invite, source = device.recvfrom(65535)
+            device.sendto(b"HTTP/1.1 400 Bad Request\r\n\r\nnot sip", source)
+            call = pytest.CallInfo.from_call(lambda: leg.response(timeout=5.0), when="call")
+            records = caller.records()
+        finally:
+            caller.close()
+
+    assert call.excinfo is not None
+    assert call.excinfo.errisinstance(DeviceFailure) and call.excinfo.errisinstance(AssertionError)
+    assert "not a SIP message" in str(call.excinfo.value)
+    assert "HTTP/1.1 400" in str(call.excinfo.value)
+    # Kept as evidence, as it came, and shown in the flow without raising.
+    assert [(r.direction, r.raw[:8]) for r in records] == [("TX", b"INVITE s"), ("RX", b"HTTP/1.1")]
+    assert records[1].remote == (LOOPBACK, port) and records[1].local == caller.local
+    assert "RX HTTP/1.1 400 Bad Request" in caller.flow(leg.call_id)
+
+    report = pytest.TestReport.from_item_and_call(request.node, call)
+    assert report.failed
+    assert verdict(report, call) == "failed"
+
+
+def test_non_2xx_is_acked_by_the_wire_builder_and_records_carry_addresses() -> None:
+    """The automatic ACK of a 486 reuses the INVITE's Via and the answer's To (RFC 3261
+    §17.1.1.3); every datagram is a WireRecord with both addresses."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device:
+        device.bind((LOOPBACK, 0))
+        device.settimeout(5.0)
+        port = device.getsockname()[1]
+        account = SipAccount(1, "7001", DeviceSip(LOOPBACK, port, f"{LOOPBACK}:{port}"))
+        caller = RawCaller("c1", "LOCAL-TEST-000")
+        try:
+            leg = caller.call(account, caller.offer())
+            data, source = device.recvfrom(65535)
+            invite = sip.parse(data)
+            assert isinstance(invite, sip.SipRequest)
+            busy = sip.make_response(invite, 486, to_tag="dev")
+            device.sendto(busy.to_bytes(), source)
+            ack = sip.parse(device.recvfrom(65535)[0])
+            assert leg.response(timeout=5.0).status_code == 486
+            records = caller.records()
+        finally:
+            caller.close()
+    assert isinstance(ack, sip.SipRequest) and ack.method == "ACK"
+    assert ack.vias[0].branch == invite.vias[0].branch
+    assert ack.to_addr.tag == "dev" and ack.cseq.number == 1
+    assert [(r.direction, r.label.split()[0]) for r in records] == [
+        ("TX", "INVITE"),
+        ("RX", "486"),
+        ("TX", "ACK"),
+    ]
+    assert all(r.transport == "udp" and r.protocol == "sip" for r in records)
+    assert all(r.local == caller.local and r.remote == (LOOPBACK, port) for r in records)

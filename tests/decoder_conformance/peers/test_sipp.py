@@ -5,13 +5,16 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.peers.sipp.log import SippFiles, parse_messages
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.sipp.log import SippClock, SippFiles, records_from_log
 from decoder_conformance.peers.sipp.run import (
     SippError,
     ToolMissing,
@@ -32,6 +35,10 @@ FLOW = ["INVITE", "180", "200", "ACK", "BYE", "200"]
 def kinds(lines: list[str]) -> list[str]:
     """ "INVITE sip:x SIP/2.0" -> "INVITE", "SIP/2.0 200 OK" -> "200"."""
     return [line.split()[1] if line.startswith("SIP/") else line.split()[0] for line in lines]
+
+
+def flow(records: list[WireRecord]) -> list[str]:
+    return kinds([r.first_line for r in records])
 
 
 class OptionsResponder:
@@ -103,30 +110,35 @@ def test_one_h264_call_against_sipp_uas(tmp_path: Path) -> None:
 
     assert result.ok and (result.successful, result.failed) == (1, 0), result.describe()
     assert served.ok and (served.successful, served.failed) == (1, 0), served.describe()
-    sent = result.messages()
-    assert kinds([m.first_line for m in sent]) == FLOW, result.first_lines()
-    assert [m.direction for m in sent] == [
-        "sent",
-        "received",
-        "received",
-        "sent",
-        "sent",
-        "received",
-    ]
+    sent = result.records()
+    assert flow(sent) == FLOW, result.first_lines()
+    assert [r.direction for r in sent] == ["TX", "RX", "RX", "TX", "TX", "RX"]
     offer, answer = sent[0].text, sent[2].text
     assert "m=video " in offer and "a=rtpmap:96 H264/90000" in offer and "a=sendonly" in offer
     assert "RTP/AVP 96" in answer and "a=recvonly" in answer, answer
-    assert len({m.call_id for m in sent}) == 1
-    assert sent[0].timestamp <= sent[-1].timestamp
-    # The same flow seen from the UAS, mirrored.
-    assert kinds([m.first_line for m in served.messages()]) == FLOW
-    assert [m.direction for m in served.messages()][:2] == ["received", "sent"]
+    assert len({r.message.call_id for r in sent}) == 1
+    # The exact bytes: CRLF line ends and a body as long as Content-Length says.
+    assert sent[0].raw.startswith(b"INVITE ") and b"\r\n\r\nv=0\r\n" in sent[0].raw
+    assert sent[0].message.content_length == len(sent[0].message.body)
+    # On the suite's monotonic clock, within the time the run took.
+    assert result.clock.monotonic <= sent[0].t <= sent[-1].t <= time.monotonic() + 0.01
+    # The same flow seen from the UAS, mirrored, with the same bytes.
+    mirrored = served.records()
+    assert flow(mirrored) == FLOW
+    assert [r.direction for r in mirrored][:2] == ["RX", "TX"]
+    assert [r.raw for r in mirrored] == [r.raw for r in sent]
 
-    ladder = result.ladder()
-    assert [m.label.split()[0] for m in ladder] == ["INVITE", "180", "200", "ACK", "BYE", "200"]
-    assert ladder[0].dst == uas.address and ladder[1].src == uas.address
-    assert ladder[0].src.startswith(f"{LOOPBACK}:") and ladder[0].src != uas.address
-    assert served.ladder()[0].src == ladder[0].src
+    # Addresses: the UAC's own from its Via, the target known; the UAS's own bound address.
+    uac = sent[0].local
+    assert uac[0] == LOOPBACK and uac != uas.local
+    assert all((r.local, r.remote) == (uac, uas.local) for r in sent)
+    assert all(r.local == uas.local and r.remote == uac for r in mirrored)
+    assert sent[0].src == uac and sent[0].dst == uas.local and sent[1].src == uas.local
+    # Two clocks mapped onto one: each message is received after it was sent (to within the
+    # stamping accuracy, about a millisecond).
+    for tx, rx in zip(sent, mirrored, strict=True):
+        first, second = (tx, rx) if tx.direction == "TX" else (rx, tx)
+        assert second.t - first.t > -0.002, (first.label, first.t, second.t)
 
 
 def test_twenty_calls_at_rate_ten(tmp_path: Path) -> None:
@@ -143,14 +155,14 @@ def test_twenty_calls_at_rate_ten(tmp_path: Path) -> None:
 
     assert result.ok and (result.successful, result.failed) == (20, 0), result.describe()
     assert (served.successful, served.failed) == (20, 0), served.describe()
-    messages = result.messages()
-    assert len(messages) == 20 * len(FLOW), result.first_lines()
-    assert len({m.call_id for m in messages}) == 20
+    records = result.records()
+    assert len(records) == 20 * len(FLOW), result.first_lines()
+    assert len({r.message.call_id for r in records}) == 20
     # 20 calls at 10 per second start over about 1.9 s: the rate was applied.
-    invites = [m.timestamp for m in messages if m.first_line.startswith("INVITE")]
+    invites = [r.t for r in records if r.first_line.startswith("INVITE")]
     assert 1.5 < invites[-1] - invites[0] < 3.0, invites
-    one_call = result.ladder(call_id=messages[0].call_id)
-    assert [m.label.split()[0] for m in one_call] == FLOW
+    one_call = result.records(call_id=records[0].message.call_id)
+    assert flow(one_call) == FLOW
 
 
 def test_options_against_a_python_responder(tmp_path: Path, responder: OptionsResponder) -> None:
@@ -160,7 +172,9 @@ def test_options_against_a_python_responder(tmp_path: Path, responder: OptionsRe
     assert result.ok and result.successful == 1, result.describe()
     assert len(responder.requests) == 1, responder.requests
     assert responder.requests[0].startswith(f"OPTIONS sip:decoder@{LOOPBACK}:{responder.port} ")
-    assert kinds([m.first_line for m in result.messages()]) == ["OPTIONS", "200"]
+    records = result.records()
+    assert flow(records) == ["OPTIONS", "200"]
+    assert records[1].src == (LOOPBACK, responder.port)
 
 
 def test_delayed_offer_and_audio_only_scenarios(tmp_path: Path) -> None:
@@ -177,9 +191,9 @@ def test_delayed_offer_and_audio_only_scenarios(tmp_path: Path) -> None:
         )
         served = uas.wait(5.0)
     assert result.ok and served.ok, f"{result.describe()}\n{served.describe()}"
-    messages = result.messages()
-    assert "Content-Length: 0" in messages[0].text  # bodyless INVITE
-    ack = next(m for m in messages if m.first_line.startswith("ACK"))
+    records = result.records()
+    assert "Content-Length: 0" in records[0].text  # bodyless INVITE
+    ack = next(r for r in records if r.first_line.startswith("ACK"))
     assert "m=video " in ack.text and "RTP/AVP 98" in ack.text and "a=sendonly" in ack.text
 
     rejecter = tmp_path / "uas_488.xml"
@@ -188,11 +202,13 @@ def test_delayed_offer_and_audio_only_scenarios(tmp_path: Path) -> None:
         result = run_scenario("uac_invite_audio_only", uas.address, log_dir=tmp_path, timeout=10)
         served = uas.wait(5.0)
     assert result.ok and served.ok, f"{result.describe()}\n{served.describe()}"
-    first = kinds([m.first_line for m in result.messages()])
+    first = flow(result.records())
     assert first == ["INVITE", "488", "ACK"], first
-    invite, ack = result.messages()[0], result.messages()[2]
-    assert "m=video" not in invite.text
-    assert invite.header("Via") == ack.header("Via"), "ACK to a non-2xx reuses the INVITE's Via"
+    invite, ack = result.records()[0].message, result.records()[2].message
+    assert b"m=video" not in invite.body
+    assert invite.headers.get("Via") == ack.headers.get("Via"), (
+        "ACK to a non-2xx reuses the INVITE's Via"
+    )
 
 
 def test_a_missing_binary_is_a_tool_problem_not_a_failure(
@@ -242,28 +258,39 @@ def test_builtin_scenarios_parse() -> None:
     assert scenario_globals(scenario_path("uac_options")) == set()
 
 
-def test_parse_messages_reads_the_trace_msg_format() -> None:
+def test_records_from_log_read_the_trace_msg_format() -> None:
+    """Exact bytes by the logged byte count, SIPp's wall clock mapped onto the monotonic one,
+    addresses from the driver or else from the Via."""
+    options = (
+        b"OPTIONS sip:x@127.0.0.1:5060 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n"
+        b"Call-ID: c1\r\nContent-Length: 0\r\n\r\n"
+    )
+    ok = b"SIP/2.0 200 OK\r\nCall-ID: c1\r\n\r\n"
     log = (
-        "----------------------------------------------- 2026-01-02 03:04:05.250000\n"
-        "UDP message sent (40 bytes):\n\n"
-        "OPTIONS sip:x@127.0.0.1:5060 SIP/2.0\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n\n"
-        "----------------------------------------------- 2026-01-02 03:04:05.500000\n"
-        "UDP message received [30] bytes :\n\n"
-        "SIP/2.0 200 OK\r\nCall-ID: c1\r\n\r\n\n"
+        b"----------------------------------------------- 2026-01-02 03:04:05.250000\n"
+        + f"UDP message sent ({len(options)} bytes):\n\n".encode()
+        + options
+        + b"\n"
+        + b"----------------------------------------------- 2026-01-02 03:04:05.500000\n"
+        + f"UDP message received [{len(ok)}] bytes :\n\n".encode()
+        + ok
+        + b"\n"
     )
-    first, second = parse_messages(log)
-    assert (first.direction, first.transport, first.first_line) == (
-        "sent",
-        "UDP",
-        "OPTIONS sip:x@127.0.0.1:5060 SIP/2.0",
-    )
-    assert (second.direction, second.first_line, second.call_id) == (
-        "received",
-        "SIP/2.0 200 OK",
-        "c1",
-    )
-    assert second.timestamp - first.timestamp == pytest.approx(0.25)
-    assert "\r" not in first.text
+    wall = datetime(2026, 1, 2, 3, 4, 5).timestamp()  # SIPp logs local time
+    clock = SippClock(wall=wall, monotonic=100.0)
+    first, second = records_from_log(log, clock, remote=(LOOPBACK, 5060))
+    assert (first.direction, first.transport, first.raw) == ("TX", "udp", options)
+    assert (second.direction, second.raw, second.message.call_id) == ("RX", ok, "c1")
+    assert first.t == pytest.approx(100.25) and second.t == pytest.approx(100.5)
+    assert first.local == (LOOPBACK, 5061)  # SIPp's sent-by: the driver did not know it
+    assert second.src == (LOOPBACK, 5060)  # the target, as the driver knows it
+    # A UAS without a known remote: the caller's Via of that call.
+    (invite,) = records_from_log(
+        log.replace(b"message sent", b"message received"), clock, local=(LOOPBACK, 7000)
+    )[:1]
+    assert invite.direction == "RX" and invite.remote == (LOOPBACK, 5061)
+    assert invite.local == (LOOPBACK, 7000)
 
 
 UAS_OFFER_IN_200 = """<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -14,6 +14,7 @@ from decoder_conformance.report.ladder import (
     LIFELINE_CLASS,
     LadderMessage,
     attach_ladder,
+    ladder_rows,
     parties,
     render_svg,
     render_text,
@@ -160,3 +161,34 @@ def test_render_png_when_rsvg_convert_is_available(tmp_path: Path) -> None:
     png = tmp_path / "ladder.png"
     subprocess.run([tool, "-w", "1000", str(source), "-o", str(png)], check=True, timeout=30)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ladder_rows_merge_the_records_of_several_peers() -> None:
+    """The one adapter: wire records of two peers (and an RTP record, left out) in time order,
+    arrows from sender to receiver, labels from the start line; bytes that are not SIP still get
+    a row (their start line) instead of breaking the ladder."""
+    from decoder_conformance.peers.capture import WireRecord, merged, sip_only
+
+    caller, decoder, registrar = (("127.0.0.1", p) for p in (5060, 5071, 5080))
+    register = b"REGISTER sip:x SIP/2.0\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\n\r\n"
+    challenge = b"SIP/2.0 401 Unauthorized\r\nCall-ID: r\r\nCSeq: 1 REGISTER\r\n\r\n"
+    invite = b"INVITE sip:7001@127.0.0.1:5071 SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n"
+    at_registrar = [
+        WireRecord(1.0, "RX", "udp", registrar, decoder, register),
+        WireRecord(2.0, "TX", "tcp", registrar, decoder, challenge),
+    ]
+    at_caller = [
+        WireRecord(1.5, "TX", "udp", caller, decoder, invite),
+        WireRecord(3.0, "RX", "udp", caller, decoder, b"garbage\r\n\r\n"),
+        WireRecord(3.5, "TX", "udp", caller, decoder, b"\x80" * 12, protocol="rtp"),
+    ]
+    rows = ladder_rows(sip_only(merged(at_registrar, at_caller)))
+    assert [(r.t, r.src, r.dst, r.label) for r in rows] == [
+        (1.0, "127.0.0.1:5071", "127.0.0.1:5080", "REGISTER sip:x"),
+        (1.5, "127.0.0.1:5060", "127.0.0.1:5071", "INVITE sip:7001@127.0.0.1:5071"),
+        (2.0, "127.0.0.1:5080", "127.0.0.1:5071", "401 Unauthorized (REGISTER)"),
+        (3.0, "127.0.0.1:5071", "127.0.0.1:5060", "garbage"),
+    ]
+    assert rows[0].detail == register.decode()
+    text = render_text(rows, {"127.0.0.1:5071": "decoder", "127.0.0.1:5080": "registrar"})
+    assert "decoder" in text.splitlines()[0] and "registrar" in text.splitlines()[0]

@@ -1,4 +1,9 @@
-"""Test helpers: a reference decoder in a subprocess, and a plain-socket SIP peer on `wire/`."""
+"""Test helpers: a reference decoder in a subprocess, and a plain-socket SIP peer on `wire/`.
+
+The peer records what it sends and receives as the harness's one wire record type
+(`decoder_conformance.peers.capture.WireRecord`, via `records()`); what it received is also in
+`seen`, as `Received` records (a WireRecord that also answers to `source` and `at`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any
 import requests
 
 from decoder_conformance.device.target import ReferenceProcess, start_reference
+from decoder_conformance.peers.capture import Address, WireRecord
 from decoder_conformance.waiting import poll_until
 from wire import sdp, sip
 
@@ -97,13 +103,21 @@ def device(tmp_path: Path, *extra: str, faults: tuple[str, ...] = ()) -> Iterato
         process.stop()
 
 
-@dataclass
-class Received:
-    """One message the peer received, with its arrival time and source."""
+class Received(WireRecord):
+    """A record of a message the peer received (RX): its `message`, `t` and `remote`.
 
-    message: sip.SipMessage
-    at: float
-    source: tuple[str, int]
+    `source` and `at` are the names tests/reference_device/media/ reads (`remote`, `t`).
+    """
+
+    @property
+    def source(self) -> Address:
+        """Where the message came from (`remote`)."""
+        return self.remote
+
+    @property
+    def at(self) -> float:
+        """Monotonic arrival time (`t`)."""
+        return self.t
 
 
 @dataclass
@@ -112,7 +126,7 @@ class Peer:
 
     tcp: bool = False
     sock: socket.socket = field(init=False)
-    seen: list[Received] = field(default_factory=list)
+    _records: list[WireRecord] = field(default_factory=list)
     _backlog: list[Received] = field(default_factory=list)
     _buffer: bytearray = field(default_factory=bytearray)
 
@@ -132,6 +146,15 @@ class Peer:
         """UDP or TCP."""
         return "TCP" if self.tcp else "UDP"
 
+    def records(self) -> list[WireRecord]:
+        """Everything sent (TX) and received (RX) so far, in order."""
+        return list(self._records)
+
+    @property
+    def seen(self) -> list[Received]:
+        """Everything received so far, in order."""
+        return [r for r in self._records if isinstance(r, Received)]
+
     def connect(self, port: int) -> None:
         """TCP only: connect to the device."""
         self.sock.connect((LOCAL, port))
@@ -142,10 +165,15 @@ class Peer:
 
     def send(self, message: sip.SipMessage, port: int) -> None:
         """Send to the device's port."""
+        data = message.to_bytes()
+        local: Address = self.sock.getsockname()
+        transport = "tcp" if self.tcp else "udp"
+        remote: Address = self.sock.getpeername() if self.tcp else (LOCAL, port)
+        self._records.append(WireRecord(time.monotonic(), "TX", transport, local, remote, data))
         if self.tcp:
-            self.sock.sendall(message.to_bytes())
+            self.sock.sendall(data)
         else:
-            self.sock.sendto(message.to_bytes(), (LOCAL, port))
+            self.sock.sendto(data, remote)
 
     def _read(self, timeout: float) -> Received | None:
         self.sock.settimeout(max(timeout, 0.001))
@@ -156,21 +184,32 @@ class Peer:
                     if not data:
                         return None
                     self._buffer += data
-                message, used = parsed
+                _message, used = parsed
+                raw = bytes(self._buffer[:used])
                 del self._buffer[:used]
-                got = Received(message, time.monotonic(), self.sock.getpeername())
+                got = Received(
+                    time.monotonic(),
+                    "RX",
+                    "tcp",
+                    self.sock.getsockname(),
+                    self.sock.getpeername(),
+                    raw,
+                )
             else:
-                data, addr = self.sock.recvfrom(65535)
-                got = Received(sip.parse(data), time.monotonic(), addr)
+                raw, addr = self.sock.recvfrom(65535)
+                got = Received(time.monotonic(), "RX", "udp", self.sock.getsockname(), addr, raw)
         except (TimeoutError, BlockingIOError):
             return None
-        self.seen.append(got)
+        self._records.append(got)
         return got
 
     def expect(
         self, accept: Callable[[sip.SipMessage], bool], what: str, timeout: float = WAIT
     ) -> Received:
-        """The first message (backlog first) for which `accept` holds; AssertionError if none."""
+        """The first message (backlog first) for which `accept` holds; AssertionError if none.
+
+        A datagram that is not SIP fails here (DeviceFailure, an AssertionError).
+        """
         for index, kept in enumerate(self._backlog):
             if accept(kept.message):
                 return self._backlog.pop(index)
@@ -182,7 +221,7 @@ class Peer:
             if accept(got.message):
                 return got
             self._backlog.append(got)
-        lines = [r.message.start_line() for r in self.seen]
+        lines = [r.first_line for r in self.seen]
         raise AssertionError(f"expected {what} within {timeout} s; received {lines}")
 
     def request(self, method: str, timeout: float = WAIT) -> Received:
@@ -209,7 +248,7 @@ class Peer:
         while (left := deadline - time.monotonic()) > 0:
             got = self._read(left)
             if got is not None:
-                assert not accept(got.message), f"unexpected {got.message.start_line()}"
+                assert not accept(got.message), f"unexpected {got.first_line}"
                 self._backlog.append(got)
 
 
@@ -243,44 +282,37 @@ class Dialog:
     invite_branch: str = ""
     last_invite: sip.SipRequest | None = None
 
-    def _headers(self, method: str, cseq: int, branch: str | None = None) -> sip.Headers:
-        headers = sip.Headers()
-        branch = branch or sip.new_branch()
-        headers.add(
-            "Via", f"SIP/2.0/{self.peer.transport} {LOCAL}:{self.peer.port};branch={branch}"
+    def _request(
+        self, method: str, cseq: int, body: bytes = b"", branch: str | None = None
+    ) -> sip.SipRequest:
+        return sip.make_request(
+            method,
+            f"sip:{self.user}@{LOCAL}:{self.port}",
+            sent_by=(LOCAL, self.peer.port),
+            transport=self.peer.transport,
+            branch=branch,
+            rport=False,
+            from_uri=f"sip:caller@{LOCAL}",
+            from_tag=self.from_tag,
+            to_uri=f"sip:{self.user}@{LOCAL}:{self.port}",
+            to_tag=self.to_tag,
+            call_id=self.call_id,
+            cseq=cseq,
+            contact=f"sip:caller@{LOCAL}:{self.peer.port}",
+            body=body,
         )
-        headers.add("Max-Forwards", "70")
-        headers.add("From", f"<sip:caller@{LOCAL}>;tag={self.from_tag}")
-        to = f"<sip:{self.user}@{LOCAL}:{self.port}>"
-        headers.add("To", to if self.to_tag is None else f"{to};tag={self.to_tag}")
-        headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"{cseq} {method}")
-        headers.add("Contact", f"<sip:caller@{LOCAL}:{self.peer.port}>")
-        headers.add("Content-Length", "0")
-        return headers
 
     def make(self, method: str, body: bytes = b"", *, cseq: int | None = None) -> sip.SipRequest:
         """A request in this call (new CSeq unless given)."""
         if cseq is None:
             self.cseq += 1
             cseq = self.cseq
-        request = sip.SipRequest(
-            method, f"sip:{self.user}@{LOCAL}:{self.port}", self._headers(method, cseq)
-        )
-        if body:
-            request.set_body(body, "application/sdp")
-        return request
+        return self._request(method, cseq, body)
 
     def invite(self, body: bytes = b"") -> sip.SipRequest:
         """Send the initial INVITE."""
         self.invite_branch = sip.new_branch()
-        request = sip.SipRequest(
-            "INVITE",
-            f"sip:{self.user}@{LOCAL}:{self.port}",
-            self._headers("INVITE", 1, self.invite_branch),
-        )
-        if body:
-            request.set_body(body, "application/sdp")
+        request = self._request("INVITE", 1, body, self.invite_branch)
         self.last_invite = request
         self.peer.send(request, self.port)
         return request
@@ -295,13 +327,8 @@ class Dialog:
 
     def cancel(self) -> None:
         """CANCEL the INVITE (same branch)."""
-        request = sip.SipRequest(
-            "CANCEL",
-            f"sip:{self.user}@{LOCAL}:{self.port}",
-            self._headers("CANCEL", 1, self.invite_branch),
-        )
-        request.headers.set("To", f"<sip:{self.user}@{LOCAL}:{self.port}>")
-        self.peer.send(request, self.port)
+        assert self.last_invite is not None, "cancel() before invite()"
+        self.peer.send(sip.make_cancel(self.last_invite), self.port)
 
     def bye(self) -> None:
         """Send BYE."""

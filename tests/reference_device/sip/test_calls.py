@@ -326,7 +326,7 @@ def test_auto_call_out_then_calling_then_hangup_without_redial(tmp_path: Path) -
         assert invite.uri == f"sip:cam@127.0.0.1:{callee.port}"
         assert invite.from_addr.uri == "sip:dec@127.0.0.1"
         assert video_of(invite.body).direction == "recvonly"
-        port = got.source[1]
+        port = got.remote[1]
         respond(callee, invite, 180, port)
         dev.wait_state("call_status", "out")
         ok = sip.make_response(invite, 200, to_tag="callee")
@@ -353,7 +353,7 @@ def test_auto_call_failure_is_error_then_retried(tmp_path: Path) -> None:
         dev.ok("modify_call_cfg", id="1", sip_out_url=f"cam@127.0.0.1:{callee.port}", auto_call="1")
         got = callee.request("INVITE")
         assert isinstance(got.message, sip.SipRequest)
-        respond(callee, got.message, 486, got.source[1])
+        respond(callee, got.message, 486, got.remote[1])
         callee.request("ACK")
         dev.wait_state("call_status", "reconnecting")
         again = callee.request("INVITE").message  # after the 200 ms retry base

@@ -64,11 +64,11 @@ def test_register_challenge_refresh_on_granted_expiry_and_unregister(tmp_path: P
         assert first.headers.get("Expires") == "60"
         assert first.to_addr.uri == "sip:dec@127.0.0.1"
         assert first.contacts[0].uri == f"sip:dec@127.0.0.1:{port}"
-        granted_at = registrar.seen[-1].at
+        granted_at = registrar.seen[-1].t
         dev.wait_state("register_status", "registered")
         assert dev.status()["register_status"]["extra_info"] == 200
         refresh = _challenge_and_grant(registrar, port, 2, "n2")
-        delay = registrar.seen[-2].at - granted_at  # the refresh's first REGISTER
+        delay = registrar.seen[-2].t - granted_at  # the refresh's first REGISTER
         assert 1.2 < delay < 1.9, f"refresh {delay:.2f} s after a 2 s grant (expected 1.5 s)"
         assert refresh.call_id == first.call_id and refresh.cseq.number > first.cseq.number
         dev.ok("remove", id="1")
@@ -84,10 +84,10 @@ def test_fault_refresh_requested_expiry(tmp_path: Path) -> None:
         port = dev.sip_port()
         _registered_device(dev, registrar)
         _challenge_and_grant(registrar, port, 1, "n1")
-        granted_at = registrar.seen[-1].at
+        granted_at = registrar.seen[-1].t
         registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.2)  # due at 0.75 s
         respond(registrar, _register(registrar), 200, port, Expires="1")
-        assert registrar.seen[-1].at - granted_at > 2.0  # refreshed on the 3 s requested
+        assert registrar.seen[-1].t - granted_at > 2.0  # refreshed on the 3 s requested
         _stop_answering_unregister(dev, registrar, port)
     registrar.close()
 
