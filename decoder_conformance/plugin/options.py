@@ -35,20 +35,14 @@ MARKERS = (
 # Hypothesis profiles: dev explores, ci and lab are reproducible (fixed seed) and never time out
 # on network round trips. Select with --hypothesis-profile.
 settings.register_profile("dev", max_examples=30, deadline=None)
-settings.register_profile(
-    "ci",
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "lab",
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+for _name, _examples in (("ci", 40), ("lab", 100)):
+    settings.register_profile(
+        _name,
+        max_examples=_examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 # The default until --hypothesis-profile (applied in hypothesis' own configure) says otherwise.
 settings.load_profile("dev")
 

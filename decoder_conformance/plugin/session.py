@@ -25,7 +25,7 @@ from decoder_conformance.device.target import (
     probe,
     start_reference,
 )
-from decoder_conformance.plugin.stash import EXCHANGES, SUITE_CONFIG, SuiteConfig, item_req
+from decoder_conformance.plugin.stash import SUITE_CONFIG, SuiteConfig, case_evidence, item_req
 from decoder_conformance.report.allure import write_run_metadata
 
 
@@ -133,7 +133,7 @@ def suite_host(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def api(request: pytest.FixtureRequest, device_target: Target) -> DeviceClient:
     """A client for the device, naming the case's requirement in its failures."""
-    recorded = request.node.stash.setdefault(EXCHANGES, [])
+    recorded = case_evidence(request.node).exchanges
     return device_target.client(req=item_req(request.node), on_exchange=recorded.append)
 
 

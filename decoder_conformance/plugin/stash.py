@@ -96,8 +96,6 @@ class CaseEvidence:
 
 SUITE_CONFIG = pytest.StashKey[SuiteConfig]()
 SUMMARY = pytest.StashKey[Summary]()
-#: The case's HTTP exchanges (the same list as CASE_EVIDENCE's `exchanges`).
-EXCHANGES = pytest.StashKey[list[Exchange]]()
 #: The case's evidence wrapper, attached when its call phase ends.
 CASE_EVIDENCE = pytest.StashKey[CaseEvidence]()
 #: Local account numbers (7001, 7002, ...) handed out across the session, so no two collide.
@@ -105,16 +103,8 @@ LOCAL_ACCOUNTS = pytest.StashKey[Iterator[int]]()
 
 
 def case_evidence(item: pytest.Item) -> CaseEvidence:
-    """The evidence wrapper of `item`, made on first use.
-
-    Its `exchanges` is the list under EXCHANGES (where the `api` fixture records), whichever of
-    the two is made first.
-    """
-    evidence = item.stash.get(CASE_EVIDENCE, None)
-    if evidence is None:
-        evidence = CaseEvidence(item.stash.setdefault(EXCHANGES, []))
-        item.stash[CASE_EVIDENCE] = evidence
-    return evidence
+    """The evidence wrapper of `item`, made on first use."""
+    return item.stash.setdefault(CASE_EVIDENCE, CaseEvidence([]))
 
 
 def item_req(item: pytest.Item) -> str:
