@@ -140,7 +140,7 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
     stream = EncodedStream.cbr(640, 360, 30, 1000, seconds)
     call = place_call(client, sip, 1)
     sender = RtpSender(stream, call.destination, call.payload_type)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, float]] = []
     sender.start()
     started = poll_until(
         lambda: sender.started_at,

@@ -16,6 +16,10 @@ SPEC_DIR = PROJECT_ROOT / "spec"
 REQUIREMENT_ID = re.compile(r"^(SIP|GB|LOCAL)-[A-Z0-9]+(-[A-Z0-9]+)*-[0-9]{3}$")
 LEVELS = ("MUST", "SHOULD")
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
+#: Where a requirement comes from. Only page, rfc and reading requirements can fail a device.
+BASES = ("page", "rfc", "reading", "practice")
+#: The fields each basis must give: the page's words, the RFC clause, the readings, the reason.
+BASIS_FIELDS = {"page": "quote", "rfc": "rfc", "reading": "point", "practice": "why"}
 
 
 class CatalogueError(Exception):
@@ -23,8 +27,22 @@ class CatalogueError(Exception):
 
 
 @dataclass(frozen=True)
+class Reading:
+    """One way a device may read an ambiguous point of the page."""
+
+    name: str
+    means: str
+
+
+@dataclass(frozen=True)
 class Requirement:
-    """One numbered requirement: what is checked, where it comes from, and how much it matters."""
+    """One numbered requirement: what is checked, where it comes from, and how much it matters.
+
+    `basis` says where it comes from: `page` (the vendor page states it; `quote` has its words),
+    `rfc` (an RFC MUST/SHALL; `rfc` cites the section), `reading` (the page is ambiguous: `point`
+    names the ambiguity and `readings` lists every reading a device may follow), `practice`
+    (neither says it; `why` gives the reason it is still worth checking).
+    """
 
     id: str
     area: str
@@ -32,12 +50,31 @@ class Requirement:
     clause: str
     level: str
     check: str
+    basis: str
     decision: str = ""
+    quote: str = ""
+    rfc: str = ""
+    point: str = ""
+    readings: tuple[Reading, ...] = ()
+    why: str = ""
 
     @property
     def severity(self) -> str:
         """Allure severity: MUST -> critical, SHOULD -> normal."""
         return SEVERITY[self.level]
+
+    @property
+    def can_fail(self) -> bool:
+        """True when a device that breaks it is failed, not given a finding (profile aside)."""
+        return self.level == "MUST" and self.basis != "practice"
+
+    def reading(self, name: str) -> Reading:
+        """The listed reading `name`; KeyError naming the listed ones if it is not one."""
+        for reading in self.readings:
+            if reading.name == name:
+                return reading
+        listed = ", ".join(r.name for r in self.readings) or "none"
+        raise KeyError(f"{self.id} ({self.point}) lists no reading {name!r} (listed: {listed})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +92,39 @@ def _load_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogueError(f"{path}: {exc}") from None
+
+
+def _requirement(entry: dict[str, Any], where: str) -> Requirement:
+    """One catalogue entry, validated: ID shape, level, basis and the fields the basis needs."""
+    values = {k: v for k, v in entry.items() if k != "readings"}
+    readings: list[Reading] = []
+    for index, raw in enumerate(entry.get("readings") or []):
+        if not isinstance(raw, dict) or set(raw) != {"name", "means"}:
+            raise CatalogueError(f"{where}.readings[{index}] must be a mapping of name and means")
+        readings.append(Reading(str(raw["name"]), str(raw["means"])))
+    try:
+        req = Requirement(**{k: str(v) for k, v in values.items()}, readings=tuple(readings))
+    except TypeError as exc:
+        raise CatalogueError(f"{where} ({entry.get('id')}): {exc}") from None
+    where = f"{where} ({req.id})"
+    if not REQUIREMENT_ID.match(req.id):
+        raise CatalogueError(f"{where}: id is not of the form SIP-AREA-FEAT-001")
+    if req.level not in LEVELS:
+        raise CatalogueError(f"{where}: level must be one of {LEVELS}")
+    if req.basis not in BASES:
+        raise CatalogueError(f"{where}: basis must be one of {BASES}, got {req.basis!r}")
+    needed = BASIS_FIELDS[req.basis]
+    if not getattr(req, needed):
+        raise CatalogueError(f"{where}: basis {req.basis} needs {needed!r}")
+    if req.basis == "practice" and req.level == "MUST":
+        raise CatalogueError(f"{where}: a practice is a SHOULD (only a profile promotes it)")
+    if req.basis == "reading":
+        names = [r.name for r in req.readings]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise CatalogueError(f"{where}: a reading lists at least two distinct readings")
+    elif req.readings or req.point:
+        raise CatalogueError(f"{where}: only a reading requirement has point and readings")
+    return req
 
 
 @dataclass(frozen=True)
@@ -76,18 +146,20 @@ class Catalogue:
             where = f"{path}: requirements[{index}]"
             if not isinstance(entry, dict):
                 raise CatalogueError(f"{where} must be a mapping")
-            try:
-                req = Requirement(**{k: str(v) for k, v in entry.items()})
-            except TypeError as exc:
-                raise CatalogueError(f"{where} ({entry.get('id')}): {exc}") from None
-            if not REQUIREMENT_ID.match(req.id):
-                raise CatalogueError(f"{where}: id {req.id!r} is not of the form SIP-AREA-FEAT-001")
-            if req.level not in LEVELS:
-                raise CatalogueError(f"{where} ({req.id}): level must be one of {LEVELS}")
+            req = _requirement(entry, where)
             if req.id in result:
                 raise CatalogueError(f"{where}: duplicate id {req.id}")
             result[req.id] = req
+        points = [r.point for r in result.values() if r.point]
+        repeated = sorted({p for p in points if points.count(p) > 1})
+        if repeated:
+            raise CatalogueError(f"{path}: reading points named by more than one id: {repeated}")
         return result
+
+    @cached_property
+    def points(self) -> dict[str, Requirement]:
+        """Reading requirements by the point they are about (e.g. "id_type")."""
+        return {r.point: r for r in self.requirements.values() if r.basis == "reading"}
 
     @cached_property
     def errors(self) -> dict[str, ErrorCode]:

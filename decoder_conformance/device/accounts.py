@@ -13,7 +13,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.device.client import ConformanceFailure, DeviceClient
+from decoder_conformance.device.client import DeviceClient
+from decoder_conformance.failures import NotExercised
 
 
 @dataclass(frozen=True)
@@ -49,19 +50,33 @@ def device_host_of(api_url: str) -> str:
     return urlsplit(api_url).hostname or LOOPBACK
 
 
+def parse_bind(bind: str) -> tuple[str, int] | None:
+    """HOST and bound PORT of a get_binds.json entry; None when it is not HOST:PORT with a
+    non-zero port (e.g. the page's own `*.2222`, or a port 0 the device did not resolve)."""
+    host, sep, port = bind.strip().rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) <= 65535:
+        return None
+    return host, int(port)
+
+
 def device_sip_address(api: DeviceClient, api_url: str) -> DeviceSip:
-    """The device's SIP address from its effective binds; a `*` host means the device's host."""
+    """The device's SIP address: its first usable bind; a `*` host means the device's host.
+
+    Entries that are not HOST:PORT with a bound port are skipped. A device that shows no usable
+    bind cannot be called, which is not a failure of the case's requirement: NotExercised.
+    """
     binds = api.binds()
-    if not binds:
-        raise ConformanceFailure(api.req, "at least one SIP bind in get_binds.json", "none")
-    host, _, port = binds[0].rpartition(":")
-    if host in ("*", "0.0.0.0", ""):
-        host = device_host_of(api_url)
-    if not port.isdigit() or int(port) == 0:
-        raise ConformanceFailure(
-            api.req, "get_binds.json to show the bound port of each bind", f"binds {binds}"
-        )
-    return DeviceSip(host, int(port), binds[0])
+    for bind in binds:
+        parsed = parse_bind(bind)
+        if parsed is None:
+            continue
+        host, port = parsed
+        if host in ("*", "0.0.0.0", ""):
+            host = device_host_of(api_url)
+        return DeviceSip(host, port, bind)
+    raise NotExercised(
+        f"device shows no usable SIP bind (HOST:PORT with a bound port) in get_binds.json: {binds}"
+    )
 
 
 class AccountFactory:

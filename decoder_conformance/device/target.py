@@ -14,6 +14,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,7 +24,7 @@ import requests
 
 from decoder_conformance import PROJECT_ROOT
 from decoder_conformance.contract.profile import Profile
-from decoder_conformance.device.client import DeviceClient
+from decoder_conformance.device.client import DeviceClient, Exchange
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.waiting import Deadline
 
@@ -45,6 +46,8 @@ class TargetPlan:
     api_url: str
     origin: str
     faults: tuple[str, ...] = ()
+    #: POINT=READING choices the bundled decoder is started with (its --reading options).
+    readings: tuple[str, ...] = ()
 
     @property
     def lab(self) -> bool:
@@ -60,26 +63,33 @@ class TargetPlan:
         """One line for the report header."""
         if not self.lab:
             faults = f" with fault {', '.join(self.faults)}" if self.faults else ""
-            return f"{BUNDLED}{faults}"
+            readings = f" reading {', '.join(self.readings)}" if self.readings else ""
+            return f"{BUNDLED}{faults}{readings}"
         return f"{self.api_url} (from {self.origin})"
 
 
-def plan_target(device_option: str, profile_url: str, faults: tuple[str, ...]) -> TargetPlan:
+def plan_target(
+    device_option: str,
+    profile_url: str,
+    faults: tuple[str, ...],
+    readings: tuple[str, ...] = (),
+) -> TargetPlan:
     """The run's target: --device, else the profile's [device].url, else the bundled decoder.
 
-    A reference fault with a lab target is a contradiction, not something to ignore silently.
+    A reference fault or reading with a lab target is a contradiction, not something to ignore.
     """
     if device_option:
-        plan = TargetPlan(device_option, "--device", faults)
+        plan = TargetPlan(device_option, "--device", faults, readings)
     elif profile_url:
-        plan = TargetPlan(profile_url, "the profile's [device].url", faults)
+        plan = TargetPlan(profile_url, "the profile's [device].url", faults, readings)
     else:
-        return TargetPlan("", BUNDLED, faults)
-    if faults:
-        raise TargetPlanError(
-            f"--reference-fault {', '.join(faults)} applies to the bundled reference decoder, "
-            f"but the target is the lab device {plan.api_url} ({plan.origin})"
-        )
+        return TargetPlan("", BUNDLED, faults, readings)
+    for option, values in (("--reference-fault", faults), ("--reference-reading", readings)):
+        if values:
+            raise TargetPlanError(
+                f"{option} {', '.join(values)} applies to the bundled reference decoder, "
+                f"but the target is the lab device {plan.api_url} ({plan.origin})"
+            )
     return plan
 
 
@@ -128,6 +138,7 @@ def start_reference(
     state_dir: Path,
     *,
     faults: tuple[str, ...] = (),
+    readings: tuple[str, ...] = (),
     user: str = "",
     password: str = "",
     timeout: float = 10.0,
@@ -148,6 +159,8 @@ def start_reference(
     ]
     for fault in faults:
         args += ["--fault", fault]
+    for reading in readings:
+        args += ["--reading", reading]
     if user:
         # The password goes through the environment, not argv, so `ps` does not show it.
         args += ["--user", user, "--password-env", "REFERENCE_DEVICE_PASSWORD"]
@@ -223,9 +236,13 @@ class Target:
     restore_report: list[str] = field(default_factory=list)
 
     def client(
-        self, *, req: str = "LOCAL-UNSPECIFIED-000", on_exchange: Any = None
+        self,
+        *,
+        req: str = "LOCAL-UNSPECIFIED-000",
+        on_exchange: Callable[[Exchange], None] | None = None,
+        on_code: Callable[[str, str], None] | None = None,
     ) -> DeviceClient:
-        """A new client for this device."""
+        """A new client for this device (`error_codes`: the pinned codes only)."""
         return DeviceClient(
             self.api_url,
             self.error_codes,
@@ -233,4 +250,5 @@ class Target:
             token=self.token,
             req=req,
             on_exchange=on_exchange,
+            on_code=on_code,
         )

@@ -2,7 +2,8 @@
 
 Each part registers its own hooks and fixtures: `options` (command line and configuration),
 `gates` (requirement IDs, capability skips, waivers), `session` (the target, lab snapshot and
-restore, device clients), `peers` (SIP peers and accounts) and `evidence` (attachments, summary).
+restore, device clients), `peers` (SIP peers and accounts), `evidence` (attachments, summary) and
+`verdicts` (findings, readings).
 """
 
 pytest_plugins = [
@@ -11,4 +12,5 @@ pytest_plugins = [
     "decoder_conformance.plugin.session",
     "decoder_conformance.plugin.peers",
     "decoder_conformance.plugin.evidence",
+    "decoder_conformance.plugin.verdicts",
 ]

@@ -15,14 +15,14 @@ from collections.abc import Callable, Generator
 
 import pytest
 
+from decoder_conformance.contract.draft import draft_profile
 from decoder_conformance.peers.capture import sip_only
 from decoder_conformance.plugin.stash import (
+    OBSERVATIONS,
     SUITE_CONFIG,
     SUMMARY,
     CaseEvidence,
     case_evidence,
-    is_suite_case,
-    item_req,
 )
 from decoder_conformance.report.allure import attach_exchanges
 from decoder_conformance.report.ladder import attach_ladder, ladder_rows
@@ -73,21 +73,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         attach_case_evidence(case_evidence(item))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Feed the per-requirement summary."""
-    report = yield
-    if is_suite_case(item):
-        item.config.stash[SUMMARY].record(item_req(item), item.nodeid, report, call)
-    return report
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the conformance summary if asked."""
+    """Write the conformance summary and the discovered profile, if asked."""
     suite = session.config.stash.get(SUITE_CONFIG, None)
-    if suite is None or suite.summary_path is None:
+    if suite is None:
         return
     summary = session.config.stash[SUMMARY]
-    summary.write(suite.summary_path, suite.catalogue, suite.profile)
+    observations = session.config.stash[OBSERVATIONS]
+    if suite.summary_path is not None:
+        summary.write(suite.summary_path, observations)
+    if suite.discover_path is not None:
+        kept = [req for req, verdict in summary.verdicts().items() if verdict == "passed"]
+        text = draft_profile(observations, kept, suite.plan.api_url or suite.plan.describe())
+        suite.discover_path.parent.mkdir(parents=True, exist_ok=True)
+        suite.discover_path.write_text(text, "utf-8")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"decoder conformance: profile drafted at {suite.discover_path}")

@@ -1,7 +1,8 @@
 """Collection gates: one requirement ID per case, Allure labels, capability skips and waivers.
 
-This is the only place a conformance case is skipped (a capability the profile lacks) or waived
-(a known defect the profile lists, as a strict xfail).
+This is the only place a conformance case is skipped (a capability the profile lacks, or a
+reading of the page the profile does not pin for a case that applies under one reading only) or
+waived (a known defect the profile lists, as a strict xfail).
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{', '.join(missing)} ({'; '.join(CAPABILITIES[c] for c in missing)})"
             )
             item.add_marker(pytest.mark.skip(reason=reason))
+        for mark in item.iter_markers("only_reading"):
+            point, reading = mark.args
+            if point not in suite.catalogue.points:
+                raise usage(f"{item.nodeid}: unknown reading point {point!r} in @only_reading")
+            if profile.readings.get(point) != reading:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"not applicable: applies under reading {point} = {reading}, "
+                        f"which profile {profile.source} does not pin"
+                    )
+                )
         waiver = profile.waiver_for(req.id)
         if waiver is not None:
             reason = f"waived in {profile.source} (firmware {waiver.firmware}): {waiver.reason}"

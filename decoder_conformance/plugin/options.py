@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, settings
 
 from decoder_conformance import LOOPBACK, PROJECT_ROOT
 from decoder_conformance.contract.catalogue import Catalogue, CatalogueError
+from decoder_conformance.contract.observations import Observations
 from decoder_conformance.contract.profile import ProfileError, load_profile
 from decoder_conformance.device.target import TargetPlanError, plan_target
-from decoder_conformance.plugin.stash import SUITE_CONFIG, SUMMARY, SuiteConfig
+from decoder_conformance.plugin.stash import OBSERVATIONS, SUITE_CONFIG, SUMMARY, SuiteConfig
 from decoder_conformance.report.summary import Summary
 
 REFERENCE_PROFILE = PROJECT_ROOT / "profiles" / "reference.toml"
@@ -29,6 +30,8 @@ MARKERS = (
     "req(id): the requirement ID from spec/requirements.yaml that the case checks",
     "needs(*capabilities): device-profile capabilities the case needs; skipped, naming them, "
     "when the profile lacks one",
+    "only_reading(point, reading): the case applies only to a device whose profile pins this "
+    "reading of the point; skipped, naming it, otherwise",
     "selftest: project test that runs whole suites in a subprocess (slow)",
 )
 
@@ -91,6 +94,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the reference decoder with this built-in fault (repeatable; self-test)",
     )
     group.addoption(
+        "--reference-reading",
+        action="append",
+        default=[],
+        metavar="POINT=READING",
+        help="start the reference decoder following this reading of an ambiguous point of the "
+        "page (repeatable; see python -m reference_device --help)",
+    )
+    group.addoption(
+        "--discover",
+        default="",
+        metavar="PATH",
+        help="draft a device profile at PATH from what this run observes: the readings and "
+        "error codes the device follows and the practices it keeps (without --profile the "
+        "run pins nothing: profiles/generic.toml)",
+    )
+    group.addoption(
         "--conformance-summary",
         default="",
         metavar="PATH",
@@ -148,20 +167,28 @@ def pytest_configure(config: pytest.Config) -> None:
         raise usage(str(exc)) from None
     device_option = str(config.getoption("device")).strip()
     profile_option = str(config.getoption("profile")).strip()
-    default = GENERIC_PROFILE if device_option else REFERENCE_PROFILE
+    discover = str(config.getoption("discover")).strip()
+    # Discovery observes instead of judging: it runs with nothing pinned unless told otherwise.
+    default = GENERIC_PROFILE if device_option or discover else REFERENCE_PROFILE
     profile_path = Path(profile_option) if profile_option else default
     try:
-        profile = load_profile(profile_path, set(errors))
+        profile = load_profile(profile_path, catalogue)
     except ProfileError as exc:
         raise usage(str(exc)) from None
     try:
         plan = plan_target(
-            device_option, profile.device.url, tuple(config.getoption("reference_fault"))
+            device_option,
+            profile.device.url,
+            tuple(config.getoption("reference_fault")),
+            tuple(config.getoption("reference_reading")),
         )
     except TargetPlanError as exc:
         raise usage(str(exc)) from None
     suite_host = check_suite_host(str(config.getoption("suite_host")), lab=plan.lab)
-    codes = {name: profile.errors.get(name, entry.code) for name, entry in errors.items()}
+    # Pinned codes only: those the vendor numbers, and those the profile pins. Any other refusal
+    # passes with any error code, which is recorded (a practice, not a page requirement).
+    codes = {name: entry.code for name, entry in errors.items() if entry.source == "vendor"}
+    codes |= profile.errors
     summary = str(config.getoption("conformance_summary"))
     config.stash[SUITE_CONFIG] = SuiteConfig(
         catalogue=catalogue,
@@ -170,8 +197,10 @@ def pytest_configure(config: pytest.Config) -> None:
         summary_path=Path(summary) if summary else None,
         error_codes=codes,
         suite_host=suite_host,
+        discover_path=Path(discover) if discover else None,
     )
     config.stash[SUMMARY] = Summary()
+    config.stash[OBSERVATIONS] = Observations(catalogue, profile)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -183,6 +212,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"decoder: {suite.plan.describe()}; profile {suite.profile.source}",
         f"suite host (SIP peers bind and advertise): {suite.suite_host}",
     ]
+    if suite.discover_path is not None:
+        lines.append(f"discovery: the profile drafted from this run goes to {suite.discover_path}")
     if suite.plan.lab and not config.getoption("profile"):
         lines.append(
             "no --profile given: using the generic profile (the vendor page's assumptions); "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,13 @@ from decoder_conformance.device.target import (
     probe,
     start_reference,
 )
-from decoder_conformance.plugin.stash import SUITE_CONFIG, SuiteConfig, case_evidence, item_req
+from decoder_conformance.plugin.stash import (
+    OBSERVATIONS,
+    SUITE_CONFIG,
+    SuiteConfig,
+    case_evidence,
+    item_req,
+)
 from decoder_conformance.report.allure import write_run_metadata
 
 
@@ -41,6 +48,7 @@ def device_target(
     password = str(config.getoption("device_password")) or profile.device.password
     reference: ReferenceProcess | None = None
     api_url = plan.api_url
+    started = time.monotonic()
     try:
         if not plan.lab:
             state = tmp_path_factory.mktemp("reference-device") / "state"
@@ -49,6 +57,7 @@ def device_target(
             reference = start_reference(
                 state,
                 faults=plan.faults,
+                readings=plan.readings,
                 user=user,
                 password=password,
                 timeout=timers.ready_timeout,
@@ -64,7 +73,11 @@ def device_target(
     except TargetUnavailable as exc:
         if reference is not None:
             reference.stop()
-        pytest.exit(f"decoder conformance: target unavailable: {exc}", returncode=3)
+        waited = time.monotonic() - started
+        pytest.exit(
+            f"decoder conformance: target unavailable (gave up after {waited:.1f} s): {exc}",
+            returncode=3,
+        )
     target = Target(
         plan,
         api_url,
@@ -119,6 +132,7 @@ def _write_environment(config: pytest.Config, target: Target, suite: SuiteConfig
         "profile": suite.profile.source,
         "capabilities": ",".join(sorted(suite.profile.capabilities)) or "none",
         "reference.faults": ",".join(target.plan.faults) or "none",
+        "reference.readings": ",".join(target.plan.readings) or "none",
         "suite.host": suite.suite_host,
     }
     write_run_metadata(Path(str(alluredir)), environment)
@@ -134,7 +148,10 @@ def suite_host(request: pytest.FixtureRequest) -> str:
 def api(request: pytest.FixtureRequest, device_target: Target) -> DeviceClient:
     """A client for the device, naming the case's requirement in its failures."""
     recorded = case_evidence(request.node).exchanges
-    return device_target.client(req=item_req(request.node), on_exchange=recorded.append)
+    observations = request.config.stash[OBSERVATIONS]
+    return device_target.client(
+        req=item_req(request.node), on_exchange=recorded.append, on_code=observations.code
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from decoder_conformance.contract.catalogue import Catalogue
+from decoder_conformance.contract.observations import Observations
 from decoder_conformance.contract.profile import Profile
 from decoder_conformance.device.client import Exchange
 from decoder_conformance.device.target import TargetPlan
@@ -30,6 +31,8 @@ class SuiteConfig:
     error_codes: dict[str, str]
     #: The address of this machine that every SIP peer binds and advertises (--suite-host).
     suite_host: str
+    #: Where --discover writes the profile drafted from this run (None: no discovery).
+    discover_path: Path | None = None
 
 
 def _no_roles() -> Mapping[str, str]:
@@ -95,6 +98,8 @@ class CaseEvidence:
 
 
 SUITE_CONFIG = pytest.StashKey[SuiteConfig]()
+#: The readings and error codes the device was seen to choose in this run.
+OBSERVATIONS = pytest.StashKey[Observations]()
 SUMMARY = pytest.StashKey[Summary]()
 #: The case's evidence wrapper, attached when its call phase ends.
 CASE_EVIDENCE = pytest.StashKey[CaseEvidence]()

@@ -30,6 +30,11 @@ CATEGORIES = [
         "matchedStatuses": ["broken"],
     },
     {
+        "name": "Findings: practices and SHOULDs the device does not follow (not failures)",
+        "matchedStatuses": ["skipped"],
+        "messageRegex": r"(?s)(XFAIL )?finding \[.*",
+    },
+    {
         "name": "Known defects (waived in the device profile)",
         "matchedStatuses": ["skipped"],
         "messageRegex": r"(?s).*waived.*",

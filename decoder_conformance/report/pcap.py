@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from scapy.utils import PcapWriter, checksum
-
 #: LINKTYPE_ETHERNET (https://www.tcpdump.org/linktypes.html).
 LINKTYPE_ETHERNET = 1
 #: The largest UDP payload an IPv4 datagram can carry (65535 - 20 - 8).
@@ -134,6 +132,13 @@ def _frame(src_ip: bytes, dst_ip: bytes, proto: int, ip_id: int, transport: byte
     return ether + header + transport
 
 
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071), scapy's; imported here so the plugin starts fast."""
+    from scapy.utils import checksum as scapy_checksum
+
+    return int(scapy_checksum(data))
+
+
 def _with_checksum(src_ip: bytes, dst_ip: bytes, proto: int, segment: bytes, at: int) -> bytes:
     """`segment` with its checksum (over the IPv4 pseudo-header) written at offset `at`."""
     pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, proto, len(segment))
@@ -207,6 +212,8 @@ def write_pcap(
 
 
 def _write(handle: BinaryIO, written: list[Frame]) -> int:
+    from scapy.utils import PcapWriter  # imported here: scapy takes a second to load
+
     writer = PcapWriter(handle, linktype=LINKTYPE_ETHERNET, sync=True)
     writer.write_header(None)  # an empty capture still gets its global header
     for frame in written:

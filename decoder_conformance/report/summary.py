@@ -1,9 +1,12 @@
 """Per-requirement verdicts for QA sign-off, written beside the Allure results.
 
 Verdicts are kept apart as the project's rules say: passed, failed (a device defect: an
-AssertionError, including ConformanceFailure), broken (the suite could not exercise the case:
-any other exception), skipped (not applicable per the profile), waived (strict xfail), and
-xpassed (a waived defect that no longer shows: strict xfail turns it into a failure).
+AssertionError, i.e. a DeviceFailure, against a page, RFC MUST or reading requirement), finding
+(a failed practice or SHOULD check the profile does not promote), broken (the suite could not
+exercise the case: any other exception), skipped (not applicable per the profile), waived (strict
+xfail), and xpassed (a waived defect that no longer shows: strict xfail turns it into a
+failure). Beside the verdicts, the summary lists the readings the device follows on the page's
+ambiguous points and the error codes it answered where the page numbers none.
 """
 
 from __future__ import annotations
@@ -11,20 +14,33 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
-from decoder_conformance.contract.catalogue import Catalogue
-from decoder_conformance.contract.profile import Profile
+from decoder_conformance.contract.observations import Observations
 
 if TYPE_CHECKING:
     import pytest
 
+
+class Reading(TypedDict):
+    """One reading point in the summary: what the device was seen to follow, and the pin."""
+
+    requirement: str
+    reading: str | None
+    pinned: str | None
+    seen: list[str]
+
+
 #: Verdicts from worst to best; a requirement takes the worst of its cases.
-ORDER = ("failed", "broken", "xpassed", "waived", "passed", "skipped")
+ORDER = ("failed", "broken", "xpassed", "finding", "waived", "passed", "skipped")
+#: The user property a finding's report carries (set by the plugin's verdicts).
+FINDING = ("verdict", "finding")
 
 
 def verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str | None:
     """The case verdict this report decides, or None if the report decides nothing."""
+    if FINDING in report.user_properties:
+        return "finding"
     if hasattr(report, "wasxfail"):
         return "waived" if report.skipped else "xpassed"
     if report.skipped:
@@ -56,8 +72,17 @@ class Summary:
         if previous is None or ORDER.index(found) < ORDER.index(previous[1]):
             self.cases[nodeid] = (req, found)
 
-    def write(self, path: Path, catalogue: Catalogue, profile: Profile) -> None:
+    def verdicts(self) -> dict[str, str]:
+        """Requirement -> the worst verdict of its cases."""
+        worst: dict[str, str] = {}
+        for req, found in self.cases.values():
+            if req not in worst or ORDER.index(found) < ORDER.index(worst[req]):
+                worst[req] = found
+        return worst
+
+    def write(self, path: Path, observations: Observations) -> None:
         """Write PATH (JSON) and PATH with .md (a table for people)."""
+        catalogue, profile = observations.catalogue, observations.profile
         by_req: dict[str, list[tuple[str, str]]] = {}
         for nodeid, (req, found) in self.cases.items():
             by_req.setdefault(req, []).append((nodeid, found))
@@ -70,6 +95,7 @@ class Summary:
             worst = min((found for _n, found in cases), key=ORDER.index)
             requirements[req_id] = {
                 "level": entry.level if entry else "?",
+                "basis": entry.basis if entry else "?",
                 "check": entry.check if entry else "",
                 "verdict": worst,
                 "cases": [{"nodeid": n, "verdict": v} for n, v in cases],
@@ -77,6 +103,21 @@ class Summary:
         must_failed = [
             r for r, e in requirements.items() if e["level"] == "MUST" and e["verdict"] == "failed"
         ]
+        findings = [r for r, e in requirements.items() if e["verdict"] == "finding"]
+        followed = observations.followed()
+        readings = {
+            point: Reading(
+                requirement=req.id,
+                reading=followed.get(point),
+                pinned=profile.readings.get(point),
+                seen=sorted({r.reading for r in observations.readings if r.point == point}),
+            )
+            for point, req in sorted(catalogue.points.items())
+        }
+        codes = {
+            name: dict(counter.most_common())
+            for name, counter in sorted(observations.codes.items())
+        }
         document = {
             "device": {
                 "model": profile.device.model,
@@ -86,6 +127,9 @@ class Summary:
             "cases": counts,
             "requirements_checked": len(requirements),
             "must_failed": must_failed,
+            "findings": findings,
+            "readings": readings,
+            "codes_seen": codes,
             "requirements": requirements,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +141,38 @@ class Summary:
             "",
             f"MUST requirements failed: {', '.join(must_failed) or 'none'}",
             "",
-            "| requirement | level | verdict | check |",
+            f"Findings (practices and SHOULDs, not failures): {', '.join(findings) or 'none'}",
+            "",
+            "## Readings the device follows where the page is ambiguous",
+            "",
+            "| point | requirement | reading seen | pinned by the profile |",
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {r} | {e['level']} | {e['verdict']} | {e['check']} |"
+            f"| {point} | {r['requirement']} | {', '.join(r['seen']) or 'not observed'} "
+            f"| {r['pinned'] or '-'} |"
+            for point, r in readings.items()
+        ]
+        lines += [
+            "",
+            "## Error codes answered where the page numbers none",
+            "",
+            "| refusal | codes (times) |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| {name} | {', '.join(f'{c} ({n})' for c, n in seen.items())} |"
+            for name, seen in codes.items()
+        ]
+        lines += [
+            "",
+            "## Requirements",
+            "",
+            "| requirement | basis | level | verdict | check |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r} | {e['basis']} | {e['level']} | {e['verdict']} | {e['check']} |"
             for r, e in requirements.items()
         ]
         path.with_suffix(".md").write_text("\n".join(lines) + "\n", "utf-8")

@@ -21,6 +21,7 @@ from decoder_conformance.device.client import (
     binds_match,
 )
 from decoder_conformance.device.target import Target
+from decoder_conformance.plugin.stash import SUITE_CONFIG
 
 
 @dataclass(frozen=True)
@@ -170,9 +171,14 @@ def bare_client(api: DeviceClient, device_target: Target) -> Callable[..., Devic
 
 
 @pytest.fixture
-def catalogue_codes(device_target: Target) -> set[str]:
-    """Every error code this device may answer (catalogue names mapped by the profile)."""
-    return set(device_target.error_codes.values())
+def catalogue_codes(request: pytest.FixtureRequest, device_target: Target) -> set[str]:
+    """Every error code this device may answer: spec/errors.yaml's and the profile's own.
+
+    `device_target.error_codes` holds only the pinned codes (the page's, the profile's
+    remaps); an unpinned refusal may answer any catalogue code.
+    """
+    catalogue = request.config.stash[SUITE_CONFIG].catalogue
+    return {e.code for e in catalogue.errors.values()} | set(device_target.error_codes.values())
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""account.json: fields, unknown ids, registerPort as a JSON integer."""
+"""account.json: fields, unknown ids, registerPort's JSON type."""
 
 from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure, as_number
 
 
 @pytest.mark.req("SIP-API-ACC-001")
@@ -16,7 +16,8 @@ def test_account_fields_of_new_account(api, add_named, new_account):
         raise ConformanceFailure(api.req, f"{name!r} listed after add.json ok", "not listed")
     account_id = found.id
     reply = api.call("account", {"id": str(account_id)})
-    data = api.expect_ok(reply, data_schema="AccountOk")
+    # Every field of the page's table; registerPort an integer or a decimal string (ACC-003).
+    data = api.expect_ok(reply, data_schema="PageAccountOk")
     seen = {"name": data["name"], "protocol": data["protocol"]}
     if seen != {"name": name, "protocol": "sip"}:
         raise ConformanceFailure(
@@ -29,24 +30,27 @@ def test_account_unknown_id_refused(api, unknown_id):
     api.expect_error(api.call("account", {"id": str(unknown_id)}), "unknown_id")
 
 
-def _port_of(api, account_id):
+def _observe_port(api, readings, account_id, when):
+    """account.json registerPort, observing which reading its JSON type follows; as a number."""
     reply = api.call("account", {"id": str(account_id)})
     data = api.expect_ok(reply)
-    port = data.get("registerPort")
-    if not isinstance(port, int) or isinstance(port, bool):
-        raise ConformanceFailure(
-            api.req,
-            "registerPort as a JSON integer",
-            f"{type(port).__name__} {port!r}",
-            reply.exchange,
-        )
-    return port
+    port = data.get("registerPort") if isinstance(data, dict) else None
+    number = as_number(port)
+    seen = f"account.json registerPort {port!r} ({type(port).__name__}) {when}"
+    if isinstance(port, int) and not isinstance(port, bool):
+        readings.follow("register_port_type", "json_integer", seen)
+    elif isinstance(port, str) and number is not None:
+        readings.follow("register_port_type", "decimal_string", seen)
+    else:
+        readings.none_of("register_port_type", seen)
+    return number
 
 
 @pytest.mark.req("SIP-API-ACC-003")
-def test_register_port_is_json_integer(api, new_account):
+def test_register_port_type(api, new_account, readings):
     account_id = new_account()
-    _port_of(api, account_id)
+    _observe_port(api, readings, account_id, "of a new account")
     api.modify(account_id, registerPort="5070")
-    port = _port_of(api, account_id)
-    assert port == 5070, f"[{api.req}] expected registerPort 5070, observed {port}"
+    port = _observe_port(api, readings, account_id, "after modify.json registerPort=5070")
+    if port != 5070:
+        raise ConformanceFailure(api.req, "registerPort 5070 (as a number)", f"{port!r}")

@@ -12,7 +12,18 @@ from decoder_conformance.device.client import ConformanceFailure, binds_match
 
 @pytest.mark.req("SIP-API-BIND-001")
 def test_get_binds_shape(api):
-    api.expect_ok(api.call("get_binds"), data_schema="BindsOk")
+    """data.binds is a string, the list "use "," to separate": the page's own example
+    `*:5060,*.2222` passes; what set_binds takes is SBIND-*'s."""
+    reply = api.call("get_binds")
+    data = api.expect_ok(reply, data_schema="PageBindsOk")
+    binds = data["binds"]
+    if binds and any(not entry.strip() for entry in binds.split(",")):
+        raise ConformanceFailure(
+            api.req,
+            "a comma-separated list of binds (no empty entry)",
+            f"{binds!r}",
+            reply.exchange,
+        )
 
 
 @pytest.mark.req("SIP-API-PORT-001")
@@ -56,13 +67,36 @@ def test_set_binds_then_read_back(api, trial_binds):
     )
 
 
+#: The page's get_binds/set_binds example, as written, and with "*.2222" read as "*:2222".
+PAGE_EXAMPLE = "*:5060,*.2222"
+PAGE_READINGS = {
+    "*:5060,*.2222": "accepted_as_written",
+    "*:5060,*:2222": "accepted_normalised",
+}
+
+
 @pytest.mark.req("SIP-API-SBIND-002")
-@pytest.mark.needs("bind_validation")
-def test_page_example_binds_refused(api, guard, saved_binds):
+def test_page_example_binds(api, guard, saved_binds, readings):
+    """set_binds.json?binds=*:5060,*.2222: refused whole (binds unchanged), or accepted and
+    shown as written or normalised; saved_binds puts the binds back."""
     before = guard.snap()
-    reply = api.call("set_binds", {"binds": "*:5060,*.2222"})
-    api.expect_error(reply, "bad_binds")
-    guard.unchanged(before, reply)
+    reply = api.call("set_binds", {"binds": PAGE_EXAMPLE})
+    api.expect_envelope(reply)
+    if not reply.ok:
+        after = guard.snap()
+        changed = before.diff(after)
+        seen = f"set_binds.json?binds={PAGE_EXAMPLE} answered error {reply.msg}"
+        if changed:
+            readings.none_of("page_example_binds", f"{seen} but changed {changed}")
+        readings.follow("page_example_binds", "refused", f"{seen}, state unchanged")
+        api.expect_error(reply, "bad_binds")  # records the code (or checks a pinned one)
+        return
+    shown = ",".join(api.binds())
+    seen = f"set_binds.json?binds={PAGE_EXAMPLE} answered ok; get_binds.json shows {shown!r}"
+    reading = PAGE_READINGS.get(shown)
+    if reading is None:
+        readings.none_of("page_example_binds", seen)
+    readings.follow("page_example_binds", reading, seen)
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.device.client import ConformanceFailure, as_number
 
 
 @pytest.mark.req("SIP-API-LIST-001")
 def test_list_schema_and_distinct_ids(api, new_account):
     first, second = new_account(), new_account()
     reply = api.call("list")
-    data = api.expect_ok(reply, data_schema="ListOk")
-    ids = [entry["id"] for entry in data]
-    assert {first, second} <= set(ids), (
-        f"[{api.req}] expected both new ids {first}, {second} listed, observed ids {ids}"
-    )
+    # What the page guarantees: {id, type, name, created}; id's JSON type is LIST-002's reading.
+    data = api.expect_ok(reply, data_schema="PageListOk")
+    ids = [as_number(entry["id"]) for entry in data]
+    if not {first, second} <= set(ids):
+        raise ConformanceFailure(
+            api.req, f"both new ids {first}, {second} listed", f"ids {ids}", reply.exchange
+        )
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ConformanceFailure(
@@ -24,28 +26,35 @@ def test_list_schema_and_distinct_ids(api, new_account):
 
 
 @pytest.mark.req("SIP-API-LIST-002")
-def test_list_id_is_json_integer_and_addresses_account(api, new_account):
+def test_list_id_type_and_id_addresses_account(api, new_account, readings):
     name = new_account.name()
     api.expect_ok(api.call("add", {"name": name, "type": "sip"}))
     reply = api.call("list")
-    api.expect_ok(reply)
-    entry = next((e for e in reply.data if e.get("name") == name), None)
+    data = api.expect_ok(reply)
+    entry = next((e for e in data or [] if isinstance(e, dict) and e.get("name") == name), None)
     if entry is None:
         raise ConformanceFailure(
             api.req, f"{name!r} listed after add", "not listed", reply.exchange
         )
     raw_id = entry.get("id")
+    number = as_number(raw_id)
+    if number is not None:
+        new_account.adopt(number)
+    seen = f"list.json id {raw_id!r} ({type(raw_id).__name__}) for {name!r}"
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        new_account.adopt(raw_id)
+        readings.follow("id_type", "json_integer", seen)
+    elif isinstance(raw_id, str) and number is not None:
+        readings.follow("id_type", "decimal_string", seen)
     else:
-        raise ConformanceFailure(
-            api.req, "id as a JSON integer", f"{type(raw_id).__name__} {raw_id!r}", reply.exchange
-        )
-    by_string = api.call("account", {"id": str(raw_id)})
+        readings.none_of("id_type", seen)
+    # Either way its decimal string addresses the same account (the page's parameter form).
+    by_string = api.call("account", {"id": str(number)})
     data = api.expect_ok(by_string)
-    assert data["name"] == name, (
-        f"[{api.req}] expected account.json?id={raw_id} to be {name!r}, observed {data['name']!r}"
-    )
+    shown = data.get("name") if isinstance(data, dict) else None
+    if shown != name:
+        raise ConformanceFailure(
+            api.req, f"account.json?id={number} to be {name!r}", f"{shown!r}", by_string.exchange
+        )
 
 
 @pytest.mark.req("SIP-API-LIST-003")

@@ -73,6 +73,10 @@ CASES = {
 }
 
 
+#: Rows refused only under one reading of a point of the page: run when the profile pins it.
+READING_ROWS = {"set_binds-page-example": ("page_example_binds", "refused")}
+
+
 @pytest.fixture
 def scene(api, new_account, limits, unknown_id, listed, *, spare_binds):
     """A target account with non-default settings, a bystander, and the template values."""
@@ -98,7 +102,8 @@ def scene(api, new_account, limits, unknown_id, listed, *, spare_binds):
             name,
             id=name,
             marks=[pytest.mark.req("SIP-API-ENV-004")]
-            + ([pytest.mark.needs(*needs)] if needs else []),
+            + ([pytest.mark.needs(*needs)] if needs else [])
+            + ([pytest.mark.only_reading(*READING_ROWS[name])] if name in READING_ROWS else []),
         )
         for name, (_, _, _, needs) in CASES.items()
     ],

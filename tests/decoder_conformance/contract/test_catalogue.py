@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -33,20 +34,82 @@ def test_requirements_load_and_are_well_formed() -> None:
         assert req.clause and req.check, f"{req.id}: clause and check are required"
 
 
-def test_catalogue_rejects_duplicates(tmp_path: pytest.TempPathFactory) -> None:
-    spec = tmp_path / "spec"  # type: ignore[operator]
+def test_catalogue_rejects_duplicates(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
     spec.mkdir()
-    entry = {
-        "id": "SIP-API-X-001",
-        "area": "api",
-        "feature": "f",
-        "clause": "c",
-        "level": "MUST",
-        "check": "k",
-    }
+    entry = dict(ENTRY_BASE)
     (spec / "requirements.yaml").write_text(yaml.safe_dump({"requirements": [entry, entry]}))
     with pytest.raises(CatalogueError, match="duplicate id SIP-API-X-001"):
         Catalogue(spec).requirements  # noqa: B018
+
+
+ENTRY_BASE = {
+    "id": "SIP-API-X-001",
+    "area": "api",
+    "feature": "f",
+    "clause": "c",
+    "level": "MUST",
+    "check": "k",
+    "basis": "page",
+    "quote": "URL: sip/list.json",
+}
+READINGS = [{"name": "a", "means": "one way"}, {"name": "b", "means": "another"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"basis": "folklore"}, "basis must be one of"),
+        ({"quote": ""}, "basis page needs 'quote'"),
+        ({"basis": "rfc", "quote": ""}, "basis rfc needs 'rfc'"),
+        ({"basis": "practice", "why": "w", "level": "MUST"}, "a practice is a SHOULD"),
+        ({"basis": "reading", "point": "p", "readings": READINGS[:1]}, "at least two distinct"),
+        ({"basis": "reading", "point": "p", "readings": [READINGS[0]] * 2}, "two distinct"),
+        ({"readings": READINGS}, "only a reading requirement has point and readings"),
+    ],
+)
+def test_catalogue_rejects_a_basis_without_its_fields(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    entry = {**ENTRY_BASE, **change}
+    (spec / "requirements.yaml").write_text(yaml.safe_dump({"requirements": [entry]}))
+    with pytest.raises(CatalogueError, match=message):
+        Catalogue(spec).requirements  # noqa: B018
+
+
+def test_a_reading_point_belongs_to_one_requirement(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    reading = {**ENTRY_BASE, "basis": "reading", "point": "p", "readings": READINGS, "quote": ""}
+    second = {**reading, "id": "SIP-API-X-002"}
+    (spec / "requirements.yaml").write_text(yaml.safe_dump({"requirements": [reading, second]}))
+    with pytest.raises(CatalogueError, match=r"reading points named by more than one id: \['p'\]"):
+        Catalogue(spec).requirements  # noqa: B018
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_every_page_requirement_quotes_the_vendor_page() -> None:
+    page = _words((ROOT / "spec" / "sip-module-api.txt").read_text("utf-8"))
+    missing = [
+        f"{req.id}: {fragment!r}"
+        for req in CATALOGUE.requirements.values()
+        if req.basis == "page"
+        for fragment in req.quote.split(" / ")
+        if _words(fragment) not in page
+    ]
+    assert not missing, "quotes not found in spec/sip-module-api.txt:\n" + "\n".join(missing)
+
+
+def test_only_page_rfc_and_reading_requirements_are_musts() -> None:
+    wrong = [r.id for r in CATALOGUE.requirements.values() if r.level == "MUST" and not r.can_fail]
+    assert not wrong, f"MUST requirements that cannot fail a device: {wrong}"
+    practices = [r.id for r in CATALOGUE.requirements.values() if r.basis == "practice"]
+    assert practices and all(not CATALOGUE.requirements[r].can_fail for r in practices)
 
 
 def test_every_suite_requirement_is_catalogued_and_every_entry_checked() -> None:

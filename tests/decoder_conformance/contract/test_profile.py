@@ -11,12 +11,12 @@ from decoder_conformance.contract.profile import ProfileError, load_profile, par
 from decoder_conformance.plugin.options import check_suite_host
 from tests.conftest import ROOT, run_pytest
 
-ERROR_NAMES = set(Catalogue().errors)
+CATALOGUE = Catalogue()
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "profiles").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_profiles_load(path: Path) -> None:
-    profile = load_profile(path, ERROR_NAMES)
+    profile = load_profile(path, CATALOGUE)
     assert profile.device.model
     assert profile.timers.http_timeout > 0
 
@@ -27,7 +27,7 @@ def test_defaults_and_values() -> None:
         '[errors]\nunknown_id = "9002"\n[timers]\nhttp_timeout = 3\n'
         '[[waivers]]\nrequirement = "SIP-API-ADD-001"\nfirmware = "2.4.*"\nreason = "ticket 7"\n',
         "x.toml",
-        ERROR_NAMES,
+        CATALOGUE,
     )
     assert profile.capabilities == {"gb28181"}
     assert profile.errors == {"unknown_id": "9002"}
@@ -35,7 +35,7 @@ def test_defaults_and_values() -> None:
     waiver = profile.waiver_for("SIP-API-ADD-001")
     assert waiver is not None and waiver.reason == "ticket 7"
     assert (
-        parse_profile('[device]\nfirmware = "2.5"\n', "y.toml", ERROR_NAMES).waiver_for(
+        parse_profile('[device]\nfirmware = "2.5"\n', "y.toml", CATALOGUE).waiver_for(
             "SIP-API-ADD-001"
         )
         is None
@@ -57,11 +57,17 @@ def test_defaults_and_values() -> None:
         ("[[waivers]]\nreason = 'x'\n", ["bad.toml", "[waivers[0]].requirement"]),
         ("[[waivers]]\nrequirement = 'A'\nreason = 'x'\nfirm = '1'\n", ["waivers[0]].firm"]),
         ("[device\n", ["bad.toml", "not valid TOML"]),
+        ("[readings]\nid_kind = 'x'\n", ["bad.toml", "[readings].id_kind", "id_type"]),
+        ("[readings]\nid_type = 'hex'\n", ["[readings].id_type", "json_integer", "LIST-002"]),
+        ("[findings]\npromote = 'all'\n", ["bad.toml", "[findings].promote"]),
+        ("[findings]\npromote = ['SIP-X-001']\n", ["[findings].promote", "SIP-X-001"]),
+        ("[findings]\npromote = ['SIP-API-ENV-001']\n", ["SIP-API-ENV-001", "fails a device"]),
+        ("[findings]\npromot = []\n", ["bad.toml", "[findings].promot"]),
     ],
 )
 def test_mistakes_name_file_and_key(text: str, names: list[str]) -> None:
     with pytest.raises(ProfileError) as caught:
-        parse_profile(text, "bad.toml", ERROR_NAMES)
+        parse_profile(text, "bad.toml", CATALOGUE)
     for name in names:
         assert name in str(caught.value), str(caught.value)
 
@@ -163,3 +169,22 @@ def test_loopback_suite_host_with_a_lab_device_is_accepted() -> None:
     )
     assert run.returncode == 0, run.output
     assert "suite host (SIP peers bind and advertise): 127.0.0.1" in run.output, run.output
+
+
+def test_readings_and_promotions_are_read() -> None:
+    profile = parse_profile(
+        '[readings]\nid_type = "decimal_string"\n[findings]\npromote = ["SIP-API-ENV-002"]\n',
+        "x.toml",
+        CATALOGUE,
+    )
+    assert profile.readings == {"id_type": "decimal_string"}
+    assert profile.promotes("SIP-API-ENV-002") and not profile.promotes("SIP-API-ENV-004")
+    assert parse_profile('[findings]\npromote = ["*"]\n', "y", CATALOGUE).promotes("SIP-X")
+
+
+def test_the_reference_profile_pins_every_reading_and_the_generic_none() -> None:
+    reference = load_profile(ROOT / "profiles" / "reference.toml", CATALOGUE)
+    generic = load_profile(ROOT / "profiles" / "generic.toml", CATALOGUE)
+    assert set(reference.readings) == set(CATALOGUE.points)
+    assert reference.promotes("SIP-API-ENV-002")
+    assert not generic.readings and not generic.promote and not generic.errors

