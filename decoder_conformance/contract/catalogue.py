@@ -101,6 +101,11 @@ def _requirement(entry: dict[str, Any], where: str) -> Requirement:
     for index, raw in enumerate(entry.get("readings") or []):
         if not isinstance(raw, dict) or set(raw) != {"name", "means"}:
             raise CatalogueError(f"{where}.readings[{index}] must be a mapping of name and means")
+        if not isinstance(raw["name"], str):
+            # YAML reads a bare off/on/yes/no as a boolean: the name must be quoted.
+            raise CatalogueError(
+                f"{where}.readings[{index}].name {raw['name']!r} is not a string (quote it)"
+            )
         readings.append(Reading(str(raw["name"]), str(raw["means"])))
     try:
         req = Requirement(**{k: str(v) for k, v in values.items()}, readings=tuple(readings))
