@@ -133,7 +133,7 @@ def check_suite_host(value: str, *, lab: bool) -> str:
     try:
         address = ipaddress.IPv4Address(host)
     except ValueError:
-        raise usage(f"{where}: not an IPv4 address literal (e.g. 192.0.2.10)") from None
+        raise usage(f"{where}: not an IPv4 literal (give this machine's lab address)") from None
     if address.is_unspecified or address.is_multicast or host == "255.255.255.255":
         raise usage(
             f"{where}: the peers advertise this address in Via/Contact/SDP, so it must be this "

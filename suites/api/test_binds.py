@@ -110,7 +110,6 @@ def test_page_example_binds(api, guard, saved_binds, readings):
             "*:",
             "*:65536",
             "256.1.1.1:5060",
-            "sip.example.invalid:5060",
             "*:5060,,*:5062",
             "*:50a0",
             "*5060",

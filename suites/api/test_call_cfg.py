@@ -80,8 +80,10 @@ def test_call_cfg_unknown_id_refused(api, unknown_id):
 
 # -- both views agree ---------------------------------------------------------------------------
 
-SIP_OUT_A = "1001@sip.example.invalid"
-SIP_OUT_B = "sip:2002@sip.example.invalid:5062"
+#: Call targets are loopback literals: a value the suite writes never makes a device resolve a
+#: name or contact another host.
+SIP_OUT_A = "1001@127.0.0.1"
+SIP_OUT_B = "sip:2002@127.0.0.1:5062"
 
 #: (field, prior value sent, value sent, call_cfg.json value expected)
 VIEW_CASES = [

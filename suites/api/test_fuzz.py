@@ -41,9 +41,10 @@ MODIFY_FIELDS = {
     "name": values("renamed-by-fuzz"),
     "localAccount": values("1001", "34020000001320000001"),
     "localAddress": values("*"),  # plus the profile's spare binds: see modify_fields()
-    "realm": values("*", "example.invalid"),
+    "realm": values("*", "realm-fuzz"),
     "serverId": values("34020000002000000001"),
-    "registerServer": values("registrar.invalid", "198.51.100.7"),
+    # Loopback literals only: a fuzzed address must never make the device contact another host.
+    "registerServer": values("127.0.0.1", "127.0.0.2"),
     "registerPort": values("5060", "1", "65535", "0", "65536"),
     "username": values("user"),
     "password": values("secret"),
@@ -64,7 +65,7 @@ CALL_FIELDS = {
     "policy": values("1", "2", "3", "4"),
     "allow_in_num": values("1", "16", "17"),
     "buffer": values("live:200:200:500:0:0", "live:1:2:3:4:100001", "LIVE:1:1:1:1:1"),
-    "sip_out_url": values("1001@sip.example.invalid", "sip:1@h.invalid:5062"),
+    "sip_out_url": values("1001@127.0.0.1", "sip:1@127.0.0.2:5062"),
     "source_id": values("src-1"),
     "default_name": values("decoder-1"),
 }

@@ -17,7 +17,8 @@ FIELD_VALUES = {
     "localAddress": (SPARE, SPARE),
     "realm": ("realm-one", "realm-one"),
     "serverId": ("34020000002000000001", "34020000002000000001"),
-    "registerServer": ("registrar.invalid", "registrar.invalid"),
+    # A loopback literal: the device registers to what it is given, and must not resolve a name.
+    "registerServer": ("127.0.0.2", "127.0.0.2"),
     "registerPort": ("5080", 5080),
     "username": ("user-one", "user-one"),
     "password": ("secret-one", "secret-one"),
@@ -122,7 +123,9 @@ def test_modify_page_example(api, new_account, spare_binds):
         "type": "sip",
         "localAccount": "123",
         "localAddress": local,
-        "registerServer": "registrar.invalid",
+        # The page's 192.168.0.55 stands for a lab registrar: a loopback literal keeps the
+        # device's REGISTER on the device (no name to resolve, no other host contacted).
+        "registerServer": "127.0.0.1",
         "registerPort": "5060",
         "realm": "*",
         "serverId": "sip",
