@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from reference_device import readings
 from reference_device.app import make_app
 from reference_device.auth import Authenticator, Credentials
 from reference_device.faults import Fault, Faults, UnknownFaultError, describe_known
@@ -21,7 +22,7 @@ from reference_device.sip.registration import RegisterSettings
 from reference_device.sip.stack import SipStack
 from reference_device.sip.transaction import Timers
 from reference_device.store import Store, StoreError
-from reference_device.validation import split_host_port
+from reference_device.validation import bind_address, split_host_port
 
 DEFAULT_SIP_BIND = "127.0.0.1:0"
 log = logging.getLogger("reference_device")
@@ -58,7 +59,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m reference_device",
         description="Reference decoder for the SIP-module HTTP API.",
-        epilog="faults:\n" + describe_known(),
+        epilog=f"faults:\n{describe_known()}\n\nreadings (the page read another way; "
+        f"POINT=READING):\n{readings.describe_known()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--http", type=_host_port, default=("127.0.0.1", 0), metavar="HOST:PORT")
@@ -74,6 +76,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME",
         help="switch on a built-in fault (listed below); repeatable",
+    )
+    parser.add_argument(
+        "--reading",
+        action="append",
+        default=[],
+        metavar="POINT=READING",
+        help="follow this reading of an ambiguous point of the page (listed below) instead of "
+        "the default; repeatable",
     )
     parser.add_argument("--sip-bind", action="append", type=_sip_bind, metavar="HOST:PORT")
     parser.add_argument("--max-accounts", type=_positive, default=DEFAULT_MAX_ACCOUNTS)
@@ -132,6 +142,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = [name for name in args.fault if name not in known]
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(unknown)}; known faults:\n{describe_known()}")
+    try:
+        args.readings = readings.Readings(args.reading)
+    except readings.ReadingError as exc:
+        parser.error(f"--reading {exc}; known readings:\n{readings.describe_known()}")
     return args
 
 
@@ -144,8 +158,19 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
         any_host=args.sip_any_host,
     )
     sip = SipStack(settings, faults)
-    sip.start(store.state.binds, sorted(store.state.accounts.values(), key=lambda a: a.id))
-    api = Api(store, faults, Authenticator(credentials), max_accounts=args.max_accounts, sip=sip)
+    # A bind stored as HOST.PORT (page_example_binds) opens HOST:PORT.
+    sip.start(
+        [bind_address(b) for b in store.state.binds],
+        sorted(store.state.accounts.values(), key=lambda a: a.id),
+    )
+    api = Api(
+        store,
+        faults,
+        Authenticator(credentials),
+        max_accounts=args.max_accounts,
+        sip=sip,
+        readings=args.readings,
+    )
     runner = web.AppRunner(make_app(api), handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
@@ -164,12 +189,18 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
             "api": base + "/api",
             "pid": os.getpid(),
             "faults": faults.enabled,
+            "readings": api.readings.enabled,
             "state": str(args.state),
             "sip": {"binds": sip.effective_binds()},
         }
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
-        log.info("serving %s (faults: %s)", base, ", ".join(faults.enabled) or "none")
+        log.info(
+            "serving %s (faults: %s; readings: %s)",
+            base,
+            ", ".join(faults.enabled) or "none",
+            ", ".join(f"{p}={r}" for p, r in api.readings.enabled.items()) or "defaults",
+        )
         await stop.wait()
         log.info("stopping")
     finally:

@@ -21,6 +21,7 @@ from reference_device.model import (
     status_view,
 )
 from reference_device.params import Params
+from reference_device.readings import Point, Readings
 from reference_device.sip.stack import SipStack
 from reference_device.sip.transport import Transport
 from reference_device.status import AccountRuntime, AccountStatus
@@ -90,13 +91,17 @@ class Api:
         store: Store,
         faults: Faults,
         auth: Authenticator,
+        *,
         max_accounts: int = DEFAULT_MAX_ACCOUNTS,
         sip: SipStack | None = None,
+        readings: Readings | None = None,
     ) -> None:
         self.store = store
         # The SIP user agent; None serves the API alone (binds stored, never opened; no calls).
         self.sip = sip
         self.faults = faults
+        # Where the page is ambiguous, the reading this device follows (the defaults if None).
+        self.readings = readings if readings is not None else Readings()
         self.auth = auth
         self.max_accounts = max_accounts
         self._runtime: dict[int, AccountRuntime] = {}
@@ -171,6 +176,10 @@ class Api:
         if any(a.name == name and a.id != account_id for a in state.accounts.values()):
             raise ApiError(ErrorCode.DUPLICATE_NAME, name)
 
+    @property
+    def _created_on_add(self) -> bool:
+        return self.readings.follows(Point.CREATED_MEANING, "on_add")
+
     def _new_id(self, state: State) -> int:
         if self.faults.on(Fault.ID_REUSED):
             return next(i for i in range(1, len(state.accounts) + 2) if i not in state.accounts)
@@ -181,7 +190,17 @@ class Api:
     def list_accounts(self, params: Params) -> Payload:
         """list.json: every account, sorted by id."""
         accounts = sorted(self.store.state.accounts.values(), key=lambda a: a.id)
-        return {"data": [list_entry(a, self._transport_open(a.id)) for a in accounts]}
+        id_as_string = self.readings.follows(Point.ID_TYPE, "decimal_string")
+        entries = [
+            list_entry(
+                a,
+                self._transport_open(a.id),
+                created_on_add=self._created_on_add,
+                id_as_string=id_as_string,
+            )
+            for a in accounts
+        ]
+        return {"data": entries}
 
     def add(self, params: Params) -> Payload:
         """add.json: a new account with a never-reused id; the answer carries no id."""
@@ -260,7 +279,9 @@ class Api:
         if found is None and self.faults.on(Fault.STATUS_UNKNOWN_OK):
             return {"data": status_view(AccountStatus.IDLE, AccountRuntime())}
         account = self._known(found)
-        status = account_status(account, self._transport_open(account.id))
+        status = account_status(
+            account, self._transport_open(account.id), created_on_add=self._created_on_add
+        )
         return {"data": status_view(status, self._runtime_of(account.id))}
 
     def account(self, params: Params) -> Payload:
@@ -269,7 +290,9 @@ class Api:
         view = account_view(account)
         stale = self._stale_auto_answer.get(account.id, account.call.auto_answer)
         view["call_in_options"]["auto_answer"] = stale
-        if self.faults.on(Fault.REGISTER_PORT_STRING):
+        if self.faults.on(Fault.REGISTER_PORT_STRING) or self.readings.follows(
+            Point.REGISTER_PORT_TYPE, "decimal_string"
+        ):
             view["registerPort"] = str(account.register_port)
         return {"data": view}
 
@@ -297,10 +320,17 @@ class Api:
     # -- binds, sources, calls -----------------------------------------------------------------
 
     def _binds(self) -> list[str]:
-        """The effective binds (bound ports) with a SIP layer, else the stored ones."""
-        if self.sip is not None:
-            return self.sip.effective_binds()
-        return list(self.store.state.binds)
+        """The effective binds (bound ports) with a SIP layer, else the stored ones; a bind
+        stored as HOST.PORT (page_example_binds=accepted_as_written) is shown so."""
+        if self.sip is None:
+            return list(self.store.state.binds)
+        dotted = {v.bind_address(b) for b in self.store.state.binds if v.bind_address(b) != b}
+        return [
+            v.as_written(shown) if requested in dotted else shown
+            for (requested, _), shown in zip(
+                self.sip.binds, self.sip.effective_binds(), strict=True
+            )
+        ]
 
     def server_port(self, params: Params) -> Payload:
         """server_port.json: each bind as {name, value}; id/type are ignored."""
@@ -316,11 +346,16 @@ class Api:
 
     def set_binds(self, params: Params) -> Payload:
         """set_binds.json: open the new binds first (1207 and nothing changed if one fails),
-        store the requested list, close the binds no longer listed."""
-        binds = v.parse_binds(params.get("binds"))
+        store the requested list, close the binds no longer listed. HOST.PORT is refused, or
+        read as HOST:PORT and stored as written or as HOST:PORT (page_example_binds)."""
+        as_written = self.readings.follows(Point.PAGE_EXAMPLE_BINDS, "accepted_as_written")
+        normalised = self.readings.follows(Point.PAGE_EXAMPLE_BINDS, "accepted_normalised")
+        binds = v.parse_binds(params.get("binds"), dotted=as_written or normalised)
+        if normalised:
+            binds = [v.bind_address(b) for b in binds]
         if self.sip is not None:
             try:
-                self.sip.set_binds(binds)
+                self.sip.set_binds([v.bind_address(b) for b in binds])
             except OSError as exc:
                 raise ApiError(ErrorCode.BIND_FAILED, str(exc)) from exc
         state = self.store.snapshot()
@@ -350,10 +385,11 @@ class Api:
         return {"data": {"token": token}}
 
     def info(self, params: Params) -> Payload:
-        """reference/info.json: which implementation this is and which faults are on."""
+        """reference/info.json: which implementation this is, which faults and readings are on."""
         return {
             "data": {
                 "faults": self.faults.enabled,
+                "readings": self.readings.enabled,
                 "implementation": IMPLEMENTATION,
                 "version": __version__,
             }

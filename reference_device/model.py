@@ -63,21 +63,31 @@ class State:
     binds: list[str] = field(default_factory=list)
 
 
-def account_status(account: Account, transport_open: bool = True) -> AccountStatus:
+def account_status(
+    account: Account, transport_open: bool = True, *, created_on_add: bool = False
+) -> AccountStatus:
     """`created` once the account has a local account and a local address to serve it on
-    (and, with a SIP layer, the transport for that address is open)."""
+    (and, with a SIP layer, the transport for that address is open). Before that `not_created`,
+    or, when an account counts as created from add.json on (`created_on_add`), `error`."""
     if account.local_account and account.local_address and transport_open:
         return AccountStatus.CREATED
-    return AccountStatus.NOT_CREATED
+    return AccountStatus.ERROR if created_on_add else AccountStatus.NOT_CREATED
 
 
-def list_entry(account: Account, transport_open: bool = True) -> JsonObject:
-    """One element of list.json's data."""
+def list_entry(
+    account: Account,
+    transport_open: bool = True,
+    *,
+    created_on_add: bool = False,
+    id_as_string: bool = False,
+) -> JsonObject:
+    """One element of list.json's data (`id_as_string`: the id as a decimal string)."""
+    status = account_status(account, transport_open, created_on_add=created_on_add)
     return {
-        "created": account_status(account, transport_open) is AccountStatus.CREATED,
+        "created": created_on_add or status is AccountStatus.CREATED,
         "type": account.type.value,
         "name": account.name,
-        "id": account.id,
+        "id": str(account.id) if id_as_string else account.id,
     }
 
 

@@ -156,8 +156,24 @@ def parse_sip_url(raw: str) -> str:
     return raw
 
 
-def parse_binds(raw: str | None) -> list[str]:
-    """Comma-separated HOST:PORT entries, no duplicates, at most 8; else 1206."""
+def bind_address(entry: str) -> str:
+    """The HOST:PORT a bind entry opens: HOST.PORT (the page's `*.2222`, a dot for the colon)
+    reads as HOST:PORT; any other entry is itself."""
+    if ":" in entry:
+        return entry
+    host, _, port = entry.rpartition(".")
+    return f"{host}:{port}"
+
+
+def as_written(address: str) -> str:
+    """HOST:PORT written the page's way, HOST.PORT (`*:2222` -> `*.2222`)."""
+    host, _, port = address.rpartition(":")
+    return f"{host}.{port}"
+
+
+def parse_binds(raw: str | None, *, dotted: bool = False) -> list[str]:
+    """Comma-separated HOST:PORT entries, no duplicates, at most 8; else 1206. With `dotted`,
+    a HOST.PORT entry (see bind_address) is accepted too and returned as written."""
     if not raw:
         raise ApiError(ErrorCode.MISSING_PARAMETER, "binds")
     entries = [entry.strip() for entry in raw.split(",")]
@@ -165,7 +181,7 @@ def parse_binds(raw: str | None) -> list[str]:
         raise ApiError(ErrorCode.BAD_BINDS, "too many binds")
     seen: set[tuple[str, int]] = set()
     for entry in entries:
-        parsed = split_host_port(entry)
+        parsed = split_host_port(bind_address(entry) if dotted else entry)
         if parsed is None:
             raise ApiError(ErrorCode.BAD_BINDS, f"malformed bind {entry!r}")
         # Compare parsed forms so "*:5060" and "*:05060" count as the same bind.

@@ -590,6 +590,7 @@ def test_reference_info(tmp_path: Path) -> None:
             "result": "ok",
             "data": {
                 "faults": ["id_reused"],
+                "readings": {},
                 "implementation": "reference_device",
                 "version": "0.1.0",
             },

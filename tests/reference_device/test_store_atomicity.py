@@ -280,7 +280,7 @@ def test_ready_line_and_clean_exit_on_sigint(tmp_path: Path) -> None:
         stderr_path=tmp_path / "log",
     ) as device:
         ready = device.ready
-        assert set(ready) == {"event", "http", "api", "pid", "faults", "state", "sip"}
+        assert set(ready) == {"event", "http", "api", "pid", "faults", "readings", "state", "sip"}
         assert ready["event"] == "ready"
         assert ready["http"].startswith("http://127.0.0.1:")
         assert ready["api"] == ready["http"] + "/api"

@@ -1,0 +1,146 @@
+"""The one table of readings: where the vendor page is ambiguous, the other ways it can be read.
+
+A reading is not a fault: a device following any reading the catalogue lists for a point
+(spec/requirements.yaml, `basis: reading`) follows the page, and the suite must not fail it
+unless a profile pins another reading. `READINGS` holds, per point, the reference decoder's
+default reading, the page-conforming alternatives it can be started with
+(`--reading POINT=READING`), the requirement whose cases observe the point, and the suites to run
+to see it. The project's tests (tests/test_readings.py) are derived from this table. The
+reference decoder's code asks `Readings.follows(Point.X, "reading")`, so a misspelt point or
+reading is an error, never a silently inactive alternative.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+
+class Point(StrEnum):
+    """An ambiguous point of the page; the value is the catalogue's `point` name."""
+
+    ID_TYPE = "id_type"
+    REGISTER_PORT_TYPE = "register_port_type"
+    CREATED_MEANING = "created_meaning"
+    PAGE_EXAMPLE_BINDS = "page_example_binds"
+
+
+@dataclass(frozen=True)
+class PointInfo:
+    """One row of the reading table."""
+
+    #: the requirement (spec/requirements.yaml, basis reading) whose `point` this is
+    requirement: str
+    #: the reading the reference decoder follows unless told otherwise (its profile pins it)
+    default: str
+    #: reading name (as the catalogue names it) -> what the device then does, in one line
+    alternatives: Mapping[str, str]
+    #: paths under suites/ whose cases observe the point (those of `requirement`)
+    suites: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every reading the reference decoder can follow on this point, the default first."""
+        return (self.default, *self.alternatives)
+
+
+READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
+    {
+        Point.ID_TYPE: PointInfo(
+            "SIP-API-LIST-002",
+            "json_integer",
+            {
+                "decimal_string": "every account id emitted in JSON (list.json) is a decimal "
+                'string ("3"); the id parameter is accepted as before',
+            },
+            ("suites/api/test_list.py",),
+        ),
+        Point.REGISTER_PORT_TYPE: PointInfo(
+            "SIP-API-ACC-003",
+            "json_integer",
+            {"decimal_string": 'account.json registerPort is a decimal string ("5060")'},
+            ("suites/api/test_account.py",),
+        ),
+        Point.CREATED_MEANING: PointInfo(
+            "SIP-API-STAT-002",
+            "configured",
+            {
+                "on_add": "list.json created is true from add.json on; account_status is error "
+                "(never not_created) until localAccount and localAddress let the account serve",
+            },
+            ("suites/api/test_status.py",),
+        ),
+        Point.PAGE_EXAMPLE_BINDS: PointInfo(
+            "SIP-API-SBIND-002",
+            "refused",
+            {
+                "accepted_as_written": "set_binds.json accepts HOST.PORT (the page's *.2222) as "
+                "HOST:PORT and get_binds.json shows it as written (*.2222)",
+                "accepted_normalised": "set_binds.json accepts HOST.PORT (the page's *.2222) as "
+                "HOST:PORT and get_binds.json shows HOST:PORT (*:2222)",
+            },
+            ("suites/api/test_binds.py",),
+        ),
+    }
+)
+
+
+class ReadingError(ValueError):
+    """A `--reading` that names no known point or reading, or contradicts another one."""
+
+
+def describe_known() -> str:
+    """The known points and readings, for error messages and --help."""
+    lines: list[str] = []
+    for point, info in READINGS.items():
+        lines.append(f"  {point.value} ({info.requirement}; default {info.default}):")
+        lines += [f"    {point.value}={name}: {text}" for name, text in info.alternatives.items()]
+    return "\n".join(lines)
+
+
+def parse_reading(text: str) -> tuple[Point, str]:
+    """`POINT=READING` as a (point, reading) pair; ReadingError if either is unknown."""
+    name, sep, reading = text.partition("=")
+    try:
+        point = Point(name.strip())
+    except ValueError:
+        raise ReadingError(f"unknown reading point in {text!r}") from None
+    reading = reading.strip()
+    if not sep or reading not in READINGS[point].names:
+        known = ", ".join(READINGS[point].names)
+        raise ReadingError(f"unknown reading in {text!r} (readings of {point.value}: {known})")
+    return point, reading
+
+
+class Readings:
+    """The reading this process follows on each point: the default unless switched."""
+
+    def __init__(self, choices: Iterable[str] = ()) -> None:
+        """`choices`: `POINT=READING` texts; an unknown one, or two readings of one point,
+        raise ReadingError. Naming the default reading is accepted and changes nothing."""
+        chosen: dict[Point, str] = {}
+        for text in choices:
+            point, reading = parse_reading(text)
+            if chosen.setdefault(point, reading) != reading:
+                raise ReadingError(
+                    f"{point.value}: two readings given ({chosen[point]} and {reading})"
+                )
+        self._chosen: Mapping[Point, str] = MappingProxyType(
+            {p: r for p, r in chosen.items() if r != READINGS[p].default}
+        )
+
+    @property
+    def enabled(self) -> dict[str, str]:
+        """Point -> reading, for the alternatives switched on (in table order)."""
+        return {p.value: self._chosen[p] for p in READINGS if p in self._chosen}
+
+    def follows(self, point: Point, reading: str) -> bool:
+        """Whether this process follows `reading` on `point`. Anything but a `Point` member, or a
+        reading the table does not list for it, is a programming error, never answered False."""
+        if not isinstance(point, Point):
+            raise KeyError(f"reading point {point!r} is not a Point member")
+        info = READINGS[point]
+        if reading not in info.names:
+            raise KeyError(f"{point.value} has no reading {reading!r} (readings: {info.names})")
+        return self._chosen.get(point, info.default) == reading

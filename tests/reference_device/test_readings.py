@@ -1,0 +1,271 @@
+"""The reference decoder's readings (`--reading POINT=READING`): the table, the command line, and
+that each alternative changes exactly what its row says over HTTP, nothing else.
+
+Each device is a `python -m reference_device` subprocess, as tests/reference_device/
+test_store_atomicity.py starts it. The same scenario runs against the default device and against
+each alternative; the two views must differ exactly where the alternative says.
+"""
+
+import copy
+import json
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reference_device.readings import READINGS, Point, ReadingError, Readings
+from tests.conftest import ROOT
+from tests.reference_device.test_store_atomicity import _env, call, running_device
+from tests.test_detection import cases_in
+
+Json = dict[str, Any]
+ALTERNATIVES = [(point, name) for point, info in READINGS.items() for name in info.alternatives]
+ALTERNATIVE_IDS = [f"{point.value}={name}" for point, name in ALTERNATIVES]
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+def catalogue() -> dict[str, Json]:
+    """spec/requirements.yaml by id, read directly (the table must stand without the harness)."""
+    doc = yaml.safe_load((ROOT / "spec" / "requirements.yaml").read_text("utf-8"))
+    return {entry["id"]: entry for entry in doc["requirements"]}
+
+
+def test_every_point_has_one_row() -> None:
+    assert list(READINGS) == list(Point), "READINGS must hold one row per Point, in its order"
+
+
+@pytest.mark.parametrize("point", list(READINGS), ids=[p.value for p in READINGS])
+def test_row_names_a_reading_requirement_and_its_readings(point: Point) -> None:
+    info = READINGS[point]
+    entry = catalogue().get(info.requirement)
+    assert entry is not None, f"{point}: {info.requirement} is not in spec/requirements.yaml"
+    assert entry.get("basis") == "reading", f"{info.requirement} has basis {entry.get('basis')}"
+    assert entry.get("point") == point.value, f"{info.requirement} is point {entry.get('point')}"
+    listed = [r["name"] for r in entry["readings"]]
+    unknown = [name for name in info.names if name not in listed]
+    assert not unknown, f"{point}: readings {unknown} not listed by {info.requirement}: {listed}"
+    assert info.alternatives, f"{point}: no alternative"
+    assert info.default not in info.alternatives
+    assert all(text.strip() and "\n" not in text for text in info.alternatives.values())
+
+
+@pytest.mark.parametrize("point", list(READINGS), ids=[p.value for p in READINGS])
+def test_row_suites_hold_cases_of_its_requirement(point: Point) -> None:
+    info = READINGS[point]
+    assert info.suites, f"{point}: no suite"
+    for suite in info.suites:
+        assert suite.startswith("suites/") and (ROOT / suite.partition("::")[0]).exists(), suite
+    covered = set().union(*(ids for s in info.suites for ids in cases_in(s).values()))
+    assert info.requirement in covered, f"{point}: no case of {info.requirement} in {info.suites}"
+
+
+def test_follows_refuses_what_the_table_does_not_list() -> None:
+    readings = Readings(["id_type=decimal_string"])
+    assert readings.follows(Point.ID_TYPE, "decimal_string")
+    assert not readings.follows(Point.ID_TYPE, "json_integer")
+    assert readings.follows(Point.CREATED_MEANING, "configured")
+    with pytest.raises(KeyError):
+        readings.follows("id_type", "decimal_string")  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        readings.follows(Point.ID_TYPE, "decimal")
+    with pytest.raises(ReadingError):
+        Readings(["id_type=decimal_string", "id_type=json_integer"])
+    assert Readings(["id_type=json_integer"]).enabled == {}
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def run_device(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reference_device", "--http", "127.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=30,
+        check=False,
+    )
+
+
+def test_help_lists_every_reading_with_its_text(tmp_path: Path) -> None:
+    result = run_device(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for point, info in READINGS.items():
+        assert f"{point.value} ({info.requirement}; default {info.default})" in text
+        for name, meaning in info.alternatives.items():
+            assert f"{point.value}={name}: {' '.join(meaning.split())}" in text
+
+
+@pytest.mark.parametrize(
+    "reading",
+    ["no_such_point=x", "id_type=no_such_reading", "id_type", "id_type=decimal_string,"],
+)
+def test_unknown_point_or_reading_exits_2_listing_the_known_ones(
+    tmp_path: Path, reading: str
+) -> None:
+    result = run_device(tmp_path, "--state", str(tmp_path), "--reading", reading)
+    assert result.returncode == 2, result.stderr
+    assert reading in result.stderr
+    for point, info in READINGS.items():
+        assert point.value in result.stderr
+        assert all(f"{point.value}={name}" in result.stderr for name in info.alternatives)
+    assert result.stdout == ""
+
+
+def test_two_readings_of_one_point_exit_2(tmp_path: Path) -> None:
+    result = run_device(
+        tmp_path,
+        "--state",
+        str(tmp_path),
+        "--reading",
+        "page_example_binds=accepted_as_written",
+        "--reading",
+        "page_example_binds=accepted_normalised",
+    )
+    assert result.returncode == 2
+    assert "page_example_binds" in result.stderr
+
+
+def test_ready_line_and_info_report_the_readings(tmp_path: Path) -> None:
+    with running_device(
+        tmp_path / "state",
+        "--reading",
+        "id_type=decimal_string",
+        "--reading",
+        "created_meaning=configured",  # the default: accepted, changes nothing
+        "--reading",
+        "register_port_type=decimal_string",
+        stderr_path=tmp_path / "log",
+    ) as device:
+        expected = {"id_type": "decimal_string", "register_port_type": "decimal_string"}
+        assert device.ready["readings"] == expected
+        assert device.ready["faults"] == []
+        url = f"{device.api}/reference/info.json"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert json.loads(resp.read())["data"]["readings"] == expected
+
+
+# -- each alternative over HTTP ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port free for UDP and TCP right now (a UDP-free port may be TCP-busy)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no loopback port free for both UDP and TCP")
+
+
+def masked(binds: str) -> str:
+    """Binds with ephemeral (device-chosen) ports replaced, to compare two devices."""
+    return re.sub(r"^127\.0\.0\.1:[0-9]+$", "127.0.0.1:EPHEMERAL", binds, flags=re.M)
+
+
+def scenario(api: str, port: int) -> Json:
+    """Everything the readings could change, after the same requests (account 1 bare, account 2
+    able to serve, the page's set_binds example with a free port)."""
+    for name in ("bare", "serving"):
+        assert call(api, "add", name=name, type="sip") == {"result": "ok"}
+    assert call(api, "modify", id="1", localAccount="1001")["result"] == "ok"
+    assert call(api, "modify", id="2", localAccount="1002", localAddress="127.0.0.1:0") == {
+        "result": "ok"
+    }
+    binds_before = call(api, "get_binds")["data"]["binds"]
+    set_binds = call(api, "set_binds", binds=f"{binds_before},*.{port}")
+    binds = call(api, "get_binds")["data"]["binds"]
+    return {
+        "list": call(api, "list"),
+        "status": {i: call(api, "status", id=i) for i in ("1", "2")},
+        "account": {i: call(api, "account", id=i) for i in ("1", "2")},
+        "call_cfg": {i: call(api, "call_cfg", id=i) for i in ("1", "2")},
+        "bad_id": [call(api, "account", id=i) for i in ("", "x", "9")],
+        "set_binds": set_binds,
+        "binds": masked("\n".join(binds.split(","))),
+        "server_port": [masked(e["name"]) for e in call(api, "server_port")["data"]],
+    }
+
+
+def views(tmp_path: Path, *args: str) -> Json:
+    port = free_port()
+    with running_device(tmp_path / "state", *args, stderr_path=tmp_path / "log") as device:
+        view = scenario(device.api, port)
+        view["port"] = port
+        return view
+
+
+@pytest.fixture(scope="module")
+def default_view(tmp_path_factory: pytest.TempPathFactory) -> Json:
+    return views(tmp_path_factory.mktemp("default"))
+
+
+def test_default_behaviour_is_the_reference_reading(default_view: Json) -> None:
+    entries = default_view["list"]["data"]
+    assert [(e["id"], e["created"]) for e in entries] == [(1, False), (2, True)]
+    states = [default_view["status"][i]["data"][0]["state"] for i in ("1", "2")]
+    assert states == ["not_created", "created"]
+    assert [default_view["account"][i]["data"]["registerPort"] for i in ("1", "2")] == [5060] * 2
+    assert default_view["set_binds"] == {"result": "error", "msg": "1206"}
+    assert default_view["binds"] == "127.0.0.1:EPHEMERAL"
+
+
+def expected_change(point: Point, reading: str, view: Json) -> Json:
+    """The default view changed exactly as the alternative says."""
+    if point is Point.ID_TYPE:
+        for entry in view["list"]["data"]:
+            entry["id"] = str(entry["id"])
+    elif point is Point.REGISTER_PORT_TYPE:
+        for account in view["account"].values():
+            account["data"]["registerPort"] = "5060"
+    elif point is Point.CREATED_MEANING:
+        view["list"]["data"][0]["created"] = True
+        view["status"]["1"]["data"][0]["state"] = "error"
+    elif point is Point.PAGE_EXAMPLE_BINDS:
+        sep = "." if reading == "accepted_as_written" else ":"
+        view["set_binds"] = {"result": "ok"}
+        view["binds"] += f"\n*{sep}{view['port']}"
+        view["server_port"].append(f"*{sep}{view['port']}")
+    return view
+
+
+@pytest.mark.parametrize(("point", "reading"), ALTERNATIVES, ids=ALTERNATIVE_IDS)
+def test_alternative_changes_exactly_what_it_says(
+    tmp_path: Path, default_view: Json, point: Point, reading: str
+) -> None:
+    seen = views(tmp_path, "--reading", f"{point.value}={reading}")
+    expected = expected_change(
+        point, reading, {**copy.deepcopy(default_view), "port": seen["port"]}
+    )
+    assert seen == expected
+
+
+@pytest.mark.parametrize("reading", ["accepted_as_written", "accepted_normalised"])
+def test_accepted_page_example_opens_the_port_and_survives_a_restart(
+    tmp_path: Path, reading: str
+) -> None:
+    port = free_port()
+    written = f"*.{port}" if reading == "accepted_as_written" else f"*:{port}"
+    args = ("--reading", f"page_example_binds={reading}")
+    with running_device(tmp_path / "state", *args, stderr_path=tmp_path / "log") as device:
+        assert call(device.api, "set_binds", binds=f"*.{port}") == {"result": "ok"}
+        assert call(device.api, "get_binds")["data"] == {"binds": written}
+        with socket.socket() as probe, pytest.raises(OSError, match="in use"):
+            probe.bind(("127.0.0.1", port))  # the device holds *:PORT (on loopback)
+        assert call(device.api, "set_binds", binds=f"*:{port},*.{port}")["msg"] == "1206"
+    with running_device(tmp_path / "state", *args, stderr_path=tmp_path / "log") as device:
+        assert call(device.api, "get_binds")["data"] == {"binds": written}
