@@ -117,6 +117,9 @@ class Registrar:
         #: (local, remote) of every accepted TCP connection, kept after it closes.
         self._tcp_ends: dict[socket.socket, tuple[Address, Address]] = {}
         self._answered = 0
+        #: While set, the 200s to authorized REGISTERs are held back (see hold_ok()).
+        self._holding = False
+        self._held: list[tuple[WireRecord, socket.socket, SipResponse]] = []
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((self.host, 0))
         self.port = self.udp.getsockname()[1]
@@ -187,6 +190,24 @@ class Registrar:
             self.mode, self.answer_limit, self._answered = mode, answer_limit, 0
             if grant is not None:
                 self.grant = grant
+
+    def hold_ok(self) -> None:
+        """Hold back every 200 to REGISTER from now on (challenges and refusals still go out)
+        until release(): a case can sample the device while the registration is still pending."""
+        with self._lock:
+            self._holding = True
+
+    def release(self) -> WireRecord | None:
+        """Send the 200s held since hold_ok() (retransmissions each get theirs), in order; the
+        record of the first one sent, None if none was held. Later 200s go out at once."""
+        with self._lock:
+            self._holding = False
+            held, self._held = self._held, []
+        first: WireRecord | None = None
+        for received, sock, response in held:
+            record = self._send(received, sock, response)
+            first = first or record
+        return first
 
     # -- observation -----------------------------------------------------------------------
 
@@ -318,14 +339,24 @@ class Registrar:
         response = self._respond(message)
         if response is None:
             return
+        if message.method == "REGISTER" and response.status_code == 200:
+            with self._lock:
+                if self._holding:
+                    self._held.append((received, sock, response))
+                    return
+        self._send(received, sock, response)
+
+    def _send(self, received: WireRecord, sock: socket.socket, response: SipResponse) -> WireRecord:
+        """Record `response` to `received`, then send it back the way the request came."""
         data = response.to_bytes()
         # Recorded before it is sent: a UA that acts on the answer (and a test that then reads
         # `records()`) must find it there.
-        self._record("TX", received.transport, received.local, received.remote, data)
+        record = self._record("TX", received.transport, received.local, received.remote, data)
         if received.transport == "udp":
             sock.sendto(data, received.remote)
         else:
             sock.sendall(data)
+        return record
 
     def _record(
         self,

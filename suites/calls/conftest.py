@@ -19,12 +19,29 @@ import pytest
 from decoder_conformance.device.accounts import SipAccount
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status
 from decoder_conformance.device.target import Target
+from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
+from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp, sip
 
 # --- call toolkit ------------------------------------------------------------------------------
+
+# call_status at each moment of a call, as every reading of the page allows it. The page lists the
+# values (idle, out, in, calling, error, close, reconnecting) but not what each means; the readings
+# are `ringing_dialling_established` (in = incoming ringing, out = own INVITE unanswered, calling =
+# established either way) and `direction_of_established` (in / out = an established incoming /
+# outgoing call, calling = own INVITE in progress). After a call: idle, or close until the next.
+# Which one a device follows is not a requirement of these cases (it needs one of its own), so
+# they wait for any state the readings allow and prove the event itself on the wire.
+INCOMING_RINGING = ("in", "calling")
+INCOMING_ESTABLISHED = ("calling", "in")
+OUTGOING_RINGING = ("out", "calling")
+OUTGOING_ESTABLISHED = ("calling", "out")
+ENDED = ("idle", "close")
+#: The directions RFC 3264 §6.1 allows in the answer to a sendonly offered stream.
+ANSWER_TO_SENDONLY = (sdp.DIRECTION_RECVONLY, sdp.DIRECTION_INACTIVE)
 
 
 @dataclass
@@ -33,6 +50,13 @@ class CallKit:
 
     api: DeviceClient
     timeout: float
+
+    # The call_status sets above, for the cases (a conftest is not importable by module name).
+    INCOMING_RINGING = INCOMING_RINGING
+    INCOMING_ESTABLISHED = INCOMING_ESTABLISHED
+    OUTGOING_RINGING = OUTGOING_RINGING
+    OUTGOING_ESTABLISHED = OUTGOING_ESTABLISHED
+    ENDED = ENDED
 
     # -- status.json --------------------------------------------------------------------------
 
@@ -46,11 +70,46 @@ class CallKit:
             expected=f"call_status {wanted}" + (f" ({why})" if why else ""),
         )
 
-    def status_now(self, account: SipAccount, state: str, why: str) -> None:
-        """call_status must be `state` right now (a state that must hold, not one to wait for)."""
+    def status_now(self, account: SipAccount, states: tuple[str, ...], why: str) -> None:
+        """call_status must be one of `states` right now (a state that must hold, not one to
+        wait for)."""
         seen = self.api.status(account.id).call
-        if seen != state:
-            raise ConformanceFailure(self.api.req, f"call_status {state} ({why})", repr(seen))
+        if seen not in states:
+            raise ConformanceFailure(
+                self.api.req, f"call_status {' or '.join(states)} ({why})", repr(seen)
+            )
+
+    def rings(
+        self,
+        account: SipAccount,
+        responses: Callable[[], list[int]],
+        flow: Callable[[], str],
+    ) -> None:
+        """An incoming call rings: a provisional answer above 100 reached the caller (180, 183)
+        or status.json shows a ringing state, and no final answer came. `responses`: the codes
+        the caller received to its INVITE so far. Which provisional a device sends, if any, is
+        its choice (RFC 3261 §13.3.1.1: it MAY send 180)."""
+        req = self.api.req
+        try:
+            poll_until(
+                lambda: (responses(), self.api.status(account.id).call),
+                lambda seen: any(code > 100 for code in seen[0]) or seen[1] in INCOMING_RINGING,
+                timeout=self.timeout,
+                expected="a provisional answer above 100 or a ringing call_status",
+            )
+        except WaitTimeout as exc:
+            raise ConformanceFailure(
+                req, "the call to ring (auto_aws 0)", f"{exc}; flow: {flow()}"
+            ) from None
+        finals = [code for code in responses() if code >= 200]
+        assert not finals, (
+            f"[{req}] expected the call to ring without a final answer (auto_aws 0), observed "
+            f"{finals}; flow: {flow()}"
+        )
+
+    def leg_rings(self, leg: Leg, account: SipAccount) -> None:
+        """The plain-socket caller's call rings at `account` (see rings())."""
+        self.rings(account, lambda: [r.status_code for r in leg.responses()], leg.flow)
 
     # -- the pjsua2 peer's view of one call ---------------------------------------------------
 
@@ -130,7 +189,7 @@ class CallKit:
     # -- composite steps ----------------------------------------------------------------------
 
     def answered(self, caller: RawCaller, account: SipAccount, body: bytes | None = None) -> Leg:
-        """A call from the plain-socket `caller`, answered 200 and ACKed, status calling."""
+        """A call from the plain-socket `caller`, answered 200 and ACKed, status established."""
         leg = caller.call(account, caller.offer() if body is None else body)
         ok = leg.response(timeout=self.timeout)
         assert ok.status_code == 200, (
@@ -138,30 +197,43 @@ class CallKit:
             f"auto-answering account, observed {ok.status_code} {ok.reason}; flow: {leg.flow()}"
         )
         leg.ack()
-        self.status_is(account, "calling", why="the device answered 200 and got its ACK")
+        self.status_is(
+            account, *INCOMING_ESTABLISHED, why="the device answered 200 and got its ACK"
+        )
         return leg
 
+    def answer(self, account: SipAccount) -> None:
+        """answer.json on the ringing call. The page lists `dir` ("sip_out") without saying
+        what an incoming call takes (reading answer_dir, no requirement of its own yet): sent
+        without it first, then with dir=sip_out, the page's own example, if that was refused."""
+        reply = self.api.call("answer", {"id": str(account.id)})
+        if not reply.ok:
+            reply = self.api.call("answer", {"id": str(account.id), "dir": "sip_out"})
+        self.api.expect_ok(reply)
+
+    def established(self, account: SipAccount, why: str) -> Status:
+        """call_status shows an established incoming call (calling, or in: see the readings)."""
+        return self.status_is(account, *INCOMING_ESTABLISHED, why=why)
+
+    def ended(self, account: SipAccount, why: str) -> Status:
+        """call_status shows the call over (idle, or close until the next call)."""
+        return self.status_is(account, *ENDED, why=why)
+
     def ended_by_device(self, leg: Leg, account: SipAccount, why: str) -> sip.SipRequest:
-        """The device's BYE on `leg` (answered 200 by the caller), then status idle."""
+        """The device's BYE on `leg` (answered 200 by the caller), then the call over."""
         bye = leg.wait_request("BYE", timeout=self.timeout)
-        self.status_is(account, "idle", why=why)
+        self.ended(account, why=why)
         return bye
 
     def ringing(self, peer: PjsuaPeer, account: SipAccount, **offer: Any) -> int:
-        """A call from `peer` ringing at `account` (180 seen, status in); its handle."""
+        """A call from `peer` ringing at `account` (see rings()); its handle."""
         handle = peer.call(account.uri, **offer)
-        self.response(peer, handle, 180)
-        self.state(peer, handle, "EARLY")
-        self.status_is(account, "in", why="the caller got 180 Ringing")
-        finals = [
-            r
-            for r in self.seen(peer, handle)
-            if r.direction == "RX" and (r.status_of("INVITE") or 0) >= 200
-        ]
-        assert not finals, (
-            f"[{self.api.req}] expected the call to ring without a final answer, observed "
-            f"{[r.first_line for r in finals]}"
-        )
+
+        def codes() -> list[int]:
+            codes = [r.status_of("INVITE") for r in self.seen(peer, handle) if r.direction == "RX"]
+            return [code for code in codes if code is not None]
+
+        self.rings(account, codes, lambda: self.flow(peer, handle))
         return handle
 
     def sdp_of(self, body: str | bytes, content_type: str, where: str) -> sdp.SessionDescription:
@@ -190,36 +262,68 @@ class CallKit:
         )
         return found[0]
 
-    def receive_only_h264(
+    def h264_video(
+        self, description: sdp.SessionDescription, where: str
+    ) -> tuple[int, sdp.MediaDescription]:
+        """(index, section) of the m=video that carries H.264 (the first, if several)."""
+        for index, media in enumerate(description.media):
+            if media.media == "video" and any(
+                r.encoding_name.upper() == "H264" for r in media.rtpmaps()
+            ):
+                return index, media
+        raise AssertionError(
+            f"[{self.api.req}] expected an m=video with an H264 rtpmap in {where}, observed "
+            f"{[m.m_value() for m in description.media]}"
+        )
+
+    def accepted_video(
         self,
         description: sdp.SessionDescription,
         where: str,
-        host: str,
         payload_type: int | None = None,
     ) -> sdp.MediaDescription:
-        """The m=video of `description`: H.264 in rtpmap (with `payload_type`), recvonly, a real
-        port and a c= address of the device's host."""
-        _, video = self.video(description, where)
+        """The m=video of an answer to a sendonly H.264 offer, as RFC 3264 requires it: accepted
+        (a non-zero port), its payload type mapped to H264 by an rtpmap, and recvonly or
+        inactive (§6.1; a media-level attribute, else the session-level one).
+
+        `payload_type`: the offer's, which the answer SHOULD reuse (§6.1; SIP-CALL-SDP-003 only).
+        A single format and a c= of the SIP host are the device's choice, not checked here.
+        """
+        index, video = self.h264_video(description, where)
         req = self.api.req
         assert video.port != 0, (
-            f"[{req}] expected a non-zero video port in {where}: {video.m_value()}"
+            f"[{req}] expected the video accepted (a non-zero port) in {where}: {video.m_value()}"
         )
-        h264 = [r for r in video.rtpmaps() if r.encoding_name.upper() == "H264"]
-        assert h264, f"[{req}] expected an H264 rtpmap in the m=video of {where}: {video.lines}"
+        h264 = {r.payload_type for r in video.rtpmaps() if r.encoding_name.upper() == "H264"}
+        usable = [pt for pt in video.formats if pt.isdigit() and int(pt) in h264]
+        assert usable, (
+            f"[{req}] expected a format of the m=video mapped to H264 by an rtpmap in {where}: "
+            f"{video.lines}"
+        )
         if payload_type is not None:
-            assert video.formats == [str(payload_type)] and h264[0].payload_type == payload_type, (
-                f"[{req}] expected payload type {payload_type} (the offer's) in {where}, observed "
-                f"m={video.m_value()} rtpmap {[r.to_string() for r in h264]}"
+            assert str(payload_type) in usable, (
+                f"[{req}] expected payload type {payload_type} (the offer's) for H264 in {where}, "
+                f"observed m={video.m_value()} rtpmap {video.rtpmaps()}"
             )
-        assert video.direction == sdp.DIRECTION_RECVONLY, (
-            f"[{req}] expected a=recvonly on the video of {where}, observed {video.direction}"
-        )
-        connection = video.connection or description.connection
-        assert connection is not None and connection.address == host, (
-            f"[{req}] expected c= {host} (where the device listens) in {where}, observed "
-            f"{None if connection is None else connection.to_string()}"
+        direction = description.media_direction(index)
+        assert direction in ANSWER_TO_SENDONLY, (
+            f"[{req}] expected the video of {where} answered recvonly or inactive (RFC 3264 "
+            f"§6.1, the offer is sendonly), observed {direction}"
         )
         return video
+
+    def usable_offer(
+        self, description: sdp.SessionDescription, where: str
+    ) -> tuple[int, sdp.MediaDescription]:
+        """The device's own offer must be answerable by the suite's video source: an H.264
+        m=video. What a decoder offers is its choice (no RFC MUST), so an offer without one
+        cannot be exercised further: NotExercised, not a failure."""
+        try:
+            return self.h264_video(description, where)
+        except AssertionError as exc:
+            raise NotExercised(
+                f"{exc}: the suite has only an H.264 source to answer with"
+            ) from None
 
 
 @pytest.fixture
@@ -242,8 +346,16 @@ def _hang_up_leftovers(api: DeviceClient, sip_account: Any) -> Iterator[None]:
     """After the case's peers are stopped: hang up any call still on the case's accounts."""
     yield
     for account in sip_account.made:
-        if api.status(account.id).call not in ("idle", "close", "error"):
+        if api.status(account.id).call not in (*ENDED, "error"):
             api.call("hangup", {"id": str(account.id)})
 
 
-__all__ = ["CallKit"]
+__all__ = [
+    "ANSWER_TO_SENDONLY",
+    "ENDED",
+    "INCOMING_ESTABLISHED",
+    "INCOMING_RINGING",
+    "OUTGOING_ESTABLISHED",
+    "OUTGOING_RINGING",
+    "CallKit",
+]

@@ -4,6 +4,9 @@ Established calls are placed by the plain-socket caller (`raw_caller`): pjsua2 o
 second audio slot and ends the call itself (BYE, "Unable to create media session") as soon as a
 device accepts the video and rejects the audio, so it cannot hold a call with a receive-only
 decoder. pjsua2 plays the caller wherever no media is negotiated (ringing, refusals).
+
+call_status is awaited in any state the page's readings allow at each moment (conftest.py); the
+events themselves are proven on the wire.
 """
 
 from __future__ import annotations
@@ -21,20 +24,16 @@ def test_auto_answer_answers_200_at_once(api, calls, sip_account, raw_caller):
         f"[{api.req}] expected 200 to the INVITE (auto_aws 1), observed {ok.status_code} "
         f"{ok.reason}; flow: {leg.flow()}"
     )
-    provisional = [r.status_code for r in leg.responses() if r.status_code not in (100, 200)]
-    assert not provisional, (
-        f"[{api.req}] expected the INVITE answered at once (only 100 Trying before the 200), "
-        f"observed {provisional}; flow: {leg.flow()}"
-    )
+    # RFC 3261 §12.1.1 MUST: a 2xx creating a dialog carries a To tag and a Contact.
     assert ok.to_addr.tag, (
         f"[{api.req}] expected a To tag in the 200 (a dialog), flow: {leg.flow()}"
     )
     assert ok.contacts, f"[{api.req}] expected a Contact in the 200, flow: {leg.flow()}"
     leg.ack()
-    calls.status_is(account, "calling", why="the device answered 200 and got its ACK")
+    calls.established(account, why="the device answered 200 and got its ACK")
     leg.bye()
     leg.response(200, method="BYE", timeout=calls.timeout)
-    calls.status_is(account, "idle", why="the caller's BYE was answered 200")
+    calls.ended(account, why="the caller's BYE was answered 200")
 
 
 @pytest.mark.req("SIP-CALL-IN-001")
@@ -48,7 +47,7 @@ def test_auto_answer_answers_every_call_not_only_the_first(api, calls, sip_accou
         assert bye_ok.status_code == 200, (
             f"[{api.req}] call {number}: expected 200 to BYE, observed {bye_ok.status_code}"
         )
-        calls.status_is(account, "idle", why=f"call {number} ended by the caller's BYE")
+        calls.ended(account, why=f"call {number} ended by the caller's BYE")
 
 
 @pytest.mark.req("SIP-CALL-IN-002")
@@ -56,23 +55,18 @@ def test_manual_answer_rings_then_answer_json_answers(api, calls, sip_account, r
     account = sip_account(call_cfg={"auto_aws": "0"})
     caller = raw_caller()
     leg = caller.call(account, caller.offer())
-    leg.response(180, timeout=calls.timeout)
-    calls.status_is(account, "in", why="the caller got 180 Ringing")
-    finals = [r.status_code for r in leg.responses() if r.status_code >= 200]
-    assert not finals, (
-        f"[{api.req}] expected the call to ring until answer.json, observed final {finals}"
-    )
-    api.expect_ok(api.call("answer", {"id": str(account.id)}))
+    calls.leg_rings(leg, account)
+    calls.answer(account)
     ok = leg.response(timeout=calls.timeout)
     assert ok.status_code == 200, (
         f"[{api.req}] expected 200 after answer.json, observed {ok.status_code} {ok.reason}; "
         f"flow: {leg.flow()}"
     )
     leg.ack()
-    calls.status_is(account, "calling", why="answer.json answered and the 200 was ACKed")
+    calls.established(account, why="answer.json answered and the 200 was ACKed")
     leg.bye()
     leg.response(200, method="BYE", timeout=calls.timeout)
-    calls.status_is(account, "idle", why="the caller's BYE was answered 200")
+    calls.ended(account, why="the caller's BYE was answered 200")
 
 
 @pytest.mark.req("SIP-CALL-IN-002")
@@ -80,23 +74,15 @@ def test_manual_answer_rings_for_pjsua_caller(api, calls, sip_account, pjsua):
     account = sip_account(call_cfg={"auto_aws": "0"})
     peer = pjsua("caller")
     handle = calls.ringing(peer, account)
-    api.expect_ok(api.call("answer", {"id": str(account.id)}))
+    calls.answer(account)
     ok = calls.final(peer, handle)
     assert ok.message.status_code == 200, (
         f"[{api.req}] expected 200 after answer.json, observed {ok.first_line!r}; "
         f"flow: {calls.flow(peer, handle)}"
     )
-    ringing = [
-        r
-        for r in calls.seen(peer, handle)
-        if r.direction == "RX" and not r.is_request and r.message.status_code == 180
-    ]
-    assert ringing and ringing[0].t <= ok.t, (
-        f"[{api.req}] expected 180 before the 200, flow: {calls.flow(peer, handle)}"
-    )
     # pjsua2 cannot keep a call whose audio the device rejects: it ends it with BYE itself.
     calls.state(peer, handle, "DISCONNECTED")
-    calls.status_is(account, "idle", why="the pjsua2 caller ended the call")
+    calls.ended(account, why="the pjsua2 caller ended the call")
 
 
 @pytest.mark.req("SIP-CALL-IN-003")
@@ -106,9 +92,11 @@ def test_allow_in_2_refuses_with_403(api, calls, sip_account, pjsua, auto_aws):
     peer = pjsua("caller")
     handle = peer.call(account.uri)
     final = calls.final(peer, handle)
-    assert final.message.status_code == 403, (
-        f"[{api.req}] expected 403 Forbidden (allow_in 2, auto_aws {auto_aws}), observed "
-        f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
+    # The page says only "not allowed": any final refusal (4xx-6xx) follows it; which code
+    # (403 is the reference's) is the device's choice.
+    assert 400 <= final.message.status_code < 700, (
+        f"[{api.req}] expected the call refused with a final 4xx-6xx (allow_in 2, auto_aws "
+        f"{auto_aws}), observed {final.first_line!r}; flow: {calls.flow(peer, handle)}"
     )
     calls.state(peer, handle, "DISCONNECTED")
-    calls.status_now(account, "idle", "a refused call never rings nor connects")
+    calls.status_now(account, calls.ENDED, "a refused call never rings nor connects")

@@ -1,4 +1,4 @@
-"""Outgoing calls: auto_call to sip_out_url, status out/calling, hangup.json and no re-dial.
+"""Outgoing calls: auto_call to sip_out_url, call_status while it rings and once up, hangup.json.
 
 The callee is the plain-socket `raw_callee` (the case decides when it rings and answers, so the
 `out` state is observed while it rings) or SIPp's `uas_answer` scenario. pjsua2 cannot be the
@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.failures import NotExercised
 from wire import sdp, sip
-
-#: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
-#: that must NOT happen (the reference decoder re-dials a peer-ended call after 1 s).
-REDIAL_WINDOW = 2.0
 
 
 def _ringing_then_answered(api, calls, account, callee, nth=1):
-    """The device's INVITE #nth: checked, rung (status out), answered (status calling)."""
+    """The device's INVITE #nth: rung, then answered; call_status in the states the readings
+    allow at each moment (out or calling while it rings, calling or out once answered)."""
     invite = callee.wait_invite(calls.timeout, nth=nth)
     request = invite.message
-    assert isinstance(request, sip.SipRequest)
+    if not isinstance(request, sip.SipRequest):  # pragma: no cover - wait_invite returns INVITEs
+        raise NotExercised(f"harness invariant: {invite.label!r} is not an INVITE")
     offer = calls.sdp_of(request.body, request.content_type or "", "the device's INVITE")
-    calls.receive_only_h264(offer, "the device's offer", account.sip.host)
+    calls.usable_offer(offer, "the device's offer")
     callee.respond(invite, 180)
-    calls.status_is(account, "out", why="our 180 Ringing is the only answer so far")
+    calls.status_is(
+        account, *calls.OUTGOING_RINGING, why="our 180 Ringing is the only answer so far"
+    )
     answer = sdp.answer_video_recvonly(offer, callee.host, callee.media_port)
-    index, _ = calls.video(answer, "the callee's answer")
+    index, _ = calls.h264_video(answer, "the callee's answer")
     answer.media[index].direction = sdp.DIRECTION_SENDONLY  # the callee is the video source
     callee.respond(invite, 200, answer.to_bytes())
     callee.wait_for(
@@ -36,7 +37,11 @@ def _ringing_then_answered(api, calls, account, callee, nth=1):
         calls.timeout,
         expected="the device's ACK to our 200",
     )
-    calls.status_is(account, "calling", why="the callee answered 200 and the device ACKed")
+    calls.status_is(
+        account,
+        *calls.OUTGOING_ESTABLISHED,
+        why="the callee answered 200 and the device ACKed",
+    )
     return request
 
 
@@ -55,25 +60,23 @@ def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account,
         calls.timeout,
         expected="the device's BYE after hangup.json",
     )
-    calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
+    calls.ended(account, why="hangup.json ended the outgoing call")
 
 
 @pytest.mark.req("SIP-CALL-OUT-001")
 def test_auto_call_to_sipp_callee(api, calls, sip_account, sipp_uas):
     uas = sipp_uas("uas_answer", role="callee (SIPp)", calls=1, timeout=30)
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
-    calls.status_is(account, "calling", why="SIPp answers 180 then 200 at once")
+    calls.status_is(account, *calls.OUTGOING_ESTABLISHED, why="SIPp answers 180 then 200 at once")
     invites = [
         r
         for r in uas.records()
         if r.direction == "RX" and r.is_request and r.message.method == "INVITE"
     ]
     assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
-    offer = sdp.parse(invites[0].message.body)
-    calls.receive_only_h264(offer, "the device's offer to SIPp", account.sip.host)
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     result = uas.wait(calls.timeout)
-    calls.status_is(account, "idle", why="hangup.json ended the outgoing call")
+    calls.ended(account, why="hangup.json ended the outgoing call")
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's callee scenario to complete 1 call (INVITE with m=video, "
         f"ACK, BYE): {result.describe()}"
@@ -97,20 +100,7 @@ def test_hangup_json_ends_the_outgoing_call_and_it_is_not_redialled(
         f"[{api.req}] expected the BYE in the call's dialog ({first.call_id}), observed "
         f"{bye.message.call_id}"
     )
-    calls.status_is(account, "idle", why="hangup.json sent BYE and the callee answered 200")
-    callee.none_for(
-        lambda s: (
-            s.is_request and s.message.method == "INVITE" and s.message.call_id != first.call_id
-        ),
-        REDIAL_WINDOW,
-        expected="no new INVITE after hangup.json while the call settings are unchanged",
-    )
-    calls.status_now(account, "idle", "no re-dial after hangup.json")
-    # Positive control: a change of the call settings makes the device dial again.
-    api.modify_call_cfg(account.id, sip_out_url=f"redial@{callee.address}")
-    second = _ringing_then_answered(api, calls, account, callee, nth=2)
-    assert sip.SipUri.parse(second.uri).user == "redial", (
-        f"[{api.req}] expected the new INVITE to the changed sip_out_url, observed {second.uri}"
-    )
-    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
-    calls.status_is(account, "idle", why="hangup.json ended the second outgoing call")
+    calls.ended(account, why="hangup.json sent BYE and the callee answered 200")
+    # Whether auto_call dials again after hangup.json (until the settings change, or at once)
+    # is a reading of the page (auto_call_after_hangup) with no requirement of its own yet:
+    # not judged here.

@@ -16,8 +16,8 @@ def _reinvite(api, calls, leg, body, where):
     )
     leg.ack()
     answer = calls.sdp_of(ok.body, ok.content_type or "", f"the 200 to the {where} re-INVITE")
-    _, video = calls.video(answer, f"the answer to the {where} re-INVITE")
-    return video
+    index, video = calls.h264_video(answer, f"the answer to the {where} re-INVITE")
+    return answer.media_direction(index), video
 
 
 @pytest.mark.req("SIP-CALL-RE-001")
@@ -27,18 +27,18 @@ def test_reinvite_to_hold_is_answered_inactive_and_the_call_stays_up(
     account = sip_account(call_cfg={"auto_aws": "1"})
     caller = raw_caller()
     leg = calls.answered(caller, account)
-    video = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
-    assert video.direction == sdp.DIRECTION_INACTIVE, (
-        f"[{api.req}] expected the held video answered a=inactive, observed {video.direction}"
+    direction, _ = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
+    assert direction == sdp.DIRECTION_INACTIVE, (
+        f"[{api.req}] expected the held video answered a=inactive, observed {direction}"
     )
-    calls.status_now(account, "calling", "a call on hold is still established")
+    calls.status_now(account, calls.INCOMING_ESTABLISHED, "a call on hold is still established")
     assert not leg.requests("BYE"), f"[{api.req}] expected no BYE for a hold; {leg.flow()}"
     leg.bye()
     ok = leg.response(method="BYE", timeout=calls.timeout)
     assert ok.status_code == 200, (
         f"[{api.req}] expected the held call still up (200 to BYE), observed {ok.status_code}"
     )
-    calls.status_is(account, "idle", why="the caller hung up")
+    calls.ended(account, why="the caller hung up")
 
 
 @pytest.mark.req("SIP-CALL-RE-001")
@@ -46,16 +46,18 @@ def test_reinvite_hold_then_resume(api, calls, sip_account, raw_caller):
     account = sip_account(call_cfg={"auto_aws": "1"})
     caller = raw_caller()
     leg = calls.answered(caller, account)
-    held = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
-    assert held.direction == sdp.DIRECTION_INACTIVE, (
-        f"[{api.req}] expected a=inactive for the hold, observed {held.direction}"
+    held, _ = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
+    assert held == sdp.DIRECTION_INACTIVE, (
+        f"[{api.req}] expected a=inactive for the hold, observed {held}"
     )
-    calls.status_now(account, "calling", "a call on hold is still established")
-    resumed = _reinvite(api, calls, leg, caller.offer(direction="sendonly", version=3), "resume")
-    assert resumed.direction == sdp.DIRECTION_RECVONLY and resumed.port != 0, (
+    calls.status_now(account, calls.INCOMING_ESTABLISHED, "a call on hold is still established")
+    resumed, video = _reinvite(
+        api, calls, leg, caller.offer(direction="sendonly", version=3), "resume"
+    )
+    assert resumed == sdp.DIRECTION_RECVONLY and video.port != 0, (
         f"[{api.req}] expected the resumed video answered recvonly on a real port, observed "
-        f"m={resumed.m_value()} a={resumed.direction}"
+        f"m={video.m_value()} a={resumed}"
     )
-    calls.status_now(account, "calling", "the resumed call is established")
+    calls.status_now(account, calls.INCOMING_ESTABLISHED, "the resumed call is established")
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     calls.ended_by_device(leg, account, why="hangup.json ended the resumed call")

@@ -32,6 +32,9 @@ from wire import sdp
 
 #: How often status.json's bitrate is sampled while media flows (seconds).
 SAMPLE_EVERY = 0.25
+#: call_status of an established incoming call under every reading of the page (calling under
+#: `ringing_dialling_established`, in under `direction_of_established`; see suites/calls).
+ESTABLISHED = ("calling", "in")
 
 
 @dataclass
@@ -52,7 +55,7 @@ class BitrateRecorder:
 
     client: DeviceClient
     account_id: int
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -76,7 +79,7 @@ class BitrateRecorder:
         self._thread.start()
         return self
 
-    def stop(self) -> list[tuple[float, int]]:
+    def stop(self) -> list[tuple[float, float]]:
         """Stop sampling; re-raise what the sampler hit; the samples."""
         self._stop.set()
         self._thread.join(5)
@@ -87,7 +90,7 @@ class BitrateRecorder:
     def __repr__(self) -> str:
         return f"BitrateRecorder(account {self.account_id}, {len(self.samples)} samples)"
 
-    def between(self, start: float, end: float) -> list[int]:
+    def between(self, start: float, end: float) -> list[float]:
         """Reported values sampled in [start, end]."""
         return [kbps for t, kbps in self.samples if start <= t <= end]
 
@@ -155,16 +158,19 @@ class MediaKit:
             )
         if confirm:
             leg.ack()
-            self.wait_call(account, "calling", "the device answered 200 and got its ACK")
+            self.wait_established(account, "the device answered 200 and got its ACK")
         return MediaCall(account, leg, connection.address, video.port, pt, tcp)
 
-    def wait_call(self, account: SipAccount, state: str, why: str) -> None:
-        """call_status reaches `state` within the profile's state timeout."""
+    #: The established states, for the cases (a conftest is not importable by module name).
+    ESTABLISHED = ESTABLISHED
+
+    def wait_established(self, account: SipAccount, why: str) -> None:
+        """call_status shows the call established (any reading) within the state timeout."""
         self.api.wait_status(
             account.id,
-            lambda s: s.call == state,
+            lambda s: s.call in ESTABLISHED,
             timeout=self.timeout,
-            expected=f"call_status {state} ({why})",
+            expected=f"call_status {' or '.join(ESTABLISHED)} ({why})",
         )
 
     def stream(self, call: MediaCall, stream: EncodedStream, **impairments: Any) -> RtpSender:
@@ -201,7 +207,7 @@ class MediaKit:
             self.recorders[call.account.id] = recorder
         return recorder
 
-    def wait_bitrate(self, call: MediaCall, accept: Any, expected: str, timeout: float) -> int:
+    def wait_bitrate(self, call: MediaCall, accept: Any, expected: str, timeout: float) -> float:
         """Poll status.json until its bitrate satisfies `accept`; returns it."""
         status = self.api.wait_status(
             call.account.id, lambda s: accept(s.bitrate), timeout=timeout, expected=expected

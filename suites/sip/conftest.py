@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from decoder_conformance import LOOPBACK
 from decoder_conformance.device.accounts import DeviceSip
+from decoder_conformance.device.client import DeviceClient
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.capture import Direction, Transport, WireRecord, address_text
 from decoder_conformance.plugin.stash import CaseEvidence
@@ -176,3 +177,12 @@ def sip_request(
         return sender(target, method, timeout, suite_host, records)
 
     return send
+
+
+@pytest.fixture
+def saved_binds(api: DeviceClient) -> Iterator[list[str]]:
+    """The binds before the case; written back after it if the case changed them."""
+    before = api.binds()
+    yield before
+    if api.binds() != before:
+        api.set_binds(before)
