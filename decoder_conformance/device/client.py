@@ -261,14 +261,22 @@ class DeviceClient:
 
     # -- expectations ----------------------------------------------------------------------
 
-    def expect_envelope(self, reply: Reply, req: str | None = None) -> None:
-        """HTTP 200 with a JSON ok or error envelope."""
+    def expect_envelope(
+        self, reply: Reply, req: str | None = None, *, strict: bool = False
+    ) -> None:
+        """A JSON ok or error envelope, as the page shows them.
+
+        The page shows bodies only: `{"result":"ok",...}` or `{"result":"error","msg":...}`.
+        `strict` (SIP-API-ENV-001's own case) also wants HTTP 200 and a 4-digit msg, the shape
+        the reference decoder uses; every other case accepts any HTTP status and msg string, so
+        a device's choice there fails one requirement, not every case that reads an answer.
+        """
         req = req or self.req
-        if reply.exchange.status != 200:
+        if strict and reply.exchange.status != 200:
             raise ConformanceFailure(
                 req, "HTTP 200", f"HTTP {reply.exchange.status}", reply.exchange
             )
-        errors = schema.errors(reply.body, "Envelope")
+        errors = schema.errors(reply.body, "Envelope" if strict else "PageEnvelope")
         if errors:
             raise ConformanceFailure(
                 req, "an ok or error JSON envelope", "; ".join(errors), reply.exchange

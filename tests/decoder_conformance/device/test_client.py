@@ -78,7 +78,6 @@ def test_expect_error_names_requirement_expected_observed_and_replay() -> None:
 @pytest.mark.parametrize(
     ("body", "status", "observed"),
     [
-        ({"result": "ok"}, 500, "HTTP 500"),
         ({"result": "fine"}, 200, "result"),
         ([1, 2], 200, "<body>"),
         ({"result": "error"}, 200, "msg"),
@@ -88,6 +87,18 @@ def test_expect_ok_refuses_bad_envelopes(body: object, status: int, observed: st
     client = DeviceClient("http://127.0.0.1:1/api", CODES)
     with pytest.raises(ConformanceFailure, match=observed):
         client.expect_ok(reply(body, status))
+
+
+def test_only_the_strict_envelope_wants_http_200_and_a_four_digit_code() -> None:
+    # The page shows bodies only: the HTTP status and the code's form are the reference's shape,
+    # checked by SIP-API-ENV-001's own case (strict), not by every case that reads an answer.
+    client = DeviceClient("http://127.0.0.1:1/api", CODES)
+    client.expect_ok(reply({"result": "ok"}, 500))
+    client.expect_envelope(reply({"result": "error", "msg": "E_NO_ID"}, 400))
+    with pytest.raises(ConformanceFailure, match="HTTP 500"):
+        client.expect_envelope(reply({"result": "ok"}, 500), strict=True)
+    with pytest.raises(ConformanceFailure, match="msg"):
+        client.expect_envelope(reply({"result": "error", "msg": "E_NO_ID"}, 200), strict=True)
 
 
 def test_schema_checked_reads(reference: ReferenceProcess) -> None:
