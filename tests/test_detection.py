@@ -187,4 +187,12 @@ def test_suite_catches_fault(tmp_path: Path, fault: Fault) -> None:
     assert not missing, (
         f"fault {fault}: expected {sorted(info.requirements)} to fail, failed {sorted(failed)}"
     )
-    assert summary["cases"]["broken"] == 0, f"fault {fault} broke cases instead of failing them"
+    # The fault's own requirements must fail, not break. A case of another requirement may be
+    # broken: it could not be exercised because of this very defect (the practice case for the
+    # exact 486 cannot judge a second call the device wrongly took).
+    broken = {
+        req
+        for req, entry in summary["requirements"].items()
+        if req in info.requirements and any(case["verdict"] == "broken" for case in entry["cases"])
+    }
+    assert not broken, f"fault {fault} broke cases of {sorted(broken)} instead of failing them"

@@ -325,6 +325,26 @@ class CallKit:
                 f"{exc}: the suite has only an H.264 source to answer with"
             ) from None
 
+    def offer_shape(self, description: sdp.SessionDescription, where: str, host: str) -> None:
+        """The device's own offer as a decoder should shape it (SIP-CALL-SDP-005, a practice):
+        a c= of its SIP `host` on the H.264 m=video, a single payload format there, and every
+        other m-line at port 0."""
+        index, video = self.usable_offer(description, where)
+        req = self.api.req
+        connection = video.connection or description.connection
+        assert connection is not None and connection.address == host, (
+            f"[{req}] expected c= {host} (the device's SIP host) in {where}, observed "
+            f"{None if connection is None else connection.to_string()}"
+        )
+        assert len(video.formats) == 1, (
+            f"[{req}] expected a single payload format on the m=video of {where}, observed "
+            f"m={video.m_value()}"
+        )
+        others = [m.m_value() for i, m in enumerate(description.media) if i != index and m.port]
+        assert not others, (
+            f"[{req}] expected every other m-line of {where} at port 0, observed {others}"
+        )
+
 
 @pytest.fixture
 def state_timeout(device_target: Target) -> float:

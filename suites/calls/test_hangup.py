@@ -128,6 +128,27 @@ def test_hangup_json_on_a_ringing_call_plain_caller(api, calls, sip_account, raw
     )
 
 
+@pytest.mark.req("SIP-CALL-HUP-004")
+def test_hangup_json_declines_a_ringing_call_with_603(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    calls.leg_rings(leg, account)
+    reply = api.call("hangup", {"id": str(account.id)})
+    if not reply.ok:  # the device follows another reading of SIP-CALL-HUP-002 (1211)
+        leg.cancel()
+        leg.response(method="CANCEL", timeout=calls.timeout)
+        raise NotExercised(f"hangup.json on a ringing call answered {reply.body!r}, not ok")
+    final = leg.response(timeout=calls.timeout)
+    if not (400 <= final.status_code < 500 or final.status_code >= 600):  # SIP-CALL-HUP-002's
+        raise NotExercised(f"the ringing call was not declined; flow: {leg.flow()}")
+    assert final.status_code == 603, (
+        f"[{api.req}] expected 603 Decline after hangup.json on a ringing call, observed "
+        f"{final.status_code} {final.reason}; flow: {leg.flow()}"
+    )
+    calls.ended(account, why="the ringing call was declined")
+
+
 def _end_by_hangup_json(api, calls, account, leg):
     _hangup_ok(api, account)
     leg.wait_request("BYE", timeout=calls.timeout)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.failures import NotExercised
+
 
 @pytest.mark.req("SIP-CALL-IN-001")
 def test_auto_answer_answers_200_at_once(api, calls, sip_account, raw_caller):
@@ -100,3 +102,58 @@ def test_allow_in_2_refuses_with_403(api, calls, sip_account, pjsua, auto_aws):
     )
     calls.state(peer, handle, "DISCONNECTED")
     calls.status_now(account, calls.ENDED, "a refused call never rings nor connects")
+
+
+@pytest.mark.req("SIP-CALL-IN-004")
+@pytest.mark.parametrize("auto_aws", ["0", "1"])
+def test_allow_in_2_refuses_with_exactly_403(api, calls, sip_account, pjsua, auto_aws):
+    account = sip_account(call_cfg={"allow_in": "2", "auto_aws": auto_aws})
+    peer = pjsua("caller")
+    handle = peer.call(account.uri)
+    final = calls.final(peer, handle)
+    code = final.message.status_code
+    if not 400 <= code < 700:  # the refusal itself is SIP-CALL-IN-003's
+        raise NotExercised(f"the call was not refused ({final.first_line!r})")
+    assert code == 403, (
+        f"[{api.req}] expected 403 Forbidden (allow_in 2, auto_aws {auto_aws}), observed "
+        f"{final.first_line!r}; flow: {calls.flow(peer, handle)}"
+    )
+    calls.state(peer, handle, "DISCONNECTED")
+
+
+@pytest.mark.req("SIP-CALL-IN-005")
+def test_auto_answer_sends_only_100_before_the_200(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "1"})
+    caller = raw_caller()
+    leg = caller.call(account, caller.offer())
+    ok = leg.response(timeout=calls.timeout)
+    if ok.status_code != 200:  # the automatic answer itself is SIP-CALL-IN-001's
+        raise NotExercised(f"the INVITE was answered {ok.status_code} {ok.reason}, not 200")
+    leg.ack()
+    provisional = [r.status_code for r in leg.responses() if r.status_code not in (100, 200)]
+    assert not provisional, (
+        f"[{api.req}] expected the INVITE answered at once (only 100 Trying before the 200), "
+        f"observed {provisional}; flow: {leg.flow()}"
+    )
+    calls.established(account, why="the device answered 200 and got its ACK")
+    leg.bye()
+    leg.response(200, method="BYE", timeout=calls.timeout)
+    calls.ended(account, why="the caller's BYE was answered 200")
+
+
+@pytest.mark.req("SIP-CALL-IN-006")
+def test_manual_answer_sends_180_while_ringing(api, calls, sip_account, pjsua):
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    peer = pjsua("caller")
+    handle = calls.ringing(peer, account)
+    ringing = calls.response(peer, handle, 180)
+    calls.answer(account)
+    ok = calls.final(peer, handle)
+    if ok.message.status_code != 200:  # answer.json itself is SIP-CALL-IN-002's
+        raise NotExercised(f"answer.json did not answer the call: {ok.first_line!r}")
+    assert ringing.t <= ok.t, (
+        f"[{api.req}] expected 180 before the 200, flow: {calls.flow(peer, handle)}"
+    )
+    # pjsua2 cannot keep a call whose audio the device rejects: it ends it with BYE itself.
+    calls.state(peer, handle, "DISCONNECTED")
+    calls.ended(account, why="the pjsua2 caller ended the call")

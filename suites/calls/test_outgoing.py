@@ -1,4 +1,5 @@
-"""Outgoing calls: auto_call to sip_out_url, call_status while it rings and once up, hangup.json.
+"""Outgoing calls: auto_call to sip_out_url, call_status while it rings and once up, hangup.json
+and no re-dial after it, the device's own offer.
 
 The callee is the plain-socket `raw_callee` (the case decides when it rings and answers, so the
 `out` state is observed while it rings) or SIPp's `uas_answer` scenario. pjsua2 cannot be the
@@ -11,6 +12,10 @@ import pytest
 
 from decoder_conformance.failures import NotExercised
 from wire import sdp, sip
+
+#: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
+#: that must NOT happen (the reference decoder re-dials a peer-ended call after 1 s).
+REDIAL_WINDOW = 2.0
 
 
 def _ringing_then_answered(api, calls, account, callee, nth=1):
@@ -104,3 +109,46 @@ def test_hangup_json_ends_the_outgoing_call_and_it_is_not_redialled(
     # Whether auto_call dials again after hangup.json (until the settings change, or at once)
     # is a reading of the page (auto_call_after_hangup) with no requirement of its own yet:
     # not judged here.
+
+
+@pytest.mark.req("SIP-CALL-OUT-003")
+def test_no_redial_after_hangup_json_until_the_settings_change(api, calls, sip_account, raw_callee):
+    callee = raw_callee("callee")
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
+    first = _ringing_then_answered(api, calls, account, callee)
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    callee.wait_for(
+        lambda s: s.is_request and s.message.method == "BYE" and s.message.call_id == first.call_id,
+        calls.timeout,
+        expected="the device's BYE after hangup.json",
+    )
+    calls.ended(account, why="hangup.json sent BYE and the callee answered 200")
+    callee.none_for(
+        lambda s: (
+            s.is_request and s.message.method == "INVITE" and s.message.call_id != first.call_id
+        ),
+        REDIAL_WINDOW,
+        expected="no new INVITE after hangup.json while the call settings are unchanged",
+    )
+    calls.status_now(account, calls.ENDED, "no re-dial after hangup.json")
+    # Positive control: a change of the call settings makes the device dial again.
+    api.modify_call_cfg(account.id, sip_out_url=f"redial@{callee.address}")
+    second = _ringing_then_answered(api, calls, account, callee, nth=2)
+    assert sip.SipUri.parse(second.uri).user == "redial", (
+        f"[{api.req}] expected the new INVITE to the changed sip_out_url, observed {second.uri}"
+    )
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.ended(account, why="hangup.json ended the second outgoing call")
+
+
+@pytest.mark.req("SIP-CALL-SDP-005")
+def test_own_offer_in_the_auto_call_invite_is_shaped_for_a_decoder(
+    api, calls, sip_account, raw_callee
+):
+    callee = raw_callee("callee")
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
+    invite = _ringing_then_answered(api, calls, account, callee)
+    offer = calls.sdp_of(invite.body, invite.content_type or "", "the device's INVITE")
+    calls.offer_shape(offer, "the device's offer in its INVITE", account.sip.host)
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.ended(account, why="hangup.json ended the outgoing call")

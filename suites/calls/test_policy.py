@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.failures import NotExercised
 from decoder_conformance.waiting import WaitTimeout
 
 
@@ -115,3 +116,25 @@ def test_policy_3_replaces_the_current_call(api, calls, sip_account, raw_caller,
     for leg in (first, second) if final.status_code == 200 else (first,):
         if not leg.requests("BYE"):
             leg.bye()
+
+
+@pytest.mark.req("SIP-CALL-POL-004")
+def test_policy_1_refuses_the_second_caller_with_exactly_486(
+    api, calls, sip_account, raw_caller, pjsua
+):
+    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    first = calls.answered(raw_caller(), account)
+    second = pjsua("second")
+    handle = second.call(account.uri)
+    final = calls.final(second, handle)
+    code = final.message.status_code
+    if not 400 <= code < 700:  # the refusal itself is SIP-CALL-POL-001's
+        raise NotExercised(f"the second call was not refused ({final.first_line!r})")
+    assert code == 486, (
+        f"[{api.req}] expected 486 Busy Here to the second caller (policy 1), observed "
+        f"{final.first_line!r}; flow: {calls.flow(second, handle)}"
+    )
+    calls.state(second, handle, "DISCONNECTED")
+    first.bye()
+    first.response(200, method="BYE", timeout=calls.timeout)
+    calls.ended(account, why="the first caller hung up")

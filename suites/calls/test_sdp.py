@@ -198,3 +198,25 @@ def test_answer_to_pjsua_offer_receives_video_only(api, calls, sip_account, pjsu
     _check_answer_shape(api, calls, offer, answer)
     calls.state(peer, handle, "DISCONNECTED")
     calls.ended(account, why="the pjsua2 caller ended the call")
+
+
+@pytest.mark.req("SIP-CALL-SDP-005")
+def test_own_offer_in_the_200_is_shaped_for_a_decoder(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "1"})
+    caller = raw_caller()
+    leg = caller.call(account, None)
+    ok = leg.response(timeout=calls.timeout)
+    assert ok.status_code == 200, (
+        f"[{api.req}] expected 200 to a bodyless INVITE, observed {ok.status_code} {ok.reason}; "
+        f"flow: {leg.flow()}"
+    )
+    offer = calls.sdp_of(ok.body, ok.content_type or "", "the 200 to a bodyless INVITE")
+    answer = sdp.answer_video_recvonly(offer, caller.host, caller.media_port)
+    index, _ = calls.h264_video(answer, "our answer")
+    answer.media[index].direction = sdp.DIRECTION_SENDONLY  # we are the video source
+    leg.ack(answer.to_bytes())
+    calls.established(account, why="the ACK carried the SDP answer")
+    calls.offer_shape(offer, "the device's offer in the 200", account.sip.host)
+    leg.bye()
+    leg.response(200, method="BYE", timeout=calls.timeout)
+    calls.ended(account, why="the caller hung up")

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.registrar import (
     Mode,
@@ -313,3 +314,57 @@ def test_digest_without_qop(api, sip_account, registrar, timers):
     authorized = [r for r in server.registers() if is_authorized(r)]
     header = authorized[-1].message.headers.get("Authorization") or ""
     assert "qop=" not in header, f"answered a qop-less challenge with qop: {header}"
+
+
+@pytest.mark.req("SIP-REG-011")
+def test_extra_info_is_200_once_registered(api, sip_account, registrar, timers):
+    server = registrar(grant=60)
+    account = sip_account(registrar=server)
+    ok = server.wait_for(answered_200, timeout=timers.state_timeout, expected="the registrar's 200")
+    status = wait_register_state(api, account, "registered", timers)
+    assert status.register_extra == 200, (
+        f"[{api.req}] expected register_status extra_info 200 (the registrar answered 200 at "
+        f"{ok.t:.3f} and the state is registered), observed {status.register_extra!r}"
+    )
+
+
+@pytest.mark.req("SIP-REG-011")
+def test_extra_info_is_403_after_a_403(api, sip_account, registrar, timers):
+    server = registrar(mode=Mode.FORBIDDEN)
+    account = sip_account(registrar=server)
+    refused = server.wait_for(
+        lambda r: is_answer(r, 403),
+        timeout=timers.state_timeout,
+        expected="the registrar's 403",
+    )
+    # The 403 went out: wait until the device settles in a failure state (SIP-REG-004's reading).
+    try:
+        status = api.wait_status(
+            account.id,
+            lambda s: s.register in FAILURE_STATES,
+            timeout=timers.state_timeout,
+            expected="register_status settled after the 403",
+        )
+    except ConformanceFailure as exc:
+        raise NotExercised(f"register_status never settled after the 403: {exc}") from None
+    assert status.register_extra == 403, (
+        f"[{api.req}] expected register_status extra_info 403 (the registrar answered 403 at "
+        f"{refused.t:.3f}, state {status.register}), observed {status.register_extra!r}"
+    )
+
+
+@pytest.mark.req("SIP-REG-012")
+def test_register_contact_and_expiry(api, sip_account, registrar, timers):
+    server = registrar(grant=60)
+    account = sip_account(registrar=server)
+    record = server.wait_for(is_register, timeout=timers.state_timeout, expected="a REGISTER")
+    request = record.message
+    contacts = [c.sip_uri() for c in request.contacts]
+    assert any((c.host, c.port) == (account.sip.host, account.sip.port) for c in contacts), (
+        f"[{api.req}] expected a Contact at the device's {account.sip.address}, observed "
+        f"{[str(c) for c in request.contacts]}"
+    )
+    expires = requested_expiry(record)
+    assert expires is not None and expires > 0, (
+        f"[{api.req}] expected the REGISTER to ask for a non-zero expiry, observed {expires!r}"
+    )

@@ -122,3 +122,20 @@ def test_options_answered_with_allow(device_sip, sip_request, transport):
     assert answer.to_addr.tag, (
         f"the {answer.status_code} to OPTIONS carries no To tag (RFC 3261 §8.2.6.2)"
     )
+
+
+REQUIRED_ALLOW = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}
+
+
+@pytest.mark.req("SIP-OPT-002")
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_options_200_lists_the_methods_in_allow(device_sip, sip_request, transport):
+    answer = sip_request(device_sip, "OPTIONS", transport)
+    # RFC 3261 §11.2 asks for Allow in a 200 to OPTIONS; another final answer is not that case.
+    if answer.status_code != 200:
+        raise NotExercised(f"OPTIONS over {transport} answered {answer.start_line()}, not 200")
+    allow = {m.strip().upper() for m in answer.headers.get_list("Allow")}
+    missing = REQUIRED_ALLOW - allow
+    assert not missing, (
+        f"the 200 to OPTIONS over {transport}: Allow {sorted(allow)} lacks {sorted(missing)}"
+    )
