@@ -53,3 +53,18 @@ def reference(tmp_path: Path) -> Iterator[ReferenceProcess]:
     device = start_reference(tmp_path / "state")
     yield device
     assert device.stop() == 0, f"reference decoder exited badly:\n{device.log_tail()}"
+
+
+def generic_profile(directory: Path, extra: str = "") -> Path:
+    """profiles/generic.toml for a run against the bundled decoder, plus `extra` TOML.
+
+    Its spare binds are ephemeral (port 0): the bundled decoder stands in for a lab device on a
+    machine other runs share, and the generic profile's fixed 5062/5064 may be taken there.
+    """
+    text = (ROOT / "profiles" / "generic.toml").read_text("utf-8")
+    spare = next(line for line in text.splitlines() if line.startswith("spare = "))
+    profile = directory / "generic-bundled.toml"
+    profile.write_text(
+        text.replace(spare, 'spare = ["127.0.0.1:0", "*:0"]') + "\n" + extra, "utf-8"
+    )
+    return profile

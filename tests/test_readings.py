@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from reference_device.readings import READINGS, Point
-from tests.conftest import ROOT, run_pytest
+from tests.conftest import ROOT, generic_profile, run_pytest
 from tests.test_detection import failed_requirements, summary_of
 
 GENERIC = ROOT / "profiles" / "generic.toml"
@@ -60,7 +60,7 @@ def test_every_alternative_is_run() -> None:
 @pytest.mark.selftest
 @pytest.mark.parametrize(("point", "reading"), ALTERNATIVES, ids=ALTERNATIVE_IDS)
 def test_generic_profile_accepts_the_reading(tmp_path: Path, point: Point, reading: str) -> None:
-    code, summary, output = run_with_reading(tmp_path, point, reading, GENERIC)
+    code, summary, output = run_with_reading(tmp_path, point, reading, generic_profile(tmp_path))
     cases = summary["cases"]
     # Exit 0: only passes, skips and findings (a finding is reported as an xfail).
     assert code == 0, f"{point}={reading} under the generic profile: exit {code}\n{output}"
@@ -76,10 +76,7 @@ def test_pinned_default_fails_only_the_points_requirement(
     tmp_path: Path, point: Point, reading: str
 ) -> None:
     info = READINGS[point]
-    profile = tmp_path / "pinned.toml"
-    profile.write_text(
-        f'{GENERIC.read_text("utf-8")}\n[readings]\n{point.value} = "{info.default}"\n', "utf-8"
-    )
+    profile = generic_profile(tmp_path, f'[readings]\n{point.value} = "{info.default}"\n')
     code, summary, output = run_with_reading(tmp_path, point, reading, profile)
     assert code == 1, f"{point}={reading} pinned to {info.default}: exit {code}\n{output}"
     assert failed_requirements(summary) == {info.requirement}, output
