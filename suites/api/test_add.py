@@ -43,14 +43,40 @@ def test_add_gb28181_account(api, new_account, listed):
     )
 
 
+#: (list.json type, account.json protocol) of an account add.json type=Ssip created -> reading.
+SSIP_READINGS = {("sip", "sip"): "alias_of_sip", ("Ssip", "Ssip"): "own_type"}
+
+
 @pytest.mark.req("SIP-API-ADD-003")
-def test_add_type_ssip_refused(api, add_named, new_account):
+def test_add_type_ssip(api, add_named, new_account, guard, readings):
+    """add.json type=Ssip: refused whole (nothing listed, nothing changed), or accepted and
+    listed as sip or as Ssip; add_named removes an account it created."""
     name = new_account.name()
+    before = guard.snap()
     reply = add_named(name, "Ssip")
-    api.expect_error(reply, "unknown_type")
-    assert name not in _listed_names(api), (
-        f"[{api.req}] expected nothing listed as {name!r} after a refused add, observed it listed"
+    api.expect_envelope(reply)
+    found = api.find(name)
+    if not reply.ok:
+        seen = f"add.json?name={name}&type=Ssip answered error {reply.msg}"
+        changed = before.diff(guard.snap())
+        if changed:
+            readings.none_of("ssip_type", f"{seen} but changed {changed}")
+        readings.follow("ssip_type", "refused", f"{seen}, nothing listed or changed")
+        api.expect_error(reply, "unknown_type")  # records the code (or checks a pinned one)
+        return
+    if found is None:
+        readings.none_of(
+            "ssip_type", f"add.json?name={name}&type=Ssip answered ok but {name!r} is not listed"
+        )
+    protocol = api.account(found.id).get("protocol")
+    seen = (
+        f"add.json?name={name}&type=Ssip answered ok; list.json type {found.type!r}, "
+        f"account.json protocol {protocol!r}"
     )
+    reading = SSIP_READINGS.get((found.type, protocol))
+    if reading is None:
+        readings.none_of("ssip_type", seen)
+    readings.follow("ssip_type", reading, seen)
 
 
 @pytest.mark.parametrize(

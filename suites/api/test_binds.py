@@ -26,45 +26,93 @@ def test_get_binds_shape(api):
         )
 
 
+def _entries(reply):
+    """server_port.json's data as a list of {name, value} objects, or None if it is not one."""
+    data = reply.data
+    if not isinstance(data, list) or not all(
+        isinstance(e, dict) and "name" in e and "value" in e for e in data
+    ):
+        return None
+    return data
+
+
 @pytest.mark.req("SIP-API-PORT-001")
-def test_server_port_lists_each_bind(api, trial_binds):
+def test_server_port_entries(api, new_account, trial_binds, readings):
+    """server_port.json lists one {name, value} per bind (name = value = the bind, the page's
+    example), or one entry per account naming it (the table's "SIP accout id")."""
     wanted = trial_binds
     api.set_binds(wanted)
     shown = api.binds()
     assert binds_match(wanted, shown), f"precondition: get_binds shows {wanted}, observed {shown}"
+    new_account()  # at least one account, so an entry per account shows
+    accounts = api.accounts()
     reply = api.call("server_port")
-    data = api.expect_ok(reply, data_schema="ServerPortOk")
-    want = [{"name": b, "value": b} for b in shown]
-    if data != want:
-        raise ConformanceFailure(api.req, f"{want}", f"{data}", reply.exchange)
+    api.expect_ok(reply)
+    entries = _entries(reply)
+    seen = (
+        f"server_port.json {reply.data} with get_binds.json {shown} and accounts "
+        f"{[(a.id, a.name) for a in accounts]}"
+    )
+    if entries is None:
+        readings.none_of("server_port_entries", seen)
+    if entries == [{"name": b, "value": b} for b in shown]:
+        readings.follow("server_port_entries", "binds", seen)
+        return
+    names = sorted(str(e["name"]) for e in entries)
+    if names in (sorted(str(a.id) for a in accounts), sorted(a.name for a in accounts)):
+        readings.follow("server_port_entries", "accounts", seen)
+        return
+    readings.none_of("server_port_entries", seen)
 
 
 @pytest.mark.req("SIP-API-PORT-002")
-def test_server_port_ignores_example_parameters(api, trial_binds):
+def test_server_port_example_parameters(api, new_account, trial_binds, readings):
+    """server_port.json?id=3&type=sip (the page's example) answers what it answers without
+    parameters (ignored), or selects some of those entries (filter); so does the same request
+    naming an account that exists."""
     api.set_binds(trial_binds)
+    account_id = new_account()
     plain = api.call("server_port")
     api.expect_ok(plain)
+    listed_entries = _entries(plain)
+    assert listed_entries, f"precondition: server_port.json lists entries, observed {plain.body}"
     example = api.call("server_port", {"id": "3", "type": "sip"})
+    mine = api.call("server_port", {"id": str(account_id), "type": "sip"})
     api.expect_envelope(example)
-    if example.body != plain.body:
-        raise ConformanceFailure(
-            api.req,
-            f"the answer without parameters {plain.body}",
-            f"{example.body}",
-            example.exchange,
-        )
+    api.expect_envelope(mine)
+    seen = (
+        f"server_port.json answered {plain.body} without parameters, {example.body} with "
+        f"id=3&type=sip and {mine.body} with id={account_id}&type=sip"
+    )
+    if example.body == plain.body and mine.body == plain.body:
+        readings.follow("server_port_params", "ignored", seen)
+        return
+
+    def selects(reply):
+        entries = _entries(reply) if reply.ok else None
+        return entries is not None and all(e in listed_entries for e in entries)
+
+    # Under filter, id 3 may name no account: an error answer then selects nothing.
+    unknown_3 = 3 not in {a.id for a in api.accounts()}
+    if selects(mine) and (selects(example) or (not example.ok and unknown_3)):
+        readings.follow("server_port_params", "filter", seen)
+        return
+    readings.none_of("server_port_params", seen)
 
 
 @pytest.mark.req("SIP-API-SBIND-001")
-def test_set_binds_then_read_back(api, trial_binds):
+def test_set_binds_then_read_back(api, trial_binds, *, device_target):
+    """get_binds.json shows the list written; server_port.json names the same binds where the
+    profile pins that reading (server_port_entries = binds; PORT-001 observes it)."""
     wanted = trial_binds
     api.set_binds(wanted)
     binds = api.binds()
-    ports = [p["name"] for p in api.expect_ok(api.call("server_port"))]
-    assert binds_match(wanted, binds) and ports == binds, (
-        f"[{api.req}] expected get_binds {wanted} and server_port naming the same binds, "
-        f"observed {binds} and {ports}"
-    )
+    assert binds_match(wanted, binds), f"[{api.req}] expected get_binds {wanted}, observed {binds}"
+    if device_target.profile.readings.get("server_port_entries") == "binds":
+        ports = [p["name"] for p in api.expect_ok(api.call("server_port"))]
+        assert ports == binds, (
+            f"[{api.req}] expected server_port naming the binds {binds}, observed {ports}"
+        )
 
 
 #: The page's get_binds/set_binds example, as written, and with "*.2222" read as "*:2222".

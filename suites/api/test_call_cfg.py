@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.failures import NotExercised
 
 # -- the mapping table of spec/README.md: call_cfg.json field -> account.json view ------------
 
@@ -45,9 +46,20 @@ def sent_as_cfg(value):
     return int(value) if value.isdigit() else value
 
 
-def expect_views_agree(api, account_id, field, want_cfg):
-    """call_cfg.json shows `want_cfg` and account.json shows its mapped value."""
+def shared_pinned(device_target):
+    """Whether the profile pins call_settings_views = shared (VIEW-001 observes the reading;
+    other cases check account.json's view only where the profile pins that it follows)."""
+    return device_target.profile.readings.get("call_settings_views") == "shared"
+
+
+def expect_read_back(api, account_id, field, want_cfg, *, shared):
+    """call_cfg.json shows `want_cfg`; with `shared` account.json shows its mapped value too."""
     cfg_value, account_value, path = views_of(api, account_id, field)
+    if not shared:
+        assert cfg_value == want_cfg, (
+            f"[{api.req}] expected call_cfg.json {field}={want_cfg!r}, observed {cfg_value!r}"
+        )
+        return
     _, want_account = account_view_of(field, want_cfg)
     observed = (cfg_value, account_value)
     assert observed == (want_cfg, want_account), (
@@ -105,27 +117,64 @@ VIEW_CASES = [
 ]
 
 
+#: account.json paths under the call options: the part of account.json the `independent`
+#: reading keeps apart from call_cfg.json. buffer_option and source_id follow under both readings.
+CALL_OPTIONS = ("call_in_options", "call_out_options")
+
+
 @pytest.mark.parametrize(
     "case",
     [
         pytest.param(
-            case, id=f"{case[0]}={case[2] or 'empty'}", marks=pytest.mark.req("SIP-API-VIEW-001")
+            case,
+            id=f"{case[0]}={case[2] or 'empty'}",
+            marks=[pytest.mark.req("SIP-API-VIEW-001")]
+            + ([pytest.mark.needs("policy_write")] if case[0] == "policy" else []),
         )
         for case in VIEW_CASES
     ],
 )
-def test_views_agree(api, new_account, case):
+def test_views(api, new_account, readings, case):
+    """modify_call_cfg.json sets a mapped field twice (prior, then value): call_cfg.json shows
+    each write; account.json follows both by the mapping table (shared), or, for the call options,
+    keeps its value through both (independent)."""
     field, prior, value, want = case
     account_id = new_account()
     api.modify_call_cfg(account_id, **{field: prior})
-    expect_views_agree(api, account_id, field, sent_as_cfg(prior))
-    before = views_of(api, account_id, field)
+    cfg_prior, account_prior, path = views_of(api, account_id, field)
     api.modify_call_cfg(account_id, **{field: value})
-    after = views_of(api, account_id, field)
-    assert after[0] != before[0], (
-        f"precondition: call_cfg.json {field} changed from {before[0]!r}, observed unchanged"
+    cfg_after, account_after, _ = views_of(api, account_id, field)
+    mapped_prior, mapped_after = (
+        account_view_of(field, sent_as_cfg(prior))[1],
+        account_view_of(field, want)[1],
     )
-    expect_views_agree(api, account_id, field, want)
+    shown = ".".join(path)
+    seen = (
+        f"modify_call_cfg.json {field}={prior!r} then {field}={value!r}: call_cfg.json "
+        f"{cfg_prior!r} then {cfg_after!r}, account.json {shown} {account_prior!r} then "
+        f"{account_after!r}"
+    )
+    cfg_has_field = field != "policy" or "policy" in api.call_cfg(account_id)
+    if cfg_has_field:
+        # The event: call_cfg.json shows both writes (whatever account.json does).
+        assert (cfg_prior, cfg_after) == (sent_as_cfg(prior), want), (
+            f"[{api.req}] expected call_cfg.json {field} {sent_as_cfg(prior)!r} then {want!r} "
+            f"after modify_call_cfg.json, observed {cfg_prior!r} then {cfg_after!r}"
+        )
+    follows = (account_prior, account_after) == (mapped_prior, mapped_after)
+    if follows:
+        if path[0] in CALL_OPTIONS:
+            readings.follow("call_settings_views", "shared", seen)
+        return  # buffer_option and source_id follow under either reading: nothing to record
+    if not cfg_has_field and account_prior == account_after:
+        raise NotExercised(
+            f"harness: call_cfg.json has no policy and account.json kept {account_after!r}: "
+            "the write is not observable"
+        )
+    if path[0] in CALL_OPTIONS and account_after == account_prior:
+        readings.follow("call_settings_views", "independent", seen)
+        return
+    readings.none_of("call_settings_views", seen)
 
 
 # -- modify_call_cfg.json -----------------------------------------------------------------------
@@ -220,13 +269,14 @@ ENCODING_CASES = [
         for case in ENCODING_CASES
     ],
 )
-def test_flag_input_forms(api, new_account, case):
+def test_flag_input_forms(api, new_account, case, *, device_target):
+    """Read back by call_cfg.json, and by account.json where the profile pins the shared views."""
     field, prior, value, want = case
     account_id = new_account()
     api.modify_call_cfg(account_id, **{field: prior})
     assert api.call_cfg(account_id)[field] != want, f"precondition: {field} not already {want}"
     api.modify_call_cfg(account_id, **{field: value})
-    expect_views_agree(api, account_id, field, want)
+    expect_read_back(api, account_id, field, want, shared=shared_pinned(device_target))
 
 
 @pytest.mark.parametrize(
@@ -254,20 +304,33 @@ def test_flag_bad_value_refused(api, new_account, guard, field, value):
 
 
 @pytest.mark.req("SIP-API-MCFG-004")
-def test_policy_two_and_three_kept_distinct(api, new_account):
+@pytest.mark.needs("policy_write")
+def test_policy_two_and_three_kept_distinct(api, new_account, *, device_target):
+    """Read back by account.json where the profile pins the shared views, else by call_cfg.json
+    where it shows policy (account.json's call options are VIEW-001's reading)."""
     account_id = new_account()
+    by_account = shared_pinned(device_target) or "policy" not in api.call_cfg(account_id)
+    where = "account.json" if by_account else "call_cfg.json"
     seen = []
     for value in ("2", "3", "1"):
         api.modify_call_cfg(account_id, policy=value)
-        seen.append(api.account(account_id)["call_in_options"]["policy"])
+        if by_account:
+            seen.append(api.account(account_id)["call_in_options"]["policy"])
+        else:
+            seen.append(api.call_cfg(account_id)["policy"])
     assert seen == [2, 3, 1], (
-        f"[{api.req}] expected account.json policy 2, 3, 1 after setting them, observed {seen}"
+        f"[{api.req}] expected {where} policy 2, 3, 1 after setting them, observed {seen}"
     )
 
 
 @pytest.mark.parametrize(
     "value",
-    [pytest.param(v, marks=pytest.mark.req("SIP-API-MCFG-004")) for v in ("0", "4", "x")],
+    [
+        pytest.param(
+            v, marks=[pytest.mark.req("SIP-API-MCFG-004"), pytest.mark.needs("policy_write")]
+        )
+        for v in ("0", "4", "x")
+    ],
 )
 def test_policy_bad_value_refused(api, new_account, guard, value):
     account_id = new_account()

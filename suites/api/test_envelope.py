@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlencode
+
 import pytest
 
 from decoder_conformance.device.client import (
     SIP_ENDPOINTS,
     ConformanceFailure,
+    Reply,
     as_number,
     binds_match,
 )
+from decoder_conformance.failures import NotExercised
 
 
 @pytest.mark.parametrize(
@@ -58,77 +63,235 @@ def test_unknown_path_answers_404(api, path):
     )
 
 
-# -- GET/POST equivalence ---------------------------------------------------------------------
+# -- GET/POST equivalence: which carrier POST reads (reading post_parameter_carrier) ----------
+#
+# Every ENV-003 case makes the same request by POST twice: once with the parameters as an
+# application/x-www-form-urlencoded body, once with them in the query string (empty body), and
+# records which of the two worked. A device following none of the readings is one on which
+# neither works while the same request by GET does.
+
+CARRIER = "post_parameter_carrier"
+CARRIER_READINGS = {
+    (True, False): "form_body",
+    (False, True): "query_string",
+    (True, True): "form_body_or_query_string",
+}
+
+
+def post_body(api, endpoint, params):
+    """POST sip/<endpoint>.json with `params` as a form body."""
+    return api.call(endpoint, params, method="POST")
+
+
+def post_query(api, endpoint, params):
+    """POST sip/<endpoint>.json with `params` in the query string and an empty body."""
+    target = f"sip/{endpoint}.json" + (f"?{urlencode(params)}" if params else "")
+    exchange = api.send(target, {}, "POST")
+    try:
+        body = json.loads(exchange.body)
+    except ValueError:
+        body = None
+    return Reply(exchange, body)
+
+
+def observe_carrier(readings, by_body, by_query, what):
+    """Record the reading shown by which carrier worked; fail when neither did.
+
+    `by_body`/`by_query`: (worked, what was seen, answered ok) for the POST with a form body and
+    with the query string.
+    """
+    (body_works, body_seen, _), (query_works, query_seen, _) = by_body, by_query
+    seen = f"{what}: with a form body {body_seen}; with the query string {query_seen}"
+    reading = CARRIER_READINGS.get((body_works, query_works))
+    if reading is None:
+        readings.none_of(CARRIER, seen)
+    readings.follow(CARRIER, reading, seen)
+
+
+def acknowledged_without_effect(readings, results):
+    """A POST answered ok but did not take effect: under no reading is that the same effect and
+    answer as the request by GET (a carrier the device does not read leaves the request without
+    its parameters, which is refused)."""
+    for carrier, (works, seen, ok) in zip(
+        ("a form body", "the query string"), results, strict=True
+    ):
+        if ok and not works:
+            readings.none_of(CARRIER, f"POST with {carrier} {seen}: ok without the effect")
+
+
+def answered(reply):
+    """A short description of an answer (the envelope is checked first)."""
+    return "answered ok" if reply.ok else f"answered error {reply.msg}"
+
+
+def by_get_works(api, what, done):
+    """Neither POST worked: prove the same request by GET does (else the carrier is not what
+    failed); `done()` makes it by GET and says whether it took effect."""
+    try:
+        worked = done()
+    except ConformanceFailure as exc:
+        raise NotExercised(f"harness: {what} by GET failed too: {exc}") from None
+    if not worked:
+        raise NotExercised(f"harness: {what} by GET did not take effect either")
 
 
 @pytest.mark.req("SIP-API-ENV-003")
-def test_post_form_body_adds_account(api, new_account):
-    name = new_account.name()
-    reply = api.call("add", {"name": name, "type": "sip"}, method="POST")
-    found = api.find(name)
-    if found is not None:
-        new_account.adopt(found.id)
-    api.expect_ok(reply)
-    if found is None:
-        raise ConformanceFailure(
-            api.req,
-            f"account {name!r} listed after a POST add.json answered ok",
-            "not listed",
-            reply.exchange,
+def test_post_adds_account(api, new_account, readings):
+    results = []
+    for send in (post_body, post_query):
+        name = new_account.name()
+        reply = send(api, "add", {"name": name, "type": "sip"})
+        api.expect_envelope(reply)
+        found = api.find(name)
+        if found is not None:
+            new_account.adopt(found.id)
+        listed = "listed" if found is not None else "not listed"
+        results.append(
+            (reply.ok and found is not None, f"{answered(reply)}, {name!r} {listed}", reply.ok)
         )
+    acknowledged_without_effect(readings, results)
+    if not any(works for works, *_ in results):
+        by_get_works(api, "add.json", lambda: bool(new_account()))
+    observe_carrier(readings, *results, "add.json by POST")
 
 
-@pytest.mark.req("SIP-API-ENV-003")
-def test_post_form_body_modifies_account(api, new_account):
-    account_id = new_account()
-    before = api.account(account_id)
-    fields = {"realm": "post-realm", "localAccount": "7001", "registerPort": "5071"}
-    assert before["realm"] != fields["realm"], "precondition: realm already has the new value"
-    api.expect_ok(api.call("modify", {"id": str(account_id), **fields}, method="POST"))
-    after = api.account(account_id)
-    seen = {k: after[k] for k in fields}
+#: modify.json fields sent by each carrier (different values, each on its own account).
+MODIFY_FIELDS = (
+    {"realm": "post-body", "localAccount": "7001", "registerPort": "5071"},
+    {"realm": "post-query", "localAccount": "7002", "registerPort": "5072"},
+)
+
+
+def _modify_shown(api, account_id, fields):
+    data = api.account(account_id)
+    seen = {k: data.get(k) for k in fields}
     seen["registerPort"] = as_number(seen["registerPort"])  # 5071 or "5071": ACC-003's reading
-    want = {"realm": "post-realm", "localAccount": "7001", "registerPort": 5071}
-    assert seen == want, (
-        f"[{api.req}] expected POST modify.json body fields to apply: {want}, observed {seen}"
-    )
+    return seen
 
 
 @pytest.mark.req("SIP-API-ENV-003")
-def test_post_form_body_modifies_call_cfg(api, new_account):
-    account_id = new_account()
-    before = api.call_cfg(account_id)
-    fields = {"auto_aws": "1", "allow_in_num": "3", "default_name": "post-name"}
-    assert before["default_name"] != "post-name", "precondition: default_name already set"
-    api.expect_ok(api.call("modify_call_cfg", {"id": str(account_id), **fields}, method="POST"))
-    after = api.call_cfg(account_id)
-    seen = {k: after[k] for k in fields}
-    want = {"auto_aws": 1, "allow_in_num": 3, "default_name": "post-name"}
-    assert seen == want, (
-        f"[{api.req}] expected POST modify_call_cfg.json body fields to apply: {want}, "
-        f"observed {seen}"
-    )
+def test_post_modifies_account(api, new_account, readings):
+    results = []
+    for send, fields in zip((post_body, post_query), MODIFY_FIELDS, strict=True):
+        account_id = new_account()
+        want = {**fields, "registerPort": int(fields["registerPort"])}
+        if _modify_shown(api, account_id, fields) == want:
+            raise NotExercised(f"harness: account {account_id} already shows {want}")
+        reply = send(api, "modify", {"id": str(account_id), **fields})
+        api.expect_envelope(reply)
+        seen = _modify_shown(api, account_id, fields)
+        results.append(
+            (reply.ok and seen == want, f"{answered(reply)}, account.json {seen}", reply.ok)
+        )
+    acknowledged_without_effect(readings, results)
+    if not any(works for works, *_ in results):
+        account_id = new_account()
+        fields = MODIFY_FIELDS[0]
+
+        def by_get():
+            api.modify(account_id, **fields)
+            return _modify_shown(api, account_id, fields)["realm"] == fields["realm"]
+
+        by_get_works(api, "modify.json", by_get)
+    observe_carrier(readings, *results, "modify.json by POST")
+
+
+#: modify_call_cfg.json fields sent by each carrier, and what call_cfg.json then shows.
+CALL_CFG_FIELDS = (
+    (
+        {"auto_aws": "1", "allow_in_num": "3", "default_name": "post-body"},
+        {"auto_aws": 1, "allow_in_num": 3, "default_name": "post-body"},
+    ),
+    (
+        {"auto_aws": "1", "allow_in_num": "4", "default_name": "post-query"},
+        {"auto_aws": 1, "allow_in_num": 4, "default_name": "post-query"},
+    ),
+)
 
 
 @pytest.mark.req("SIP-API-ENV-003")
-def test_post_form_body_sets_binds(api, trial_binds):
-    wanted = trial_binds  # spare binds unlike the current ones; saved_binds puts those back
-    api.expect_ok(api.call("set_binds", {"binds": ",".join(wanted)}, method="POST"))
-    observed = api.binds()
-    assert binds_match(wanted, observed), (
-        f"[{api.req}] expected get_binds {wanted} after POST set_binds.json, observed {observed}"
-    )
+def test_post_modifies_call_cfg(api, new_account, readings):
+    results = []
+    for send, (fields, want) in zip((post_body, post_query), CALL_CFG_FIELDS, strict=True):
+        account_id = new_account()
+        before = api.call_cfg(account_id)
+        if before["default_name"] == fields["default_name"]:
+            raise NotExercised(f"harness: default_name already {fields['default_name']!r}")
+        reply = send(api, "modify_call_cfg", {"id": str(account_id), **fields})
+        api.expect_envelope(reply)
+        after = api.call_cfg(account_id)
+        seen = {k: after.get(k) for k in want}
+        results.append(
+            (reply.ok and seen == want, f"{answered(reply)}, call_cfg.json {seen}", reply.ok)
+        )
+    acknowledged_without_effect(readings, results)
+    if not any(works for works, *_ in results):
+        account_id = new_account()
+        fields, want = CALL_CFG_FIELDS[0]
+
+        def by_get():
+            api.modify_call_cfg(account_id, **fields)
+            return api.call_cfg(account_id)["default_name"] == want["default_name"]
+
+        by_get_works(api, "modify_call_cfg.json", by_get)
+    observe_carrier(readings, *results, "modify_call_cfg.json by POST")
 
 
 @pytest.mark.req("SIP-API-ENV-003")
-def test_post_form_body_removes_account(api, new_account):
-    account_id = new_account()
-    assert account_id in {a.id for a in api.accounts()}, "precondition: new account listed"
-    api.expect_ok(api.call("remove", {"id": str(account_id)}, method="POST"))
-    listed = {a.id for a in api.accounts()}
-    assert account_id not in listed, (
-        f"[{api.req}] expected id {account_id} gone after POST remove.json, observed still listed"
-    )
+def test_post_sets_binds(api, saved_binds, trial_binds, readings):
+    """trial_binds: spare binds unlike the current ones; saved_binds puts those back, and is
+    written back by GET between the two POSTs so each one's write is visible."""
+    wanted = trial_binds
+    results = []
+    for send in (post_body, post_query):
+        if binds_match(wanted, api.binds()):
+            if not saved_binds:
+                raise NotExercised("harness: no binds to put back between the two POSTs")
+            api.set_binds(saved_binds)
+        reply = send(api, "set_binds", {"binds": ",".join(wanted)})
+        api.expect_envelope(reply)
+        shown = api.binds()
+        works = reply.ok and binds_match(wanted, shown)
+        results.append((works, f"{answered(reply)}, get_binds.json {shown}", reply.ok))
+    acknowledged_without_effect(readings, results)
+    if not any(works for works, *_ in results):
+
+        def by_get():
+            api.set_binds(wanted)
+            return binds_match(wanted, api.binds())
+
+        by_get_works(api, "set_binds.json", by_get)
+    observe_carrier(readings, *results, f"set_binds.json binds={','.join(wanted)} by POST")
+
+
+@pytest.mark.req("SIP-API-ENV-003")
+def test_post_removes_account(api, new_account, readings):
+    results = []
+    for send in (post_body, post_query):
+        account_id = new_account()
+        if account_id not in {a.id for a in api.accounts()}:
+            raise NotExercised(f"harness: new account {account_id} not listed")
+        reply = send(api, "remove", {"id": str(account_id)})
+        api.expect_envelope(reply)
+        gone = account_id not in {a.id for a in api.accounts()}
+        listed = "gone" if gone else "still listed"
+        results.append(
+            (reply.ok and gone, f"{answered(reply)}, id {account_id} {listed}", reply.ok)
+        )
+    acknowledged_without_effect(readings, results)
+    if not any(works for works, *_ in results):
+        account_id = new_account()
+
+        def by_get():
+            api.remove(account_id)
+            return account_id not in {a.id for a in api.accounts()}
+
+        by_get_works(api, "remove.json", by_get)
+    observe_carrier(readings, *results, "remove.json by POST")
+
+
+#: Reads that take the account id; the others take no parameters.
+READS_BY_ID = ("account", "call_cfg", "status", "hangup")
 
 
 @pytest.mark.parametrize(
@@ -138,18 +301,31 @@ def test_post_form_body_removes_account(api, new_account):
         for e in ("list", "account", "call_cfg", "status", "get_binds", "server_port", "hangup")
     ],
 )
-def test_post_read_equals_get(api, new_account, endpoint):
-    """The same read with the id in a form body and in the query string answers the same body."""
+def test_post_read_equals_get(api, new_account, readings, endpoint):
+    """A read by POST answers what the same read by GET answers: with the id in a form body or
+    in the query string (the reading records which); reads without parameters, plainly."""
     account_id = new_account("sip", realm="post-get")
-    params = {"id": str(account_id)}
+    params = {"id": str(account_id)} if endpoint in READS_BY_ID else {}
     by_get = api.call(endpoint, params, method="GET")
-    by_post = api.call(endpoint, params, method="POST")
-    api.expect_envelope(by_get)
-    api.expect_envelope(by_post)
-    if by_get.body != by_post.body:
-        raise ConformanceFailure(
-            api.req,
-            f"POST answer equal to the GET answer {by_get.body}",
-            f"{by_post.body}",
-            by_post.exchange,
-        )
+    by_body = post_body(api, endpoint, params)
+    by_query = post_query(api, endpoint, params)
+    for reply in (by_get, by_body, by_query):
+        api.expect_envelope(reply)
+    body_same, query_same = by_body.body == by_get.body, by_query.body == by_get.body
+    # The carrier shows only where the id changes the answer (GET with and without it differ).
+    observable = bool(params) and api.call(endpoint, {}, method="GET").body != by_get.body
+    if not observable:
+        if not (body_same or query_same):
+            raise ConformanceFailure(
+                api.req,
+                f"POST answer equal to the GET answer {by_get.body}",
+                f"{by_body.body} (form body), {by_query.body} (query string)",
+                by_body.exchange,
+            )
+        return
+    observe_carrier(
+        readings,
+        (body_same, "the GET answer" if body_same else f"{by_body.body}", False),
+        (query_same, "the GET answer" if query_same else f"{by_query.body}", False),
+        f"{endpoint}.json?id={account_id} by POST (GET answered {by_get.body})",
+    )

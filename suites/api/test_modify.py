@@ -93,7 +93,11 @@ VALID = {"realm": "partial-realm", "localAccount": "5001", "username": "partial-
         pytest.param(
             ({"type": "Ssip"}, "unknown_type"),
             id="type-Ssip",
-            marks=pytest.mark.req("SIP-API-MOD-003"),
+            marks=[
+                pytest.mark.req("SIP-API-MOD-003"),
+                # Refused only under one reading of the page (MOD-010 observes which).
+                pytest.mark.only_reading("ssip_type_on_modify", "refused"),
+            ],
         ),
         pytest.param(
             ({"password": TOO_LONG}, "too_long"),
@@ -207,7 +211,7 @@ def test_modify_rename_to_taken_name_refused(api, new_account):
 
 @pytest.mark.parametrize(
     "bad_type",
-    [pytest.param(t, marks=pytest.mark.req("SIP-API-MOD-010")) for t in ("Ssip", "SIP", "gb")],
+    [pytest.param(t, marks=pytest.mark.req("SIP-API-MOD-010")) for t in ("SIP", "gb")],
 )
 def test_modify_unknown_type_refused(api, new_account, bad_type):
     account_id = new_account()
@@ -215,6 +219,40 @@ def test_modify_unknown_type_refused(api, new_account, bad_type):
     api.expect_error(reply, "unknown_type")
     protocol = api.account(account_id)["protocol"]
     assert protocol == "sip", f"[{api.req}] expected protocol sip kept, observed {protocol!r}"
+
+
+#: (list.json type, account.json protocol) after modify.json type=Ssip answered ok -> reading.
+SSIP_READINGS = {("sip", "sip"): "alias_of_sip", ("Ssip", "Ssip"): "own_type"}
+
+
+@pytest.mark.req("SIP-API-MOD-010")
+def test_modify_type_ssip(api, new_account, guard, listed, readings, *, device_target):
+    """modify.json type=Ssip: refused whole (nothing changed), or accepted and the account is
+    then sip or Ssip. A gb28181 account (where the profile has it) makes "stored as sip" a
+    visible change."""
+    start = "gb28181" if device_target.profile.has("gb28181") else "sip"
+    account_id = new_account(start)
+    before = guard.snap(account_id)
+    reply = api.call("modify", {"id": str(account_id), "type": "Ssip"})
+    api.expect_envelope(reply)
+    request = f"modify.json?id={account_id}&type=Ssip on a {start} account"
+    if not reply.ok:
+        seen = f"{request} answered error {reply.msg}"
+        changed = before.diff(guard.snap(account_id))
+        if changed:
+            readings.none_of("ssip_type_on_modify", f"{seen} but changed {changed}")
+        readings.follow("ssip_type_on_modify", "refused", f"{seen}, nothing changed")
+        api.expect_error(reply, "unknown_type")  # records the code (or checks a pinned one)
+        return
+    protocol = api.account(account_id).get("protocol")
+    listed_type = listed(account_id).type
+    seen = (
+        f"{request} answered ok; list.json type {listed_type!r}, account.json protocol {protocol!r}"
+    )
+    reading = SSIP_READINGS.get((listed_type, protocol))
+    if reading is None:
+        readings.none_of("ssip_type_on_modify", seen)
+    readings.follow("ssip_type_on_modify", reading, seen)
 
 
 @pytest.mark.req("SIP-API-MOD-011")

@@ -74,7 +74,11 @@ CASES = {
 
 
 #: Rows refused only under one reading of a point of the page: run when the profile pins it.
-READING_ROWS = {"set_binds-page-example": ("page_example_binds", "refused")}
+READING_ROWS = {
+    "add-type-Ssip": ("ssip_type", "refused"),
+    "modify-local-and-type-Ssip": ("ssip_type_on_modify", "refused"),
+    "set_binds-page-example": ("page_example_binds", "refused"),
+}
 
 
 @pytest.fixture
