@@ -2,6 +2,7 @@
 then commits (persists) it, then answers; a refused request changes nothing."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Final
 
 from reference_device import IMPLEMENTATION, __version__
@@ -12,6 +13,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.media.session import empty_view
 from reference_device.model import (
     Account,
+    AccountType,
     JsonObject,
     State,
     account_status,
@@ -34,6 +36,8 @@ Endpoint = Callable[[Params], Payload]
 Check = Callable[[str], object]
 
 DEFAULT_MAX_ACCOUNTS: Final = 32
+# The list table's spelling of the sip type (ssip_type: refused unless read as an alias).
+SSIP: Final = "Ssip"
 
 # modify_call_cfg.json parameter -> (CallSettings attribute, validator).
 CALL_FIELDS: Final[Mapping[str, tuple[str, Check]]] = {
@@ -102,6 +106,8 @@ class Api:
         self.faults = faults
         # Where the page is ambiguous, the reading this device follows (the defaults if None).
         self.readings = readings if readings is not None else Readings()
+        if sip is not None:  # the SIP layer follows the same readings
+            sip.settings = replace(sip.settings, readings=self.readings)
         self.auth = auth
         self.max_accounts = max_accounts
         self._runtime: dict[int, AccountRuntime] = {}
@@ -176,6 +182,12 @@ class Api:
         if any(a.name == name and a.id != account_id for a in state.accounts.values()):
             raise ApiError(ErrorCode.DUPLICATE_NAME, name)
 
+    def _parse_type(self, raw: str) -> AccountType:
+        """v.parse_type; "Ssip" is sip when the process follows ssip_type=alias_of_sip."""
+        if raw == SSIP and self.readings.follows(Point.SSIP_TYPE, "alias_of_sip"):
+            return AccountType.SIP
+        return v.parse_type(raw)
+
     @property
     def _created_on_add(self) -> bool:
         return self.readings.follows(Point.CREATED_MEANING, "on_add")
@@ -209,7 +221,7 @@ class Api:
         raw_type = params.get("type")
         if not raw_type:
             raise ApiError(ErrorCode.MISSING_PARAMETER, "type")
-        account_type = v.parse_type(raw_type)
+        account_type = self._parse_type(raw_type)
         self._check_unique(state, name, None)
         if len(state.accounts) >= self.max_accounts:
             raise ApiError(ErrorCode.LIMIT_REACHED)
@@ -233,7 +245,7 @@ class Api:
 
         fields: dict[str, tuple[str, Check]] = {
             "name": ("name", check_name),
-            "type": ("type", v.parse_type),
+            "type": ("type", self._parse_type),
             **ACCOUNT_FIELDS,
         }
         changes, error = collect_changes(params, fields)

@@ -24,6 +24,11 @@ class Point(StrEnum):
     REGISTER_PORT_TYPE = "register_port_type"
     CREATED_MEANING = "created_meaning"
     PAGE_EXAMPLE_BINDS = "page_example_binds"
+    HANGUP_RINGING = "hangup_ringing"
+    UNACCEPTABLE_OFFER = "unacceptable_offer"
+    UNACCEPTABLE_OFFER_SIPP = "unacceptable_offer_sipp"
+    REGISTER_STATUS_ON_FAILURE = "register_status_on_failure"
+    SSIP_TYPE = "ssip_type"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,51 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "HOST:PORT and get_binds.json shows HOST:PORT (*:2222)",
             },
             ("suites/api/test_binds.py",),
+        ),
+        Point.HANGUP_RINGING: PointInfo(
+            "SIP-CALL-HUP-002",
+            "decline",
+            {
+                "no_call_1211": "hangup.json on a ringing incoming call answers error 1211 and "
+                "the call keeps ringing (the caller may CANCEL it)",
+            },
+            ("suites/calls/test_hangup.py",),
+        ),
+        Point.UNACCEPTABLE_OFFER: PointInfo(
+            "SIP-CALL-SDP-002",
+            "reject_488",
+            {
+                "reject_other_final": "an INVITE whose offer the device cannot take (no H.264 "
+                "video) is refused with 415 Unsupported Media Type instead of 488",
+            },
+            ("suites/calls/test_sdp.py",),
+        ),
+        Point.UNACCEPTABLE_OFFER_SIPP: PointInfo(
+            "SIP-CALL-IND-003",
+            "reject_488",
+            {
+                "reject_other_final": "an INVITE whose offer the device cannot take (no H.264 "
+                "video) is refused with 415 Unsupported Media Type instead of 488",
+            },
+            ("suites/calls/test_independent.py",),
+        ),
+        Point.REGISTER_STATUS_ON_FAILURE: PointInfo(
+            "SIP-REG-004",
+            "error",
+            {
+                "closed": "after a 403 to REGISTER register_status is closed instead of error "
+                "(never registered); retries go on as after error",
+            },
+            ("suites/sip/test_registration.py",),
+        ),
+        Point.SSIP_TYPE: PointInfo(
+            "SIP-API-ADD-003",
+            "refused",
+            {
+                "alias_of_sip": 'add.json and modify.json accept type "Ssip" and store (and list) '
+                "the account as type sip",
+            },
+            ("suites/api/test_add.py",),
         ),
     }
 )

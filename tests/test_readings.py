@@ -81,6 +81,9 @@ def test_pinned_default_fails_only_the_points_requirement(
     assert code == 1, f"{point}={reading} pinned to {info.default}: exit {code}\n{output}"
     assert failed_requirements(summary) == {info.requirement}, output
     assert summary["must_failed"] == [info.requirement], output
-    cases = summary["cases"]
-    assert cases["broken"] == 0, cases
+    # The point's own cases fail, none break; a case of another requirement may be broken when
+    # this very choice leaves it nothing to judge (SIP-CALL-HUP-004 checks the code of a decline
+    # a no_call_1211 device never makes).
+    own = summary["requirements"][info.requirement]["cases"]
+    assert all(case["verdict"] != "broken" for case in own), own
     assert summary["readings"][point.value]["pinned"] == info.default

@@ -27,6 +27,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account
+from reference_device.readings import Point, Readings
 from reference_device.sip.calls import Call, CallState
 from reference_device.sip.dialog import LocalContact
 from reference_device.sip.registration import (
@@ -53,12 +54,17 @@ class SipSettings:
     timers: Timers = field(default_factory=Timers)
     register: RegisterSettings = field(default_factory=RegisterSettings)
     any_host: str = "127.0.0.1"
+    #: where the page is ambiguous, the reading the process follows (the API sets it)
+    readings: Readings = field(default_factory=Readings)
 
 
 class AgentHost(Protocol):
     """What an agent needs from the process-wide stack."""
 
     decoders: DecoderPool
+
+    @property
+    def settings(self) -> SipSettings: ...
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
@@ -117,6 +123,11 @@ class Agent:
         if self._transport is not None and self._transport.closed:
             return None
         return self._transport
+
+    @property
+    def readings(self) -> Readings:
+        """The readings of the process (looked up each time: the API sets them after start)."""
+        return self._host.settings.readings
 
     @property
     def created(self) -> bool:
@@ -192,6 +203,7 @@ class Agent:
             self.settings.register,
             self.faults,
             self._registration_changed,
+            lambda: self.readings,
         )
         self.registration = registration
         registration.start()
@@ -399,7 +411,10 @@ class Agent:
             CallState.EARLY,
             CallState.INVITING,
         )
+        ringing_is_no_call = self.readings.follows(Point.HANGUP_RINGING, "no_call_1211")
         for state in order:
+            if state is CallState.RINGING and ringing_is_no_call:
+                continue  # hangup_ringing=no_call_1211: a ringing call is no connection yet
             call = next((c for c in self.calls if c.state is state), None)
             if call is not None:
                 return call.hangup()

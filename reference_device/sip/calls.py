@@ -34,6 +34,7 @@ from typing import Any, Final, Protocol
 from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
+from reference_device.readings import Point, Readings
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
 from reference_device.sip.media import MediaPort, TcpMediaPort, UdpMediaPort
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
@@ -84,6 +85,9 @@ class CallOwner(Protocol):
     faults: Faults
     timers: Timers
     decoders: DecoderPool
+
+    @property
+    def readings(self) -> Readings: ...
 
     @property
     def contact(self) -> LocalContact: ...
@@ -195,6 +199,8 @@ class Call:
         self._ok: sip.SipResponse | None = None
         self._offer_sent = False
         self._pending_body = b""
+        # The offer of the INVITE could not be taken (no usable H.264 video): refused as such.
+        self._offer_unusable = False
         # outgoing
         self.invite: sip.SipRequest | None = None
         self._ack: sip.SipRequest | None = None
@@ -279,11 +285,22 @@ class Call:
         self.invite_tx = tx
         self.call_id = request.call_id or ""
         self.dialog = Dialog.as_uas(request, sip.new_tag(), self.flow)
+        self._offer_unusable = False
         body = self._answer_or_offer(request)
         if body is None:
-            return 488
+            return self._unusable_offer_code() if self._offer_unusable else 488
         self._pending_body = body
         return None
+
+    def _unusable_offer_code(self) -> int:
+        """488, or 415 when the process follows reject_other_final (unacceptable_offer, or the
+        same behaviour seen by SIPp: unacceptable_offer_sipp)."""
+        readings = self.owner.readings
+        if readings.follows(Point.UNACCEPTABLE_OFFER, "reject_other_final") or readings.follows(
+            Point.UNACCEPTABLE_OFFER_SIPP, "reject_other_final"
+        ):
+            return 415
+        return 488
 
     def _answer_or_offer(self, request: sip.SipRequest) -> bytes | None:
         """The SDP for our 2xx: an answer to the offer, or an offer for a bodyless INVITE."""
@@ -313,6 +330,7 @@ class Call:
             )
         except sdp.SdpNegotiationError as exc:
             log.info("offer refused: %s", exc)
+            self._offer_unusable = True
             return None
         if self.owner.faults.on(Fault.PT_RENUMBERED):
             renumber(answer, RENUMBERED_PT)

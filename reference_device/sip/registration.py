@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from reference_device.faults import Fault, Faults
+from reference_device.readings import Point, Readings
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
 from reference_device.sip.transaction import TransactionLayer
 from reference_device.sip.transport import Transport
@@ -102,6 +103,7 @@ class Registration:
         settings: RegisterSettings,
         faults: Faults,
         on_change: Callable[[], None],
+        readings: Callable[[], Readings] = Readings,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -110,6 +112,7 @@ class Registration:
         self._settings = settings
         self._faults = faults
         self._on_change = on_change
+        self._readings = readings
         self.contact = LocalContact(config.local_account, transport.host, transport.port)
         self.call_id = sip.new_call_id(transport.host)
         self._from_tag = sip.new_tag()
@@ -177,7 +180,7 @@ class Registration:
                 if outcome.timed_out:
                     self._set(R.RECONNECTING if self._ever_registered else R.CONNECTING)
                 else:
-                    self._set(R.ERROR)
+                    self._set(self._failure_state(outcome.code))
                 delay = outcome.retry_after or backoff(self._settings, failures)
                 failures += 1
                 log.info(
@@ -187,8 +190,14 @@ class Registration:
                     delay,
                 )
             await asyncio.sleep(delay)
-            if self.state is R.ERROR:
+            if self.state in (R.ERROR, R.CLOSED):
                 self._set(R.REGISTERING)
+
+    def _failure_state(self, code: int) -> RegisterStatus:
+        """The register_status after a refusal: error, or closed after a 403 when the process
+        follows register_status_on_failure=closed."""
+        closed = self._readings().follows(Point.REGISTER_STATUS_ON_FAILURE, "closed")
+        return R.CLOSED if closed and code == 403 else R.ERROR
 
     async def _unregister(self) -> None:
         self._set(R.UNREGISTERING)

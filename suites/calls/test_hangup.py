@@ -129,6 +129,9 @@ def test_hangup_json_on_a_ringing_call_plain_caller(api, calls, sip_account, raw
 
 
 @pytest.mark.req("SIP-CALL-HUP-004")
+# Only a device that declines a ringing call on hangup.json has a decline whose code to check:
+# under the reading no_call_1211 (judged by SIP-CALL-HUP-002) there is none.
+@pytest.mark.only_reading("hangup_ringing", "decline")
 def test_hangup_json_declines_a_ringing_call_with_603(api, calls, sip_account, raw_caller):
     account = sip_account(call_cfg={"auto_aws": "0"})
     caller = raw_caller()

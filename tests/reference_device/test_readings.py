@@ -21,8 +21,10 @@ import yaml
 
 from reference_device.readings import READINGS, Point, ReadingError, Readings
 from tests.conftest import ROOT
+from tests.reference_device.sip.peer import AUDIO_ONLY, Dialog, Peer, device, h264_offer, respond
 from tests.reference_device.test_store_atomicity import _env, call, running_device
 from tests.test_detection import cases_in
+from wire import sip
 
 Json = dict[str, Any]
 ALTERNATIVES = [(point, name) for point, info in READINGS.items() for name in info.alternatives]
@@ -189,7 +191,7 @@ def scenario(api: str, port: int) -> Json:
     binds_before = call(api, "get_binds")["data"]["binds"]
     set_binds = call(api, "set_binds", binds=f"{binds_before},*.{port}")
     binds = call(api, "get_binds")["data"]["binds"]
-    return {
+    view = {
         "list": call(api, "list"),
         "status": {i: call(api, "status", id=i) for i in ("1", "2")},
         "account": {i: call(api, "account", id=i) for i in ("1", "2")},
@@ -199,6 +201,14 @@ def scenario(api: str, port: int) -> Json:
         "binds": masked("\n".join(binds.split(","))),
         "server_port": [masked(e["name"]) for e in call(api, "server_port")["data"]],
     }
+    # Last, so that nothing above sees it: the list table's type "Ssip" (ssip_type).
+    ssip = {
+        "add": call(api, "add", name="ssip", type="Ssip"),
+        "modify": call(api, "modify", id="1", type="Ssip"),
+    }
+    ssip["listed"] = [(e["name"], e["type"]) for e in call(api, "list")["data"]]
+    view["ssip"] = ssip
+    return view
 
 
 def views(tmp_path: Path, *args: str) -> Json:
@@ -222,6 +232,11 @@ def test_default_behaviour_is_the_reference_reading(default_view: Json) -> None:
     assert [default_view["account"][i]["data"]["registerPort"] for i in ("1", "2")] == [5060] * 2
     assert default_view["set_binds"] == {"result": "error", "msg": "1206"}
     assert default_view["binds"] == "127.0.0.1:EPHEMERAL"
+    assert default_view["ssip"] == {
+        "add": {"result": "error", "msg": "1204"},
+        "modify": {"result": "error", "msg": "1204"},
+        "listed": [("bare", "sip"), ("serving", "sip")],
+    }
 
 
 def expected_change(point: Point, reading: str, view: Json) -> Json:
@@ -240,6 +255,15 @@ def expected_change(point: Point, reading: str, view: Json) -> Json:
         view["set_binds"] = {"result": "ok"}
         view["binds"] += f"\n*{sep}{view['port']}"
         view["server_port"].append(f"*{sep}{view['port']}")
+    elif point is Point.SSIP_TYPE:
+        # Both accepted as sip: the new account is listed (and counted) as a sip account.
+        view["ssip"] = {
+            "add": {"result": "ok"},
+            "modify": {"result": "ok"},
+            "listed": [("bare", "sip"), ("serving", "sip"), ("ssip", "sip")],
+        }
+    # The SIP-side readings (hangup_ringing, unacceptable_offer(_sipp),
+    # register_status_on_failure) change nothing over HTTP alone: tests below show them.
     return view
 
 
@@ -269,3 +293,94 @@ def test_accepted_page_example_opens_the_port_and_survives_a_restart(
         assert call(device.api, "set_binds", binds=f"*:{port},*.{port}")["msg"] == "1206"
     with running_device(tmp_path / "state", *args, stderr_path=tmp_path / "log") as device:
         assert call(device.api, "get_binds")["data"] == {"binds": written}
+
+
+def test_ssip_alias_account_is_stored_as_sip(tmp_path: Path) -> None:
+    args = ("--reading", "ssip_type=alias_of_sip")
+    with running_device(tmp_path / "state", *args, stderr_path=tmp_path / "log") as device_:
+        assert call(device_.api, "add", name="s", type="Ssip") == {"result": "ok"}
+        assert call(device_.api, "account", id="1")["data"]["protocol"] == "sip"
+        assert call(device_.api, "add", name="t", type="ssip")["msg"] == "1204"  # exact spelling
+
+
+# -- the SIP-side alternatives, on the wire --------------------------------------------------------
+
+
+@pytest.mark.parametrize("reading", [(), ("--reading", "hangup_ringing=no_call_1211")])
+def test_hangup_ringing(tmp_path: Path, reading: tuple[str, ...]) -> None:
+    """decline: ok and 603; no_call_1211: 1211, the call still rings, and a CANCEL ends it."""
+    peer = Peer()
+    with device(tmp_path, *reading) as dev:
+        dev.account()
+        dialog = Dialog(peer, dev.sip_port())
+        dialog.invite(h264_offer())
+        peer.response(180)
+        dev.wait_state("call_status", "in")
+        if not reading:
+            dev.ok("hangup", id="1")
+            peer.response(603)
+        else:
+            assert dev.call("hangup", id="1") == {"result": "error", "msg": "1211"}
+            peer.nothing(lambda m: isinstance(m, sip.SipResponse) and m.status_code >= 200, 0.3)
+            assert dev.state("call_status") == "in"
+            dialog.cancel()
+            peer.response(200, "CANCEL")
+            peer.response(487)
+        dev.wait_state("call_status", "idle")
+    peer.close()
+
+
+@pytest.mark.parametrize(
+    ("reading", "code"),
+    [
+        ((), 488),
+        (("--reading", "unacceptable_offer=reject_other_final"), 415),
+        (("--reading", "unacceptable_offer_sipp=reject_other_final"), 415),
+    ],
+)
+def test_unacceptable_offer(tmp_path: Path, reading: tuple[str, ...], code: int) -> None:
+    """An audio-only offer is refused with 488, or 415 under reject_other_final (either point);
+    a usable offer is answered 200 as before."""
+    peer = Peer()
+    with device(tmp_path, *reading) as dev:
+        dev.account()
+        dev.ok("modify_call_cfg", id="1", auto_aws="1")
+        Dialog(peer, dev.sip_port()).invite(AUDIO_ONLY)
+        peer.response(code)
+        assert dev.state("call_status") == "idle"
+        dialog = Dialog(peer, dev.sip_port())
+        dialog.invite(h264_offer())
+        ok = peer.response(200)
+        dialog.take_tag(ok)
+        dialog.ack()
+        dev.wait_state("call_status", "calling")
+    peer.close()
+
+
+def _register(registrar: Peer) -> sip.SipRequest:
+    got = registrar.expect(
+        lambda m: isinstance(m, sip.SipRequest) and m.method == "REGISTER", "REGISTER"
+    )
+    assert isinstance(got.message, sip.SipRequest)
+    return got.message
+
+
+@pytest.mark.parametrize(
+    ("reading", "state"),
+    [((), "error"), (("--reading", "register_status_on_failure=closed"), "closed")],
+)
+def test_register_status_after_403(tmp_path: Path, reading: tuple[str, ...], state: str) -> None:
+    """After a 403: error, or closed under register_status_on_failure=closed; the retry still
+    comes and a 200 then registers."""
+    registrar = Peer()
+    with device(tmp_path, *reading, "--retry-base-ms", "1000") as dev:
+        port = dev.sip_port()
+        dev.account(registerServer="127.0.0.1", registerPort=str(registrar.port))
+        respond(registrar, _register(registrar), 403, port)
+        dev.wait_state("register_status", state)
+        assert dev.status()["register_status"]["extra_info"] == 403
+        retry = _register(registrar)
+        contact = retry.headers.get("Contact")
+        respond(registrar, retry, 200, port, Contact=f"{contact};expires=60")
+        dev.wait_state("register_status", "registered")
+    registrar.close()
