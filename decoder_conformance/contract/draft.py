@@ -4,9 +4,12 @@ A discovery run pins nothing (the generic profile, unless one is given), so ever
 every error code the device chose is recorded rather than judged. The draft pins what was seen:
 the reading of each observed point, the most frequent code of each refusal, and it promotes the
 practices and SHOULDs the device kept, so a later firmware is checked against this one's
-behaviour as well as against the page. Everything else (identity, capabilities, timers, limits,
-binds) is copied from the profile the run used. Points and refusals the run did not observe are
-listed as comments, to be filled in by hand or left open.
+behaviour as well as against the page. The limits and `policy_write` are pinned from what the
+discovery probes measured (`decoder_conformance/device/probe.py`), each with a comment saying how;
+where a probe could not run, or stopped at its ceiling, the profile's value is kept and the comment
+says why. Everything else (identity, the other capabilities, timers, binds) is copied from the
+profile the run used. Points and refusals the run did not observe are listed as comments, to be
+filled in by hand or left open.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from datetime import UTC, datetime
 from decoder_conformance.contract.observations import Observations
 from decoder_conformance.contract.profile import CAPABILITIES, Profile
 
+#: The comment on a limit or capability no probe result was recorded for.
+NOT_PROBED = "no probe result"
+
 
 def _toml(value: object) -> str:
     """A TOML scalar or array of strings (JSON's quoting is valid TOML for these)."""
@@ -26,6 +32,11 @@ def _toml(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def _comment(text: str) -> str:
+    """`text` on one line, to follow a `#`."""
+    return " ".join(text.split())
 
 
 def draft_profile(
@@ -40,9 +51,10 @@ def draft_profile(
         "# It pins what the device was seen to do where the page leaves the choice open, and",
         "# promotes the practices it kept: a later firmware that changes any of it fails. Review",
         "# every line before using it to sign off a device.",
-        "",
-        "[device]",
     ]
+    if observations.probe_note:
+        lines.append(f"# Discovery probes: {_comment(observations.probe_note)}")
+    lines += ["", "[device]"]
     device = profile.device
     for key in ("url", "model", "firmware", "user"):
         value = getattr(device, key)
@@ -51,7 +63,7 @@ def draft_profile(
     if not device.url and target.startswith("http"):
         lines.append(f"# url = {_toml(target)}  # or give it with --device")
     lines += ["", "[capabilities]"]
-    lines += [f"{name} = {_toml(profile.has(name))}" for name in sorted(CAPABILITIES)]
+    lines += [_capability_line(observations, name) for name in sorted(CAPABILITIES)]
 
     lines += ["", "[errors]                # the code seen for each refusal (times seen)"]
     for name in sorted(catalogue.errors):
@@ -94,10 +106,40 @@ def draft_profile(
         *(f"{key} = {_toml(value)}" for key, value in vars(profile.timers).items()),
         "",
         "[limits]",
-        *(f"{key} = {_toml(value)}" for key, value in vars(profile.limits).items()),
+        *(_limit_line(observations, key, value) for key, value in vars(profile.limits).items()),
         "",
         "[binds]",
         f"spare = [{', '.join(_toml(b) for b in profile.binds.spare)}]",
         "",
     ]
     return "\n".join(lines)
+
+
+def _capability_line(observations: Observations, name: str) -> str:
+    """`name = true|false`: as probed when a probe found it, else the profile's (and why)."""
+    profile = observations.profile
+    probe = observations.capabilities_probed.get(name)
+    if probe is None:  # no probe measures this capability
+        return f"{name} = {_toml(profile.has(name))}"
+    if probe.value is None:
+        return (
+            f"{name} = {_toml(profile.has(name))}  # not probed: {_comment(probe.detail)}; "
+            f"{profile.source}'s value"
+        )
+    return f"{name} = {_toml(probe.value)}  # probed: {_comment(probe.detail)}"
+
+
+def _limit_line(observations: Observations, key: str, value: object) -> str:
+    """`key = N`: the probed limit, or the profile's value with why it was kept."""
+    source = observations.profile.source
+    probe = observations.limits_probed.get(key)
+    if probe is None:
+        return f"{key} = {_toml(value)}  # {NOT_PROBED}; {source}'s value"
+    if probe.value is None:
+        return f"{key} = {_toml(value)}  # not probed: {_comment(probe.detail)}; {source}'s value"
+    if probe.at_least:
+        return (
+            f"{key} = {_toml(value)}  # probed: accepted at least {probe.value} "
+            f"({_comment(probe.detail)}); {source}'s value kept"
+        )
+    return f"{key} = {_toml(probe.value)}  # probed: {_comment(probe.detail)}"

@@ -6,6 +6,11 @@ of the page (`Requirement.point`, e.g. `id_type`: a JSON integer or a decimal st
 then a different choice is the device's defect (DeviceFailure). Unpinned, any listed reading and
 any code passes and is recorded for the summary and for `--discover`, which drafts a profile
 pinning what it saw.
+
+A discovery run also measures what the cases cannot observe without a profile to trust: the
+device's limits (`LimitProbe`) and whether it takes a setting the page does not document
+(`CapabilityProbe`). `decoder_conformance/device/probe.py` measures them at the end of the run;
+the draft pins them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,38 @@ class ReadingSeen:
     case: str
 
 
+@dataclass(frozen=True)
+class LimitProbe:
+    """What a discovery probe measured of one `[limits]` entry.
+
+    `value` is the limit found; with `at_least` the probe stopped at its ceiling `value` before
+    the device refused anything. None when the probe could not run; `detail` says how it was
+    measured, or why it could not be.
+    """
+
+    value: int | None
+    detail: str
+    at_least: bool = False
+
+    @property
+    def ran(self) -> bool:
+        """True when the probe measured something (exactly or as a lower bound)."""
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class CapabilityProbe:
+    """What a discovery probe found of one `[capabilities]` entry (None: could not run)."""
+
+    value: bool | None
+    detail: str
+
+    @property
+    def ran(self) -> bool:
+        """True when the probe found whether the device has the capability."""
+        return self.value is not None
+
+
 @dataclass
 class Observations:
     """The readings and error codes seen in one run, checked against the profile's pins."""
@@ -39,6 +76,12 @@ class Observations:
     readings: list[ReadingSeen] = field(default_factory=list)
     #: Catalogue error name -> code -> how many times the device answered it.
     codes: dict[str, Counter[str]] = field(default_factory=dict)
+    #: `[limits]` key -> what the discovery probes measured (empty: no probe ran).
+    limits_probed: dict[str, LimitProbe] = field(default_factory=dict)
+    #: `[capabilities]` key -> what the discovery probes found (empty: no probe ran).
+    capabilities_probed: dict[str, CapabilityProbe] = field(default_factory=dict)
+    #: Why the discovery probes did not run, or what went wrong with them ("" if nothing).
+    probe_note: str = ""
 
     def requirement_of(self, point: str, req: str) -> Requirement:
         """The reading requirement of `point`, which must be the calling case's own (`req`).

@@ -6,7 +6,8 @@ extra attachers its fixtures registered. When the call phase ends, pass or fail,
 attachments: the HTTP exchanges; the SIP ladder of all the peers' SIP records merged by time
 (SVG and text, lifelines named by role); a pcap of everything the peers sent and received (SIP
 and RTP) when there is any; then the extra attachers (e.g. the bitrate plot). Every suite
-case's verdict is folded into the per-requirement summary written at the end of the session.
+case's verdict is folded into the per-requirement summary written at the end of the session,
+and with `--discover` the drafted profile is written there too, with a line per discovery probe.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Generator
 import pytest
 
 from decoder_conformance.contract.draft import draft_profile
+from decoder_conformance.contract.observations import CapabilityProbe, LimitProbe, Observations
 from decoder_conformance.peers.capture import sip_only
 from decoder_conformance.plugin.stash import (
     OBSERVATIONS,
@@ -84,9 +86,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         summary.write(suite.summary_path, observations)
     if suite.discover_path is not None:
         kept = [req for req, verdict in summary.verdicts().items() if verdict == "passed"]
+        probed = observations.limits_probed or observations.capabilities_probed
+        if not probed and not observations.probe_note:
+            observations.probe_note = "no case reached the device, so no probe ran"
         text = draft_profile(observations, kept, suite.plan.api_url or suite.plan.describe())
         suite.discover_path.parent.mkdir(parents=True, exist_ok=True)
         suite.discover_path.write_text(text, "utf-8")
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"decoder conformance: profile drafted at {suite.discover_path}")
+            for line in probe_lines(observations):
+                reporter.write_line(f"  {line}", red=bool(observations.probe_note))
+
+
+def probe_lines(observations: Observations) -> list[str]:
+    """What the discovery probes measured, one line each (printed with the drafted profile)."""
+    lines = [observations.probe_note] if observations.probe_note else []
+    found: dict[str, LimitProbe | CapabilityProbe] = {
+        **observations.limits_probed,
+        **observations.capabilities_probed,
+    }
+    for key, probe in found.items():
+        if probe.value is None:
+            state = "not probed"
+        elif isinstance(probe, LimitProbe) and probe.at_least:
+            state = f"at least {probe.value}"
+        else:
+            state = str(probe.value).lower()
+        lines.append(f"probed {key}: {state} ({' '.join(probe.detail.split())})")
+    return lines

@@ -2,7 +2,9 @@
 
 The target plan was decided at configure time (`options`); this module only carries it out:
 start the bundled decoder or probe the lab device, log in, snapshot the device's state, hand out
-clients, and restore the snapshot at the end, also after a failure or on Ctrl-C.
+clients, and restore the snapshot at the end, also after a failure or on Ctrl-C. A discovery run
+(`--discover`) first measures the device's limits and `policy_write` (`device/probe.py`), once,
+after the last case and before the restore, and records them for the draft.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from decoder_conformance.contract.observations import CapabilityProbe, LimitProbe, Observations
 from decoder_conformance.device.accounts import AccountFactory
 from decoder_conformance.device.client import DeviceClient
+from decoder_conformance.device.probe import (
+    CAPABILITY_PROBES,
+    LIMIT_PROBES,
+    ProbeLeftover,
+    run_probes,
+)
 from decoder_conformance.device.snapshot import Snapshot
 from decoder_conformance.device.target import (
     ReferenceProcess,
@@ -94,18 +103,48 @@ def device_target(
     try:
         yield target
     finally:
-        # A second Ctrl-C must not cut the restore short and leave the lab device half-restored.
-        with _sigint_ignored():
-            try:
-                target.restore_report = snapshot.restore(target.client())
-            finally:
-                if reference is not None:
-                    reference.stop()
+        try:
+            if suite.discover_path is not None:
+                _discovery_probes(request.session, target, config.stash[OBSERVATIONS])
+        finally:
+            # A second Ctrl-C must not cut the restore short and leave the lab device
+            # half-restored.
+            with _sigint_ignored():
+                try:
+                    target.restore_report = snapshot.restore(target.client())
+                finally:
+                    if reference is not None:
+                        reference.stop()
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and target.restore_report:
             reporter.write_line("decoder conformance: device state restored:")
             for line in target.restore_report:
                 reporter.write_line(f"  {line}")
+
+
+def _discovery_probes(session: pytest.Session, target: Target, seen: Observations) -> None:
+    """Measure the limits and capabilities discovery pins, into `seen` (once per run).
+
+    Not after Ctrl-C or pytest.exit: then every probe is recorded as not run, and why. A probe
+    account the device would not remove is named in `seen.probe_note` (the draft and the end of
+    the session show it); the session's restore, which runs next, tries again.
+    """
+    if session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        why = f"the run stopped early (exit status {int(session.exitstatus)})"
+    else:
+        try:
+            results = run_probes(target.client())
+        except ProbeLeftover as exc:
+            why = str(exc)
+        else:
+            seen.limits_probed.update(results.limits)
+            seen.capabilities_probed.update(results.capabilities)
+            return
+    seen.probe_note = why
+    for key in LIMIT_PROBES:
+        seen.limits_probed[key] = LimitProbe(None, why)
+    for key in CAPABILITY_PROBES:
+        seen.capabilities_probed[key] = CapabilityProbe(None, why)
 
 
 @contextmanager

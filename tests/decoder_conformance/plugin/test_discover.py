@@ -34,6 +34,25 @@ def test_discovered_profile_passes_and_pins_the_readings_seen(tmp_path: Path) ->
     seen = {p: r["seen"][0] for p, r in discovery["readings"].items() if len(r["seen"]) == 1}
     assert seen and profile.readings == seen
     assert profile.errors, "the codes of the refusals seen are pinned"
+    # The limits and policy_write are measured by the discovery probes, not copied.
+    generic = load_profile(generic_profile(tmp_path), Catalogue())
+    assert not generic.has("policy_write")
+    assert profile.has("policy_write"), "the bundled decoder takes policy"
+    assert vars(profile.limits) == {
+        "max_accounts": 32,
+        "max_name_length": 64,
+        "max_value_length": 128,
+    }
+    text = draft.read_text("utf-8")
+    for line in (
+        "max_accounts = 32  # probed: add.json refused account 33 with 32 listed",
+        "max_name_length = 64  # probed: add.json took a 64-character name and refused 65",
+        "max_value_length = 128  # probed: modify.json took a 128-character username",
+        "policy_write = true  # probed: modify_call_cfg.json took policy=2",
+    ):
+        assert line in text, text
+    assert "probed max_accounts: 32 (add.json refused account 33" in first.output
+    assert "left by the session" not in first.output, "the probes removed their accounts"
 
     second = run_pytest(
         "suites/api",
