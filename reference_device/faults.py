@@ -35,6 +35,9 @@ class Fault(StrEnum):
     BITRATE_BYTES = "bitrate_bytes"
     BITRATE_STUCK_AFTER_BYE = "bitrate_stuck_after_bye"
     FUA_BROKEN = "fua_broken"
+    REGISTERED_BEFORE_OK = "registered_before_ok"
+    LOSS_FRAMES_DOUBLE_COUNTED = "loss_frames_double_counted"
+    BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
 
 
 class Area(StrEnum):
@@ -193,6 +196,28 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.MEDIA,
             ("SIP-MED-FRM-001",),
             ("suites/media/test_decoding.py",),
+        ),
+        Fault.REGISTERED_BEFORE_OK: FaultInfo(
+            "register_status shows registered as soon as the REGISTER answering the digest "
+            "challenge is sent, before the registrar's 200",
+            Area.SIP,
+            ("SIP-REG-001",),
+            ("suites/sip/test_registration.py::test_registers_with_digest_and_reports_registered",),
+        ),
+        Fault.LOSS_FRAMES_DOUBLE_COUNTED: FaultInfo(
+            "after packet loss, each frame up to the next keyframe is counted twice in "
+            "frames_decoded (the concealment picture shown and the frame decoded behind it), so "
+            "under loss more frames are reported decoded than were sent",
+            Area.MEDIA,
+            ("SIP-MED-LOSS-001",),
+            ("suites/media/test_decoding.py::test_loss_still_decodes",),
+        ),
+        Fault.BINDS_SHOW_REQUESTED_PORT: FaultInfo(
+            "get_binds.json shows the binds as requested, so a bind written with port 0 shows "
+            "HOST:0 instead of the port the device bound",
+            Area.SIP,
+            ("SIP-TRN-001",),
+            ("suites/sip/test_transport.py::test_bind_shows_bound_port_and_answers",),
         ),
     }
 )

@@ -354,7 +354,11 @@ class Api:
 
     def get_binds(self, params: Params) -> Payload:
         """get_binds.json: the binds, comma-separated."""
-        return {"data": {"binds": ",".join(self._binds())}}
+        binds = self._binds()
+        if self.faults.on(Fault.BINDS_SHOW_REQUESTED_PORT):
+            # The fault: the binds as configured, so a port-0 bind shows 0, not the port bound.
+            binds = list(self.store.state.binds)
+        return {"data": {"binds": ",".join(binds)}}
 
     def set_binds(self, params: Params) -> Payload:
         """set_binds.json: open the new binds first (1207 and nothing changed if one fails),

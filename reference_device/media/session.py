@@ -36,7 +36,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool, DecoderWorker, FrameStats
 from reference_device.media.meter import BitrateMeter
 from reference_device.media.reorder import ReorderBuffer
-from wire.h264 import FU_END, NAL_TYPE_FU_A, Depacketizer, is_keyframe
+from wire.h264 import FU_END, NAL_TYPE_FU_A, AccessUnit, Depacketizer, is_keyframe
 from wire.rtp import RtpPacket, SequenceTracker, is_rtcp
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,10 @@ class MediaSession:
         self._depacketizer = Depacketizer(max_access_unit=MAX_ACCESS_UNIT)
         self._decoder: DecoderWorker | None = None
         self._keyframe_seen = False
+        # Only under the loss_frames_double_counted fault: in concealment since a loss, and the
+        # frames counted a second time.
+        self._concealing = False
+        self._counted_twice = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._final: MediaView | None = None
@@ -197,6 +201,7 @@ class MediaSession:
 
     def _release(self, packets: list[RtpPacket], now: float) -> None:
         fua_broken = self.faults.on(Fault.FUA_BROKEN)
+        double_counted = self.faults.on(Fault.LOSS_FRAMES_DOUBLE_COUNTED)
         for packet in packets:
             size = len(packet.payload)
             self.counters.packets += 1
@@ -207,22 +212,37 @@ class MediaSession:
                 # The fault: the FU header's end bit is masked off, so no fragmented NAL unit
                 # is ever completed (dropped as fu_dropped when the next one starts).
                 payload = payload[:1] + bytes([payload[1] & ~FU_END & 0xFF]) + payload[2:]
+            gaps = self._depacketizer.stats.gaps
             units = self._depacketizer.push(
                 payload, packet.marker, packet.sequence_number, packet.timestamp
             )
+            if double_counted and self._depacketizer.stats.gaps != gaps:
+                self._concealing = True
             for unit in units:
-                self._decode(unit.data)
+                if self._decode(unit.data) and double_counted:
+                    self._count_concealed(unit)
 
-    def _decode(self, access_unit: bytes) -> None:
+    def _decode(self, access_unit: bytes) -> bool:
+        """Hand one access unit to the decoder thread; whether it was taken."""
         if not self._keyframe_seen:
             if not is_keyframe(access_unit):
                 self.counters.waiting_keyframe += 1
-                return
+                return False
             self._keyframe_seen = True
         if self._decoder is None:
             self._decoder = self._decoders.start(f"decoder-{self.name}")
         if not self._decoder.submit(access_unit):
             self.counters.decoder_overrun += 1
+            return False
+        return True
+
+    def _count_concealed(self, unit: AccessUnit) -> None:
+        """The loss_frames_double_counted fault: from a loss until an undamaged keyframe, each
+        access unit decoded is counted again as the concealment picture shown in its place."""
+        if is_keyframe(unit.data) and not unit.damaged:
+            self._concealing = False
+        elif self._concealing:
+            self._counted_twice += 1
 
     # -- read ----------------------------------------------------------------------------------
 
@@ -243,7 +263,7 @@ class MediaSession:
             "call": call,
             **asdict(self.counters),
             "bitrate_kbps": round(self.meter.kbps()) if call == "active" else 0,
-            "frames_decoded": frames.frames_decoded,
+            "frames_decoded": frames.frames_decoded + self._counted_twice,
             "width": frames.width,
             "height": frames.height,
             "fps": round(frames.fps, 1) if call == "active" else 0.0,

@@ -237,6 +237,14 @@ class Registration:
             if self.transport.closed:
                 return Outcome(0)
             tx = self._layer.send_request(request, self.transport.udp_flow(destination))
+            if (
+                authorization is not None
+                and expires > 0
+                and self._faults.on(Fault.REGISTERED_BEFORE_OK)
+            ):
+                # The fault: answering the challenge is taken for success; the state moves to
+                # registered before the registrar has said anything.
+                self._set(R.REGISTERED)
             response = await tx.final
             if response is None:
                 self._record(408)
