@@ -11,6 +11,7 @@ from reference_device.errors import ApiError, ErrorCode
 from reference_device.faults import Fault, Faults
 from reference_device.handlers import Api, Endpoint
 from reference_device.params import Params
+from reference_device.readings import Point, Readings
 
 API_PREFIX: Final = "/api"
 MAX_BODY: Final = 64 * 1024
@@ -21,12 +22,20 @@ API_KEY: Final = web.AppKey("api", Api)
 log = logging.getLogger(__name__)
 
 
-async def read_params(request: web.Request, faults: Faults) -> Params:
-    """Query string, overlaid (on POST) by the form body; the first value of a repeated name."""
+async def read_params(request: web.Request, faults: Faults, readings: Readings) -> Params:
+    """Query string, overlaid (on POST) by the form body; the first value of a repeated name.
+    A POST reads only its body under post_parameter_carrier=form_body, only its query string
+    under post_parameter_carrier=query_string."""
+    post = request.method == "POST"
     values: dict[str, str] = {}
-    for key, value in request.query.items():
-        values.setdefault(key, value)
-    if request.method == "POST" and not faults.on(Fault.POST_BODY_IGNORED):
+    if not (post and readings.follows(Point.POST_PARAMETER_CARRIER, "form_body")):
+        for key, value in request.query.items():
+            values.setdefault(key, value)
+    body_read = not (
+        faults.on(Fault.POST_BODY_IGNORED)
+        or readings.follows(Point.POST_PARAMETER_CARRIER, "query_string")
+    )
+    if post and body_read:
         try:
             form = await request.post()
         except ValueError as exc:  # malformed multipart / undecodable body
@@ -80,7 +89,7 @@ def _handler(api: Api, path: str, endpoint: Endpoint) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            params = await read_params(request, api.faults)
+            params = await read_params(request, api.faults, api.readings)
             if needs_token:
                 api.auth.check(
                     [

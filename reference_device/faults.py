@@ -115,7 +115,7 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             "modify_call_cfg changes auto_aws in call_cfg.json but account.json "
             "call_in_options.auto_answer keeps its old value",
             Area.API,
-            ("SIP-API-VIEW-001", "SIP-API-MCFG-003"),
+            ("SIP-API-VIEW-001",),
             ("suites/api/test_call_cfg.py",),
         ),
         Fault.STATUS_UNKNOWN_OK: FaultInfo(

@@ -14,6 +14,7 @@ from reference_device.media.session import empty_view
 from reference_device.model import (
     Account,
     AccountType,
+    CallSettings,
     JsonObject,
     State,
     account_status,
@@ -26,7 +27,7 @@ from reference_device.params import Params
 from reference_device.readings import Point, Readings
 from reference_device.sip.stack import SipStack
 from reference_device.sip.transport import Transport
-from reference_device.status import AccountRuntime, AccountStatus
+from reference_device.status import AccountRuntime, AccountStatus, RegisterStatus
 from reference_device.store import Store
 
 # What a handler returns: the members of the ok envelope besides "result".
@@ -113,6 +114,8 @@ class Api:
         self._runtime: dict[int, AccountRuntime] = {}
         # Only filled under the call_views_disagree fault: the auto_answer account.json keeps.
         self._stale_auto_answer: dict[int, bool] = {}
+        # call_settings_views=independent: account.json's own call options, per account
+        self._own_call_options: dict[int, CallSettings] = {}
 
     def endpoints(self) -> dict[str, Endpoint]:
         """Route path (below /api) -> handler."""
@@ -182,11 +185,16 @@ class Api:
         if any(a.name == name and a.id != account_id for a in state.accounts.values()):
             raise ApiError(ErrorCode.DUPLICATE_NAME, name)
 
-    def _parse_type(self, raw: str) -> AccountType:
-        """v.parse_type; "Ssip" is sip when the process follows ssip_type=alias_of_sip."""
-        if raw == SSIP and self.readings.follows(Point.SSIP_TYPE, "alias_of_sip"):
-            return AccountType.SIP
-        return v.parse_type(raw)
+    def _type_parser(self, point: Point) -> Callable[[str], AccountType]:
+        """v.parse_type; "Ssip" is sip when the process follows `point`=alias_of_sip (ssip_type
+        for add.json, ssip_type_on_modify for modify.json)."""
+
+        def parse(raw: str) -> AccountType:
+            if raw == SSIP and self.readings.follows(point, "alias_of_sip"):
+                return AccountType.SIP
+            return v.parse_type(raw)
+
+        return parse
 
     @property
     def _created_on_add(self) -> bool:
@@ -221,7 +229,7 @@ class Api:
         raw_type = params.get("type")
         if not raw_type:
             raise ApiError(ErrorCode.MISSING_PARAMETER, "type")
-        account_type = self._parse_type(raw_type)
+        account_type = self._type_parser(Point.SSIP_TYPE)(raw_type)
         self._check_unique(state, name, None)
         if len(state.accounts) >= self.max_accounts:
             raise ApiError(ErrorCode.LIMIT_REACHED)
@@ -245,7 +253,7 @@ class Api:
 
         fields: dict[str, tuple[str, Check]] = {
             "name": ("name", check_name),
-            "type": ("type", self._parse_type),
+            "type": ("type", self._type_parser(Point.SSIP_TYPE_ON_MODIFY)),
             **ACCOUNT_FIELDS,
         }
         changes, error = collect_changes(params, fields)
@@ -281,6 +289,7 @@ class Api:
             self.sip.remove(account.id)
         self._runtime.pop(account.id, None)
         self._stale_auto_answer.pop(account.id, None)
+        self._own_call_options.pop(account.id, None)
         return {}
 
     # -- reads ---------------------------------------------------------------------------------
@@ -294,14 +303,27 @@ class Api:
         status = account_status(
             account, self._transport_open(account.id), created_on_add=self._created_on_add
         )
-        return {"data": status_view(status, self._runtime_of(account.id))}
+        view = status_view(status, self._runtime_of(account.id))
+        register = view[1]
+        if (
+            not account.register_server
+            and register["state"] == RegisterStatus.IDLE
+            and self.readings.follows(Point.REGISTER_STATUS_UNCONFIGURED, "off")
+        ):
+            register["state"] = RegisterStatus.OFF.value
+        return {"data": view}
 
     def account(self, params: Params) -> Payload:
         """account.json: the account's configuration and its view of the call settings."""
         account = self._lookup(self.store.state, params)
         view = account_view(account)
-        stale = self._stale_auto_answer.get(account.id, account.call.auto_answer)
-        view["call_in_options"]["auto_answer"] = stale
+        own = self._own_call_options.get(account.id)
+        if own is not None:  # call_settings_views=independent
+            options = account_view(replace(account, call=own))
+            for key in ("call_in_options", "call_out_options"):
+                view[key] = options[key]
+        if account.id in self._stale_auto_answer:  # fault call_views_disagree
+            view["call_in_options"]["auto_answer"] = self._stale_auto_answer[account.id]
         if self.faults.on(Fault.REGISTER_PORT_STRING) or self.readings.follows(
             Point.REGISTER_PORT_TYPE, "decimal_string"
         ):
@@ -322,6 +344,9 @@ class Api:
             raise error
         if self.faults.on(Fault.CALL_VIEWS_DISAGREE) and "auto_answer" in changes:
             self._stale_auto_answer.setdefault(account.id, account.call.auto_answer)
+        if self.readings.follows(Point.CALL_SETTINGS_VIEWS, "independent"):
+            # account.json's options keep what they showed before the first call_cfg write
+            self._own_call_options.setdefault(account.id, replace(account.call))
         _apply(account.call, changes)
         self.store.commit(state)
         if self.sip is not None:
@@ -345,8 +370,21 @@ class Api:
         ]
 
     def server_port(self, params: Params) -> Payload:
-        """server_port.json: each bind as {name, value}; id/type are ignored."""
-        return {"data": [{"name": b, "value": b} for b in self._binds()]}
+        """server_port.json: each bind as {name, value}; id/type are ignored. Under
+        server_port_entries=accounts one entry per account (name its id, value the first
+        bind); under server_port_params=filter an `id` keeps only that account's entry (1202
+        when no account has it)."""
+        binds = self._binds()
+        state = self.store.state
+        if self.readings.follows(Point.SERVER_PORT_ENTRIES, "accounts"):
+            first = binds[0] if binds else ""
+            entries = [{"name": str(i), "value": first} for i in sorted(state.accounts)]
+        else:
+            entries = [{"name": b, "value": b} for b in binds]
+        if self.readings.follows(Point.SERVER_PORT_PARAMS, "filter") and params.get("id"):
+            account = self._known(self._find(state, params))
+            entries = [e for e in entries if e["name"] == str(account.id)] or entries[:1]
+        return {"data": entries}
 
     def get_source(self, params: Params) -> Payload:
         """get_source.json: not implemented on the page either."""

@@ -29,6 +29,15 @@ class Point(StrEnum):
     UNACCEPTABLE_OFFER_SIPP = "unacceptable_offer_sipp"
     REGISTER_STATUS_ON_FAILURE = "register_status_on_failure"
     SSIP_TYPE = "ssip_type"
+    SSIP_TYPE_ON_MODIFY = "ssip_type_on_modify"
+    POST_PARAMETER_CARRIER = "post_parameter_carrier"
+    REGISTER_STATUS_UNCONFIGURED = "register_status_unconfigured"
+    CALL_SETTINGS_VIEWS = "call_settings_views"
+    SERVER_PORT_ENTRIES = "server_port_entries"
+    SERVER_PORT_PARAMS = "server_port_params"
+    REGISTER_AOR_USER = "register_aor_user"
+    POLICY_3_MEANING = "policy_3_meaning"
+    EARLY_MEDIA_COUNTED = "early_media_counted"
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,9 @@ class PointInfo:
     alternatives: Mapping[str, str]
     #: paths under suites/ whose cases observe the point (those of `requirement`)
     suites: tuple[str, ...]
+    #: profile capabilities those cases need (the bundled decoder has them all; a profile that
+    #: observes the point must declare them)
+    capabilities: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -127,10 +139,91 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
             "SIP-API-ADD-003",
             "refused",
             {
-                "alias_of_sip": 'add.json and modify.json accept type "Ssip" and store (and list) '
-                "the account as type sip",
+                "alias_of_sip": 'add.json accepts type "Ssip" and stores (and lists) the account '
+                "as type sip",
             },
             ("suites/api/test_add.py",),
+        ),
+        Point.SSIP_TYPE_ON_MODIFY: PointInfo(
+            "SIP-API-MOD-010",
+            "refused",
+            {
+                "alias_of_sip": 'modify.json accepts type "Ssip" and stores (and lists) the '
+                "account as type sip",
+            },
+            ("suites/api/test_modify.py::test_modify_type_ssip",),
+        ),
+        Point.POST_PARAMETER_CARRIER: PointInfo(
+            "SIP-API-ENV-003",
+            "form_body_or_query_string",
+            {
+                "form_body": "a POST reads its parameters from the form body only (its query "
+                "string is ignored)",
+                "query_string": "a POST reads its parameters from the query string only (its "
+                "body is ignored), as the page's examples pass them",
+            },
+            ("suites/api/test_envelope.py",),
+        ),
+        Point.REGISTER_STATUS_UNCONFIGURED: PointInfo(
+            "SIP-API-STAT-003",
+            "idle",
+            {"off": "register_status is off (instead of idle) while no registerServer is set"},
+            ("suites/api/test_status.py::test_no_registrar_register_status",),
+        ),
+        Point.CALL_SETTINGS_VIEWS: PointInfo(
+            "SIP-API-VIEW-001",
+            "shared",
+            {
+                "independent": "account.json call_in_options/call_out_options are a store of "
+                "their own: modify_call_cfg.json writes only what call_cfg.json shows",
+            },
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Point.SERVER_PORT_ENTRIES: PointInfo(
+            "SIP-API-PORT-001",
+            "binds",
+            {
+                "accounts": "server_port.json lists one entry per account: name the account id, "
+                "value the device's first bind",
+            },
+            ("suites/api/test_binds.py",),
+        ),
+        Point.SERVER_PORT_PARAMS: PointInfo(
+            "SIP-API-PORT-002",
+            "ignored",
+            {
+                "filter": "server_port.json given an id lists only the entry of the bind that "
+                "account uses (the first); an id no account has is refused with 1202",
+            },
+            ("suites/api/test_binds.py::test_server_port_example_parameters",),
+        ),
+        Point.REGISTER_AOR_USER: PointInfo(
+            "SIP-REG-002",
+            "local_account",
+            {
+                "username": "the REGISTER's To and From carry sip:<username>@<registerServer>; "
+                "localAccount stays the Contact user",
+            },
+            ("suites/sip/test_registration.py",),
+        ),
+        Point.POLICY_3_MEANING: PointInfo(
+            "SIP-CALL-POL-003",
+            "replace_like_2",
+            {
+                "undocumented": "policy 3 keeps the current call and refuses the new one with "
+                "486 (as policy 1 does)",
+            },
+            ("suites/calls/test_policy.py::test_policy_3_replaces_the_current_call",),
+            ("policy_write",),
+        ),
+        Point.EARLY_MEDIA_COUNTED: PointInfo(
+            "SIP-MED-EARLY-001",
+            "not_counted",
+            {
+                "counted": "RTP that arrives after the device's 200 and before the ACK is "
+                "counted in the bitrate (RFC 3264 section 6)",
+            },
+            ("suites/media/test_bitrate.py",),
         ),
     }
 )

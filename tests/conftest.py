@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,13 +55,17 @@ def reference(tmp_path: Path) -> Iterator[ReferenceProcess]:
     assert device.stop() == 0, f"reference decoder exited badly:\n{device.log_tail()}"
 
 
-def generic_profile(directory: Path, extra: str = "") -> Path:
-    """profiles/generic.toml for a run against the bundled decoder, plus `extra` TOML.
+def generic_profile(directory: Path, extra: str = "", capabilities: Iterable[str] = ()) -> Path:
+    """profiles/generic.toml for a run against the bundled decoder, plus `extra` TOML, with the
+    named `capabilities` (which generic.toml lists) turned on.
 
     Its spare binds are ephemeral (port 0): the bundled decoder stands in for a lab device on a
     machine other runs share, and the generic profile's fixed 5062/5064 may be taken there.
     """
     text = (ROOT / "profiles" / "generic.toml").read_text("utf-8")
+    for name in capabilities:
+        line = next(x for x in text.splitlines() if x.startswith(f"{name} = "))
+        text = text.replace(line, f"{name} = true")
     spare = next(line for line in text.splitlines() if line.startswith("spare = "))
     profile = directory / "generic-bundled.toml"
     profile.write_text(

@@ -60,7 +60,8 @@ def test_every_alternative_is_run() -> None:
 @pytest.mark.selftest
 @pytest.mark.parametrize(("point", "reading"), ALTERNATIVES, ids=ALTERNATIVE_IDS)
 def test_generic_profile_accepts_the_reading(tmp_path: Path, point: Point, reading: str) -> None:
-    code, summary, output = run_with_reading(tmp_path, point, reading, generic_profile(tmp_path))
+    profile = generic_profile(tmp_path, capabilities=READINGS[point].capabilities)
+    code, summary, output = run_with_reading(tmp_path, point, reading, profile)
     cases = summary["cases"]
     # Exit 0: only passes, skips and findings (a finding is reported as an xfail).
     assert code == 0, f"{point}={reading} under the generic profile: exit {code}\n{output}"
@@ -76,7 +77,8 @@ def test_pinned_default_fails_only_the_points_requirement(
     tmp_path: Path, point: Point, reading: str
 ) -> None:
     info = READINGS[point]
-    profile = generic_profile(tmp_path, f'[readings]\n{point.value} = "{info.default}"\n')
+    pin = f'[readings]\n{point.value} = "{info.default}"\n'
+    profile = generic_profile(tmp_path, pin, info.capabilities)
     code, summary, output = run_with_reading(tmp_path, point, reading, profile)
     assert code == 1, f"{point}={reading} pinned to {info.default}: exit {code}\n{output}"
     assert failed_requirements(summary) == {info.requirement}, output

@@ -342,8 +342,15 @@ class Agent:
             return
         active = [c for c in self.calls if c.counts]
         if len(active) >= settings.allow_in_num:
-            if settings.policy == 1 and not self.faults.on(Fault.POLICY1_ACCEPTS_SECOND):
-                log.info("account %d: busy (policy 1): 486", self.account_id)
+            # policy_3_meaning=undocumented: policy 3 keeps the current call, as 1 does
+            keeps = settings.policy == 3 and self.readings.follows(
+                Point.POLICY_3_MEANING, "undocumented"
+            )
+            busy = keeps or (
+                settings.policy == 1 and not self.faults.on(Fault.POLICY1_ACCEPTS_SECOND)
+            )
+            if busy:
+                log.info("account %d: busy (policy %d): 486", self.account_id, settings.policy)
                 tx.respond(_response(request, 486))
                 return
             if settings.policy != 1:

@@ -235,7 +235,11 @@ class Call:
         self.state = to
         if to in (S.CONFIRMED, S.ANSWERED) and not self.established.done():
             self.established.set_result(True)
-        if to is S.CONFIRMED and self.media is not None:
+        # Media counts from the ACK, or from our 2xx under early_media_counted=counted.
+        counted_early = to is S.ANSWERED and self.owner.readings.follows(
+            Point.EARLY_MEDIA_COUNTED, "counted"
+        )
+        if (to is S.CONFIRMED or counted_early) and self.media is not None:
             self.media.session.confirm()
         if to in (S.ENDED, S.FAILED):
             for handle in self._timers.values():

@@ -307,7 +307,9 @@ class Registration:
 
     def _build(self, expires: int, authorization: tuple[str, str] | None) -> sip.SipRequest:
         self._cseq += 1
-        aor = f"sip:{self.config.local_account}@{self.config.server}"
+        by_username = self._readings().follows(Point.REGISTER_AOR_USER, "username")
+        user = self.config.username if by_username and self.config.username else None
+        aor = f"sip:{user or self.config.local_account}@{self.config.server}"
         headers = sip.Headers()
         headers.add("Via", self.contact.via())
         headers.add("Max-Forwards", MAX_FORWARDS)

@@ -188,6 +188,7 @@ def scenario(api: str, port: int) -> Json:
     assert call(api, "modify", id="2", localAccount="1002", localAddress="127.0.0.1:0") == {
         "result": "ok"
     }
+    assert call(api, "modify_call_cfg", id="2", auto_aws="1") == {"result": "ok"}
     binds_before = call(api, "get_binds")["data"]["binds"]
     set_binds = call(api, "set_binds", binds=f"{binds_before},*.{port}")
     binds = call(api, "get_binds")["data"]["binds"]
@@ -200,6 +201,11 @@ def scenario(api: str, port: int) -> Json:
         "set_binds": set_binds,
         "binds": masked("\n".join(binds.split(","))),
         "server_port": [masked(e["name"]) for e in call(api, "server_port")["data"]],
+        "server_port_9": call(api, "server_port", id="9", type="sip").get("msg"),
+        "post": {
+            "query": post(api, "status", query="id=1").get("msg"),
+            "body": post(api, "status", body="id=1").get("msg"),
+        },
     }
     # Last, so that nothing above sees it: the list table's type "Ssip" (ssip_type).
     ssip = {
@@ -209,6 +215,19 @@ def scenario(api: str, port: int) -> Json:
     ssip["listed"] = [(e["name"], e["type"]) for e in call(api, "list")["data"]]
     view["ssip"] = ssip
     return view
+
+
+def post(api: str, endpoint: str, *, query: str = "", body: str = "") -> Json:
+    """POST <api>/sip/<endpoint>.json with `query` in the URL and `body` as a form body."""
+    request = urllib.request.Request(
+        f"{api}/sip/{endpoint}.json" + (f"?{query}" if query else ""),
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        answer: Json = json.loads(resp.read())
+    return answer
 
 
 def views(tmp_path: Path, *args: str) -> Json:
@@ -232,6 +251,9 @@ def test_default_behaviour_is_the_reference_reading(default_view: Json) -> None:
     assert [default_view["account"][i]["data"]["registerPort"] for i in ("1", "2")] == [5060] * 2
     assert default_view["set_binds"] == {"result": "error", "msg": "1206"}
     assert default_view["binds"] == "127.0.0.1:EPHEMERAL"
+    assert default_view["server_port_9"] is None  # id and type ignored
+    assert default_view["post"] == {"query": None, "body": None}  # both carriers read
+    assert default_view["account"]["2"]["data"]["call_in_options"]["auto_answer"] is True
     assert default_view["ssip"] == {
         "add": {"result": "error", "msg": "1204"},
         "modify": {"result": "error", "msg": "1204"},
@@ -256,14 +278,26 @@ def expected_change(point: Point, reading: str, view: Json) -> Json:
         view["binds"] += f"\n*{sep}{view['port']}"
         view["server_port"].append(f"*{sep}{view['port']}")
     elif point is Point.SSIP_TYPE:
-        # Both accepted as sip: the new account is listed (and counted) as a sip account.
-        view["ssip"] = {
-            "add": {"result": "ok"},
-            "modify": {"result": "ok"},
-            "listed": [("bare", "sip"), ("serving", "sip"), ("ssip", "sip")],
-        }
+        # Accepted by add.json as sip: the new account is listed (and counted) as a sip account.
+        view["ssip"]["add"] = {"result": "ok"}
+        view["ssip"]["listed"].append(("ssip", "sip"))
+    elif point is Point.SSIP_TYPE_ON_MODIFY:
+        view["ssip"]["modify"] = {"result": "ok"}  # account 1 was sip and stays sip
+    elif point is Point.POST_PARAMETER_CARRIER:
+        ignored = "query" if reading == "form_body" else "body"
+        view["post"][ignored] = "1201"  # the id it did not read is missing
+    elif point is Point.REGISTER_STATUS_UNCONFIGURED:
+        for answer in view["status"].values():
+            answer["data"][1]["state"] = reading
+    elif point is Point.CALL_SETTINGS_VIEWS:
+        view["account"]["2"]["data"]["call_in_options"]["auto_answer"] = False
+    elif point is Point.SERVER_PORT_ENTRIES:
+        view["server_port"] = ["1", "2"]
+    elif point is Point.SERVER_PORT_PARAMS:
+        view["server_port_9"] = "1202"
     # The SIP-side readings (hangup_ringing, unacceptable_offer(_sipp),
-    # register_status_on_failure) change nothing over HTTP alone: tests below show them.
+    # register_status_on_failure, register_aor_user, policy_3_meaning, early_media_counted)
+    # change nothing over HTTP alone: the wire tests below and tests/test_readings.py show them.
     return view
 
 
