@@ -333,7 +333,17 @@ class Api:
     def call_cfg(self, params: Params) -> Payload:
         """call_cfg.json: the call settings in the page's numeric encoding."""
         account = self._lookup(self.store.state, params)
-        return {"data": call_cfg_view(account.call)}
+        view = call_cfg_view(account.call)
+        call = account.call
+        if self.readings.follows(Point.CALL_CFG_BUFFER_KEY, "buffer_option"):
+            view = {("buffer_option" if k == "buffer" else k): v for k, v in view.items()}
+        if self.readings.follows(Point.AUTO_AWS_ENCODING, "boolean"):
+            view["auto_aws"] = call.auto_answer
+        if self.readings.follows(Point.AUTO_CALL_ENCODING, "one_two"):
+            view["auto_call"] = 1 if call.auto_call else 2
+        if self.readings.follows(Point.SOURCE_ENABLE_ENCODING, "boolean"):
+            view["source_enable"] = call.create_stream
+        return {"data": view}
 
     def modify_call_cfg(self, params: Params) -> Payload:
         """modify_call_cfg.json: change the given call settings; `type` is accepted and ignored."""

@@ -30,6 +30,10 @@ class Point(StrEnum):
     REGISTER_STATUS_ON_FAILURE = "register_status_on_failure"
     SSIP_TYPE = "ssip_type"
     SSIP_TYPE_ON_MODIFY = "ssip_type_on_modify"
+    CALL_CFG_BUFFER_KEY = "call_cfg_buffer_key"
+    AUTO_AWS_ENCODING = "auto_aws_encoding"
+    AUTO_CALL_ENCODING = "auto_call_encoding"
+    SOURCE_ENABLE_ENCODING = "source_enable_encoding"
     POST_PARAMETER_CARRIER = "post_parameter_carrier"
     REGISTER_STATUS_UNCONFIGURED = "register_status_unconfigured"
     CALL_SETTINGS_VIEWS = "call_settings_views"
@@ -152,6 +156,30 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "account as type sip",
             },
             ("suites/api/test_modify.py::test_modify_type_ssip",),
+        ),
+        Point.CALL_CFG_BUFFER_KEY: PointInfo(
+            "SIP-API-CFG-004",
+            "buffer",
+            {"buffer_option": "call_cfg.json shows the buffer as buffer_option (the table's key)"},
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Point.AUTO_AWS_ENCODING: PointInfo(
+            "SIP-API-CFG-005",
+            "zero_one",
+            {"boolean": "call_cfg.json shows auto_aws as JSON true/false"},
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Point.AUTO_CALL_ENCODING: PointInfo(
+            "SIP-API-CFG-006",
+            "zero_one",
+            {"one_two": "call_cfg.json shows auto_call 1 for yes, 2 for no"},
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Point.SOURCE_ENABLE_ENCODING: PointInfo(
+            "SIP-API-CFG-007",
+            "one_two",
+            {"boolean": "call_cfg.json shows source_enable as JSON true/false"},
+            ("suites/api/test_call_cfg.py",),
         ),
         Point.POST_PARAMETER_CARRIER: PointInfo(
             "SIP-API-ENV-003",

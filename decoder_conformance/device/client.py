@@ -83,6 +83,42 @@ def buffer_of(cfg: Mapping[str, Any]) -> Any:
     return cfg["buffer"] if "buffer" in cfg else cfg.get("buffer_option")
 
 
+#: The forms the vendor page gives each call flag of modify_call_cfg.json: field -> (yes, no).
+#: (auto_aws is true/false in the table; the example's auto_aws=0 is the numeric form.)
+PAGE_FLAG_FORMS: dict[str, tuple[str, str]] = {
+    "allow_in": ("1", "2"),
+    "source_enable": ("1", "2"),
+    "auto_call": ("1", "2"),
+    "auto_aws": ("true", "false"),
+}
+
+_FLAG_TEXT = {"1": True, "true": True, "0": False, "2": False, "false": False}
+
+
+def flag_meaning(value: object) -> bool | None:
+    """Yes (True) or no (False) of a call flag in any encoding the page allows: 1 or true for
+    yes, 0, 2 or false for no (JSON or text); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return {1: True, 0: False, 2: False}.get(value)
+    if isinstance(value, str):
+        return _FLAG_TEXT.get(value.strip().lower())
+    return None
+
+
+def setting_of(cfg: Mapping[str, Any], field: str) -> Any:
+    """One call_cfg.json setting in a form comparable across devices: a flag as its meaning
+    (`flag_meaning`), the buffer under either key (`buffer_of`), anything else as sent."""
+    if field == "buffer":
+        return buffer_of(cfg)
+    value = cfg.get(field)
+    if field in PAGE_FLAG_FORMS:
+        meaning = flag_meaning(value)
+        return value if meaning is None else meaning
+    return value
+
+
 def redact_params(params: Mapping[str, str]) -> dict[str, str]:
     """`params` with secret values replaced."""
     return {k: (REDACTED if k in SECRET_PARAMS and v else v) for k, v in params.items()}

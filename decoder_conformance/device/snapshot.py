@@ -15,7 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Reply
+from decoder_conformance.device.client import (
+    PAGE_FLAG_FORMS,
+    ConformanceFailure,
+    DeviceClient,
+    Reply,
+    flag_meaning,
+)
 
 #: account.json fields that modify.json writes back.
 ACCOUNT_FIELDS = (
@@ -84,6 +90,11 @@ class AccountState:
         if "buffer" not in cfg and "buffer_option" in cfg:
             cfg["buffer"] = cfg["buffer_option"]  # modify_call_cfg.json's parameter is `buffer`
         params = {k: param_text(cfg[k]) for k in CALL_FIELDS if k in cfg}
+        for flag, forms in PAGE_FLAG_FORMS.items():
+            # Written back in the page's own form, whatever encoding call_cfg.json showed.
+            meaning = flag_meaning(cfg.get(flag))
+            if meaning is not None:
+                params[flag] = forms[0] if meaning else forms[1]
         options = self.account.get("call_in_options")
         policy = options.get("policy") if isinstance(options, dict) else None
         if policy is not None:

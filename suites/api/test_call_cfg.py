@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.device.client import ConformanceFailure
+from decoder_conformance.device.client import PAGE_FLAG_FORMS, ConformanceFailure, setting_of
 from decoder_conformance.failures import NotExercised
 
 # -- the mapping table of spec/README.md: call_cfg.json field -> account.json view ------------
@@ -31,19 +31,23 @@ def _dig(data, path):
 
 
 def views_of(api, account_id, field):
-    """(call_cfg.json value, account.json value, account.json path) of one mapped setting."""
+    """(call_cfg.json setting, account.json value, account.json path) of one mapped setting; the
+    call_cfg.json setting as `setting_of` gives it (a flag's encoding is CFG-005..007's reading,
+    the buffer's key CFG-004's)."""
     cfg = api.call_cfg(account_id)
     account = api.account(account_id)
     if field == "policy":
         shown = _dig(account, ("call_in_options", "policy"))
         return cfg.get("policy", shown), shown, ("call_in_options", "policy")
-    path, _ = account_view_of(field, cfg[field])
-    return cfg[field], _dig(account, path), path
+    setting = setting_of(cfg, field)
+    path, _ = account_view_of(field, setting)
+    return setting, _dig(account, path), path
 
 
-def sent_as_cfg(value):
-    """call_cfg.json's form of a canonical value sent: numbers as integers, text unchanged."""
-    return int(value) if value.isdigit() else value
+def sent_as_cfg(field, value):
+    """The setting a value sent stands for, as `setting_of` shows it: a flag as yes/no, numbers
+    as integers, text unchanged."""
+    return setting_of({field: int(value) if value.isdigit() else value}, field)
 
 
 def shared_pinned(device_target):
@@ -52,11 +56,12 @@ def shared_pinned(device_target):
     return device_target.profile.readings.get("call_settings_views") == "shared"
 
 
-def expect_read_back(api, account_id, field, want_cfg):
-    """call_cfg.json shows `want_cfg` (account.json's view of it is VIEW-001's reading)."""
-    cfg_value = api.call_cfg(account_id)[field]
-    assert cfg_value == want_cfg, (
-        f"[{api.req}] expected call_cfg.json {field}={want_cfg!r}, observed {cfg_value!r}"
+def expect_read_back(api, account_id, field, want):
+    """call_cfg.json shows the setting `want` (yes/no for a flag, in any encoding the page
+    allows); account.json's view of it is VIEW-001's reading."""
+    cfg_value = api.call_cfg(account_id).get(field)
+    assert setting_of({field: cfg_value}, field) == want, (
+        f"[{api.req}] expected call_cfg.json {field} showing {want!r}, observed {cfg_value!r}"
     )
 
 
@@ -66,7 +71,7 @@ def expect_read_back(api, account_id, field, want_cfg):
 @pytest.mark.req("SIP-API-CFG-001")
 def test_call_cfg_shape(api, new_account):
     account_id = new_account()
-    api.expect_ok(api.call("call_cfg", {"id": str(account_id)}), data_schema="CallConfigOk")
+    api.expect_ok(api.call("call_cfg", {"id": str(account_id)}), data_schema="PageCallConfigOk")
 
 
 @pytest.mark.req("SIP-API-CFG-002")
@@ -137,8 +142,8 @@ def test_views(api, new_account, readings, case):
     api.modify_call_cfg(account_id, **{field: value})
     cfg_after, account_after, _ = views_of(api, account_id, field)
     mapped_prior, mapped_after = (
-        account_view_of(field, sent_as_cfg(prior))[1],
-        account_view_of(field, want)[1],
+        account_view_of(field, sent_as_cfg(field, prior))[1],
+        account_view_of(field, sent_as_cfg(field, str(want)))[1],
     )
     shown = ".".join(path)
     seen = (
@@ -149,9 +154,10 @@ def test_views(api, new_account, readings, case):
     cfg_has_field = field != "policy" or "policy" in api.call_cfg(account_id)
     if cfg_has_field:
         # The event: call_cfg.json shows both writes (whatever account.json does).
-        assert (cfg_prior, cfg_after) == (sent_as_cfg(prior), want), (
-            f"[{api.req}] expected call_cfg.json {field} {sent_as_cfg(prior)!r} then {want!r} "
-            f"after modify_call_cfg.json, observed {cfg_prior!r} then {cfg_after!r}"
+        wanted = (sent_as_cfg(field, prior), sent_as_cfg(field, str(want)))
+        assert (cfg_prior, cfg_after) == wanted, (
+            f"[{api.req}] expected call_cfg.json {field} showing {wanted[0]!r} then "
+            f"{wanted[1]!r} after modify_call_cfg.json, observed {cfg_prior!r} then {cfg_after!r}"
         )
     follows = (account_prior, account_after) == (mapped_prior, mapped_after)
     if follows:
@@ -179,8 +185,13 @@ def test_modify_call_cfg_changes_only_given_fields(api, new_account):
     cfg_before, account_before = api.call_cfg(account_id), api.account(account_id)
     api.modify_call_cfg(account_id, buffer="live:250:250:500:0:0")
     cfg_after, account_after = api.call_cfg(account_id), api.account(account_id)
-    assert cfg_after["buffer"] == "live:250:250:500:0:0", "precondition: buffer applied"
-    cfg_changed = sorted(k for k in cfg_before if k != "buffer" and cfg_before[k] != cfg_after[k])
+    buffer = setting_of(cfg_after, "buffer")
+    assert buffer == "live:250:250:500:0:0", f"precondition: buffer applied, observed {buffer!r}"
+    cfg_changed = sorted(
+        k
+        for k in cfg_before
+        if k not in ("buffer", "buffer_option") and cfg_before[k] != cfg_after.get(k)
+    )
     acc_changed = sorted(
         k
         for k in account_before
@@ -223,9 +234,8 @@ def test_modify_call_cfg_page_example(api, new_account):
     )
     api.modify_call_cfg(account_id, **PAGE_EXAMPLE)
     cfg = api.call_cfg(account_id)
-    want = {k: v for k, v in PAGE_EXAMPLE.items() if k != "type"}
-    want.update(allow_in_num=1, allow_in=1, source_enable=1, auto_aws=0, auto_call=0)
-    seen = {k: cfg.get(k) for k in want}
+    want = {k: sent_as_cfg(k, v) for k, v in PAGE_EXAMPLE.items() if k != "type"}
+    seen = {k: setting_of(cfg, k) for k in want}
     assert seen == want, (
         f"[{api.req}] expected call_cfg.json {want} after the example, observed {seen}"
     )
@@ -243,38 +253,79 @@ def test_modify_call_cfg_page_example(api, new_account):
     )
 
 
-#: (field, prior value sent, alternative input form, call_cfg.json value expected)
-ENCODING_CASES = [
-    ("auto_aws", "0", "true", 1),
-    ("auto_aws", "1", "false", 0),
-    ("auto_aws", "1", "2", 0),
-    ("auto_call", "0", "true", 1),
-    ("auto_call", "1", "false", 0),
-    ("auto_call", "1", "2", 0),
+#: (field, prior value sent, value sent, setting call_cfg.json then shows: yes True, no False)
+#: The forms the page gives: allow_in, source_enable and auto_call 1/2, auto_aws true/false, and
+#: the example's auto_aws=0, auto_call=0 (so auto_aws is numeric too).
+PAGE_FORM_CASES = [
+    ("allow_in", "2", "1", True),
+    ("allow_in", "1", "2", False),
+    ("source_enable", "2", "1", True),
+    ("source_enable", "1", "2", False),
+    ("auto_aws", "false", "true", True),
+    ("auto_aws", "true", "false", False),
+    ("auto_aws", "0", "1", True),
+    ("auto_aws", "1", "0", False),
+    ("auto_call", "2", "1", True),
+    ("auto_call", "1", "2", False),
+    ("auto_call", "1", "0", False),
+]
+
+#: Each flag in the other flags' forms: not on the page (SIP-API-MCFG-009, a practice).
+OTHER_FORM_CASES = [
+    ("auto_aws", "true", "2", False),
+    ("auto_call", "2", "true", True),
+    ("auto_call", "1", "false", False),
 ]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, id=f"{case[0]}={case[2]}", marks=pytest.mark.req("SIP-API-MCFG-003"))
-        for case in ENCODING_CASES
-    ],
-)
-def test_flag_input_forms(api, new_account, case):
-    """Read back by call_cfg.json: the case is about the input forms, not the two views."""
+def _set_flag(api, account_id, case):
+    """`field`=`prior` (the precondition: call_cfg.json shows the other meaning), then `value`;
+    call_cfg.json must then show `want`."""
     field, prior, value, want = case
-    account_id = new_account()
     api.modify_call_cfg(account_id, **{field: prior})
-    assert api.call_cfg(account_id)[field] != want, f"precondition: {field} not already {want}"
+    shown = api.call_cfg(account_id).get(field)
+    assert setting_of({field: shown}, field) is (not want), (
+        f"precondition: {field}={prior} shows {not want}, observed {shown!r}"
+    )
     api.modify_call_cfg(account_id, **{field: value})
     expect_read_back(api, account_id, field, want)
 
 
 @pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=f"{c[0]}={c[2]}", marks=pytest.mark.req("SIP-API-MCFG-003"))
+        for c in PAGE_FORM_CASES
+    ],
+)
+def test_flag_page_forms(api, new_account, case):
+    """Read back by call_cfg.json: the case is about the forms taken, not the two views; allow_in
+    reads back 1/2 exactly, as both of the page's tables give it."""
+    field, _, value, _ = case
+    account_id = new_account()
+    _set_flag(api, account_id, case)
+    if field == "allow_in":
+        shown = api.call_cfg(account_id)["allow_in"]
+        assert shown == int(value) and not isinstance(shown, bool), (
+            f"[{api.req}] expected call_cfg.json allow_in {int(value)}, observed {shown!r}"
+        )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=f"{c[0]}={c[2]}", marks=pytest.mark.req("SIP-API-MCFG-009"))
+        for c in OTHER_FORM_CASES
+    ],
+)
+def test_flag_other_forms(api, new_account, case):
+    _set_flag(api, new_account(), case)
+
+
+@pytest.mark.parametrize(
     ("field", "value"),
     [
-        pytest.param(f, v, id=f"{f}={v}", marks=pytest.mark.req("SIP-API-MCFG-003"))
+        pytest.param(f, v, id=f"{f}={v}", marks=pytest.mark.req("SIP-API-MCFG-010"))
         for f, v in (
             ("allow_in", "0"),
             ("allow_in", "3"),
@@ -293,6 +344,68 @@ def test_flag_bad_value_refused(api, new_account, guard, field, value):
     reply = api.call("modify_call_cfg", {"id": str(account_id), field: value})
     api.expect_error(reply, "bad_value")
     guard.unchanged(before, reply)
+
+
+# -- how call_cfg.json shows what was written (readings) ----------------------------------------
+
+
+def _json_kind(value):
+    """A JSON value with its type, so that 1 and true (equal in Python) stay apart."""
+    return (type(value).__name__, value)
+
+
+#: (yes shown, no shown) -> reading name, for each flag's encoding point.
+ENCODINGS = {
+    (_json_kind(1), _json_kind(0)): "zero_one",
+    (_json_kind(1), _json_kind(2)): "one_two",
+    (_json_kind(True), _json_kind(False)): "boolean",
+}
+
+#: Each flag's encoding point (the point of the requirement marked on its parameter below).
+FLAG_POINTS = {
+    "auto_aws": "auto_aws_encoding",
+    "auto_call": "auto_call_encoding",
+    "source_enable": "source_enable_encoding",
+}
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param("auto_aws", marks=pytest.mark.req("SIP-API-CFG-005")),
+        pytest.param("auto_call", marks=pytest.mark.req("SIP-API-CFG-006")),
+        pytest.param("source_enable", marks=pytest.mark.req("SIP-API-CFG-007")),
+    ],
+)
+def test_flag_encoding(api, new_account, readings, field):
+    """The flag set to yes then no in the page's own forms; which values call_cfg.json shows."""
+    point = FLAG_POINTS[field]
+    account_id = new_account()
+    yes, no = PAGE_FLAG_FORMS[field]
+    shown = []
+    for value in (yes, no):
+        api.modify_call_cfg(account_id, **{field: value})
+        shown.append(api.call_cfg(account_id).get(field))
+    seen = f"call_cfg.json {field} {shown[0]!r} after {field}={yes}, {shown[1]!r} after {no}"
+    reading = ENCODINGS.get((_json_kind(shown[0]), _json_kind(shown[1])))
+    if reading is None:
+        readings.none_of(point, seen)
+    readings.follow(point, reading, seen)
+
+
+@pytest.mark.req("SIP-API-CFG-004")
+def test_buffer_key(api, new_account, readings):
+    """modify_call_cfg.json's buffer, read back under the example's key, the table's, or both."""
+    account_id = new_account()
+    written = "live:250:250:500:0:0"
+    api.modify_call_cfg(account_id, buffer=written)
+    cfg = api.call_cfg(account_id)
+    keys = tuple(k for k in ("buffer", "buffer_option") if k in cfg)
+    seen = f"buffer={written} written; call_cfg.json shows { ({k: cfg[k] for k in keys}) }"
+    reading = {("buffer",): "buffer", ("buffer_option",): "buffer_option"}.get(keys, "both")
+    if not keys or any(cfg[k] != written for k in keys):
+        readings.none_of("call_cfg_buffer_key", seen)
+    readings.follow("call_cfg_buffer_key", reading, seen)
 
 
 @pytest.mark.req("SIP-API-MCFG-004")

@@ -261,6 +261,14 @@ def test_default_behaviour_is_the_reference_reading(default_view: Json) -> None:
     }
 
 
+#: The flag encodings' alternatives: call_cfg.json field and its value under the alternative.
+FLAG_ENCODINGS = {
+    Point.AUTO_AWS_ENCODING: ("auto_aws", lambda v: v == 1),
+    Point.AUTO_CALL_ENCODING: ("auto_call", lambda v: 1 if v == 1 else 2),
+    Point.SOURCE_ENABLE_ENCODING: ("source_enable", lambda v: v == 1),
+}
+
+
 def expected_change(point: Point, reading: str, view: Json) -> Json:
     """The default view changed exactly as the alternative says."""
     if point is Point.ID_TYPE:
@@ -283,6 +291,13 @@ def expected_change(point: Point, reading: str, view: Json) -> Json:
         view["ssip"]["listed"].append(("ssip", "sip"))
     elif point is Point.SSIP_TYPE_ON_MODIFY:
         view["ssip"]["modify"] = {"result": "ok"}  # account 1 was sip and stays sip
+    elif point is Point.CALL_CFG_BUFFER_KEY:
+        for answer in view["call_cfg"].values():
+            answer["data"]["buffer_option"] = answer["data"].pop("buffer")
+    elif point in FLAG_ENCODINGS:
+        field, encode = FLAG_ENCODINGS[point]
+        for answer in view["call_cfg"].values():
+            answer["data"][field] = encode(answer["data"][field])
     elif point is Point.POST_PARAMETER_CARRIER:
         ignored = "query" if reading == "form_body" else "body"
         view["post"][ignored] = "1201"  # the id it did not read is missing
