@@ -428,8 +428,14 @@ class Api:
         return {}
 
     def answer(self, params: Params) -> Payload:
-        """answer.json: 200 to the ringing incoming call; 1211 when none rings (`dir` ignored)."""
+        """answer.json: 200 to the ringing incoming call; 1211 when none rings (`dir` ignored,
+        unless the process follows answer_dir=required_sip_out: dir=sip_out is then required)."""
         account = self._lookup(self.store.state, params)
+        if self.readings.follows(Point.ANSWER_DIR, "required_sip_out"):
+            if not params.get("dir"):
+                raise ApiError(ErrorCode.MISSING_PARAMETER, "dir")
+            if params.get("dir") != "sip_out":
+                raise ApiError(ErrorCode.BAD_VALUE, "dir")
         if self.sip is None or not self.sip.answer(account.id):
             raise ApiError(ErrorCode.NO_CALL)
         return {}

@@ -42,6 +42,8 @@ class Point(StrEnum):
     REGISTER_AOR_USER = "register_aor_user"
     POLICY_3_MEANING = "policy_3_meaning"
     EARLY_MEDIA_COUNTED = "early_media_counted"
+    CALL_STATUS_MEANING = "call_status_meaning"
+    ANSWER_DIR = "answer_dir"
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,28 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "counted in the bitrate (RFC 3264 section 6)",
             },
             ("suites/media/test_bitrate.py",),
+        ),
+        Point.CALL_STATUS_MEANING: PointInfo(
+            "SIP-CALL-STAT-001",
+            "as_named",
+            {
+                "direction_when_established": "call_status is calling while an incoming call "
+                "rings or the device's own INVITE is unanswered, and in / out once the call is "
+                "established (incoming / outgoing)",
+            },
+            (
+                "suites/calls/test_call_status.py::test_call_status_through_an_incoming_call",
+                "suites/calls/test_call_status.py::test_call_status_through_an_outgoing_call",
+            ),
+        ),
+        Point.ANSWER_DIR: PointInfo(
+            "SIP-CALL-ANS-001",
+            "optional",
+            {
+                "required_sip_out": "answer.json answers the ringing call only with dir=sip_out; "
+                "without dir it is refused with 1201 (another dir with 1203) and the call rings on",
+            },
+            ("suites/calls/test_incoming.py::test_answer_json_with_and_without_dir",),
         ),
     }
 )

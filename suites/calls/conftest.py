@@ -28,18 +28,15 @@ from wire import sdp, sip
 
 # --- call toolkit ------------------------------------------------------------------------------
 
-# call_status at each moment of a call, as every reading of the page allows it. The page lists the
-# values (idle, out, in, calling, error, close, reconnecting) but not what each means; the readings
-# are `ringing_dialling_established` (in = incoming ringing, out = own INVITE unanswered, calling =
-# established either way) and `direction_of_established` (in / out = an established incoming /
-# outgoing call, calling = own INVITE in progress). After a call: idle, or close until the next.
-# Which one a device follows is not a requirement of these cases (it needs one of its own), so
-# they wait for any state the readings allow and prove the event itself on the wire.
-INCOMING_RINGING = ("in", "calling")
-INCOMING_ESTABLISHED = ("calling", "in")
-OUTGOING_RINGING = ("out", "calling")
-OUTGOING_ESTABLISHED = ("calling", "out")
-ENDED = ("idle", "close")
+# call_status. The page lists its values (idle, out, in, calling, error, close, reconnecting) but
+# not what each means: which call state shows which moment of a call is the reading
+# call_status_meaning, observed only by the cases of SIP-CALL-STAT-001 (test_call_status.py). Every
+# other case judges only what holds under any reading: while a call rings or is up, call_status is
+# one of the call states IN_PROGRESS; once it is over, it is none of them (ENDED: idle, or close,
+# error, reconnecting, whose meanings the page does not give either). The events themselves (rung,
+# answered, ended) are proven on the wire.
+IN_PROGRESS = ("in", "out", "calling")
+ENDED = ("idle", "close", "error", "reconnecting")
 #: The directions RFC 3264 §6.1 allows in the answer to a sendonly offered stream.
 ANSWER_TO_SENDONLY = (sdp.DIRECTION_RECVONLY, sdp.DIRECTION_INACTIVE)
 
@@ -52,10 +49,7 @@ class CallKit:
     timeout: float
 
     # The call_status sets above, for the cases (a conftest is not importable by module name).
-    INCOMING_RINGING = INCOMING_RINGING
-    INCOMING_ESTABLISHED = INCOMING_ESTABLISHED
-    OUTGOING_RINGING = OUTGOING_RINGING
-    OUTGOING_ESTABLISHED = OUTGOING_ESTABLISHED
+    IN_PROGRESS = IN_PROGRESS
     ENDED = ENDED
 
     # -- status.json --------------------------------------------------------------------------
@@ -86,16 +80,16 @@ class CallKit:
         flow: Callable[[], str],
     ) -> None:
         """An incoming call rings: a provisional answer above 100 reached the caller (180, 183)
-        or status.json shows a ringing state, and no final answer came. `responses`: the codes
+        or status.json shows a call in progress, and no final answer came. `responses`: the codes
         the caller received to its INVITE so far. Which provisional a device sends, if any, is
         its choice (RFC 3261 §13.3.1.1: it MAY send 180)."""
         req = self.api.req
         try:
             poll_until(
                 lambda: (responses(), self.api.status(account.id).call),
-                lambda seen: any(code > 100 for code in seen[0]) or seen[1] in INCOMING_RINGING,
+                lambda seen: any(code > 100 for code in seen[0]) or seen[1] in IN_PROGRESS,
                 timeout=self.timeout,
-                expected="a provisional answer above 100 or a ringing call_status",
+                expected="a provisional answer above 100 or a call_status of a call in progress",
             )
         except WaitTimeout as exc:
             raise ConformanceFailure(
@@ -197,26 +191,26 @@ class CallKit:
             f"auto-answering account, observed {ok.status_code} {ok.reason}; flow: {leg.flow()}"
         )
         leg.ack()
-        self.status_is(
-            account, *INCOMING_ESTABLISHED, why="the device answered 200 and got its ACK"
-        )
+        self.established(account, why="the device answered 200 and got its ACK")
         return leg
 
     def answer(self, account: SipAccount) -> None:
         """answer.json on the ringing call. The page lists `dir` ("sip_out") without saying
-        what an incoming call takes (reading answer_dir, no requirement of its own yet): sent
-        without it first, then with dir=sip_out, the page's own example, if that was refused."""
+        what an incoming call takes (reading answer_dir, observed only by SIP-CALL-ANS-001): sent
+        without it first, then with dir=sip_out, the page's own example, if that was refused, so
+        the call is answered under every reading."""
         reply = self.api.call("answer", {"id": str(account.id)})
         if not reply.ok:
             reply = self.api.call("answer", {"id": str(account.id), "dir": "sip_out"})
         self.api.expect_ok(reply)
 
     def established(self, account: SipAccount, why: str) -> Status:
-        """call_status shows an established incoming call (calling, or in: see the readings)."""
-        return self.status_is(account, *INCOMING_ESTABLISHED, why=why)
+        """call_status shows a call in progress, as it must once the call is up (the wire proves
+        it is up; which call state an established call shows is SIP-CALL-STAT-001's reading)."""
+        return self.status_is(account, *IN_PROGRESS, why=why)
 
     def ended(self, account: SipAccount, why: str) -> Status:
-        """call_status shows the call over (idle, or close until the next call)."""
+        """call_status shows no call in progress (idle, or close, error, reconnecting)."""
         return self.status_is(account, *ENDED, why=why)
 
     def ended_by_device(self, leg: Leg, account: SipAccount, why: str) -> sip.SipRequest:
@@ -366,16 +360,8 @@ def _hang_up_leftovers(api: DeviceClient, sip_account: Any) -> Iterator[None]:
     """After the case's peers are stopped: hang up any call still on the case's accounts."""
     yield
     for account in sip_account.made:
-        if api.status(account.id).call not in (*ENDED, "error"):
+        if api.status(account.id).call in IN_PROGRESS:
             api.call("hangup", {"id": str(account.id)})
 
 
-__all__ = [
-    "ANSWER_TO_SENDONLY",
-    "ENDED",
-    "INCOMING_ESTABLISHED",
-    "INCOMING_RINGING",
-    "OUTGOING_ESTABLISHED",
-    "OUTGOING_RINGING",
-    "CallKit",
-]
+__all__ = ["ANSWER_TO_SENDONLY", "ENDED", "IN_PROGRESS", "CallKit"]

@@ -5,8 +5,8 @@ second audio slot and ends the call itself (BYE, "Unable to create media session
 device accepts the video and rejects the audio, so it cannot hold a call with a receive-only
 decoder. pjsua2 plays the caller wherever no media is negotiated (ringing, refusals).
 
-call_status is awaited in any state the page's readings allow at each moment (conftest.py); the
-events themselves are proven on the wire.
+call_status is judged only as a call in progress or none (conftest.py; which call state means
+what is SIP-CALL-STAT-001's); the events themselves are proven on the wire.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.waiting import WaitTimeout
 
 
 @pytest.mark.req("SIP-CALL-IN-001")
@@ -85,6 +86,59 @@ def test_manual_answer_rings_for_pjsua_caller(api, calls, sip_account, pjsua):
     # pjsua2 cannot keep a call whose audio the device rejects: it ends it with BYE itself.
     calls.state(peer, handle, "DISCONNECTED")
     calls.ended(account, why="the pjsua2 caller ended the call")
+
+
+@pytest.mark.req("SIP-CALL-ANS-001")
+def test_answer_json_with_and_without_dir(api, calls, sip_account, raw_caller, readings):
+    """answer.json's `dir` (reading answer_dir): one ringing call is answered with dir=sip_out,
+    the page's example, and the next one without dir. A form the device refuses must leave the
+    call ringing: the caller's CANCEL then gets 487, not a 200."""
+    account = sip_account(call_cfg={"auto_aws": "0"})
+    caller = raw_caller()
+    taken = {}
+    seen = []
+    for form, extra in (("dir=sip_out", {"dir": "sip_out"}), ("no dir", {})):
+        leg = caller.call(account, caller.offer())
+        try:
+            calls.leg_rings(leg, account)
+        except AssertionError as exc:  # ringing itself is SIP-CALL-IN-002's
+            raise NotExercised(f"the call did not ring: {exc}") from None
+        reply = api.call("answer", {"id": str(account.id), **extra})
+        if not reply.ok:
+            leg.cancel()
+        try:
+            final = leg.response(timeout=calls.timeout)
+        except WaitTimeout:
+            if reply.ok:
+                readings.none_of(
+                    "answer_dir", f"answer.json with {form} ok, but no final answer: {leg.flow()}"
+                )
+            # a CANCEL left unanswered is SIP-CALL-CAN-001's
+            raise NotExercised(f"the cancelled call got no final answer: {leg.flow()}") from None
+        seen.append(
+            f"answer.json with {form}: {reply.body!r}, then the caller got {final.status_code}"
+            + ("" if reply.ok else " to its CANCELled INVITE")
+        )
+        if reply.ok != (final.status_code == 200):
+            readings.none_of("answer_dir", f"{'; '.join(seen)}; flow: {leg.flow()}")
+        taken[form] = reply.ok
+        if final.status_code == 200:
+            leg.ack()
+            leg.bye()
+            leg.response(method="BYE", timeout=calls.timeout)
+        try:
+            calls.ended(account, why=f"the call answered or cancelled ({form}) is over")
+        except AssertionError as exc:  # ending a call is SIP-CALL-BYE-001's / SIP-CALL-CAN-001's
+            raise NotExercised(f"the call did not end: {exc}") from None
+    by_forms = {
+        (True, True): "optional",
+        (True, False): "required_sip_out",
+        (False, True): "without_dir",
+    }
+    reading = by_forms.get((taken["dir=sip_out"], taken["no dir"]))
+    if reading is None:
+        readings.none_of("answer_dir", "; ".join(seen))
+    readings.follow("answer_dir", reading, "; ".join(seen))
 
 
 @pytest.mark.req("SIP-CALL-IN-003")

@@ -1,9 +1,10 @@
 """The incoming-call flows again with SIPp, an independent SIP stack (Debian sip-tester).
 
-SIPp runs its scenario in a worker thread while the case polls status.json, so the established
-call is seen from the API (an established call_status: calling, or in under the other
-reading of the page) as well as on SIPp's wire; SIPp holds each call
-`HOLD_MS` before its BYE. A missing SIPp raises ToolMissing: the case is broken, not failed.
+SIPp runs its scenario in a worker thread while the case polls status.json, so the call is seen
+from the API (a call_status of a call in progress: in, out or calling, whichever the device's
+reading of call_status_meaning shows, SIP-CALL-STAT-001) as well as on SIPp's wire; SIPp holds
+each call `HOLD_MS` before its BYE. A missing SIPp raises ToolMissing: the case is broken, not
+failed.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def _run_while_polling(api, calls, sipp, account, scenario):
         )
         state, _ = poll_until(
             lambda: (api.status(account.id).call, future.done()),
-            lambda seen: seen[0] in calls.INCOMING_ESTABLISHED or seen[1],
+            lambda seen: seen[0] in calls.IN_PROGRESS or seen[1],
             timeout=calls.timeout + HOLD_MS / 1000,
-            expected="call_status established while SIPp holds the call",
+            expected="a call_status of a call in progress while SIPp holds the call",
         )
         result = future.result()  # ToolMissing / SippError propagate: the case is broken
     return state, result
@@ -60,8 +61,8 @@ def test_sipp_h264_call_completes(api, calls, sip_account, sipp):
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's INVITE/ACK/BYE call to complete: {result.describe()}"
     )
-    assert state in calls.INCOMING_ESTABLISHED, (
-        f"[{api.req}] expected call_status {' or '.join(calls.INCOMING_ESTABLISHED)} while SIPp "
+    assert state in calls.IN_PROGRESS, (
+        f"[{api.req}] expected call_status {' or '.join(calls.IN_PROGRESS)} while SIPp "
         f"held the call, last seen {state!r}"
     )
     _answer_sdp(result, "SIPp's log")  # RFC 3261 §13.3.1.4: the 200 carries the answer
@@ -76,8 +77,8 @@ def test_sipp_bodyless_invite_completes(api, calls, sip_account, sipp):
         f"[{api.req}] expected SIPp's bodyless INVITE (offer in the 200, answer in the ACK) "
         f"to complete: {result.describe()}"
     )
-    assert state in calls.INCOMING_ESTABLISHED, (
-        f"[{api.req}] expected call_status {' or '.join(calls.INCOMING_ESTABLISHED)} while SIPp "
+    assert state in calls.IN_PROGRESS, (
+        f"[{api.req}] expected call_status {' or '.join(calls.IN_PROGRESS)} while SIPp "
         f"held the call, last seen {state!r}"
     )
     _answer_sdp(result, "SIPp's log")  # RFC 3261 §13.3.1.4: the 200 carries an offer

@@ -1,8 +1,13 @@
-"""Outgoing calls: auto_call to sip_out_url, call_status while it rings and once up, hangup.json
-and no re-dial after it, the device's own offer.
+"""Outgoing calls: auto_call to sip_out_url, a call in progress while it rings and once up,
+hangup.json and no re-dial after it, the device's own offer.
+
+Which call state the device shows while its INVITE rings and once it is answered is the reading
+call_status_meaning (SIP-CALL-STAT-001, test_call_status.py); these cases judge only a call in
+progress (in, out or calling) or none. Whether auto_call dials again after the callee ends the
+call (BYE) the page does not say: no case here lets the callee end a call, so none judges it.
 
 The callee is the plain-socket `raw_callee` (the case decides when it rings and answers, so the
-`out` state is observed while it rings) or SIPp's `uas_answer` scenario. pjsua2 cannot be the
+call is observed in progress while it rings) or SIPp's `uas_answer` scenario. pjsua2 cannot be the
 callee: it answers the device's video-only offer with 488.
 """
 
@@ -14,13 +19,14 @@ from decoder_conformance.failures import NotExercised
 from wire import sdp, sip
 
 #: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
-#: that must NOT happen (the reference decoder re-dials a peer-ended call after 1 s).
+#: that must NOT happen (the reference decoder re-dials a call the callee ended after 1 s, which
+#: the page leaves open and no case judges).
 REDIAL_WINDOW = 2.0
 
 
 def _ringing_then_answered(api, calls, account, callee, nth=1):
-    """The device's INVITE #nth: rung, then answered; call_status in the states the readings
-    allow at each moment (out or calling while it rings, calling or out once answered)."""
+    """The device's INVITE #nth: rung, then answered; call_status shows a call in progress at
+    each moment (which state is SIP-CALL-STAT-001's reading)."""
     invite = callee.wait_invite(calls.timeout, nth=nth)
     request = invite.message
     if not isinstance(request, sip.SipRequest):  # pragma: no cover - wait_invite returns INVITEs
@@ -28,9 +34,7 @@ def _ringing_then_answered(api, calls, account, callee, nth=1):
     offer = calls.sdp_of(request.body, request.content_type or "", "the device's INVITE")
     calls.usable_offer(offer, "the device's offer")
     callee.respond(invite, 180)
-    calls.status_is(
-        account, *calls.OUTGOING_RINGING, why="our 180 Ringing is the only answer so far"
-    )
+    calls.status_is(account, *calls.IN_PROGRESS, why="our 180 Ringing is the only answer so far")
     answer = sdp.answer_video_recvonly(offer, callee.host, callee.media_port)
     index, _ = calls.h264_video(answer, "the callee's answer")
     answer.media[index].direction = sdp.DIRECTION_SENDONLY  # the callee is the video source
@@ -44,14 +48,14 @@ def _ringing_then_answered(api, calls, account, callee, nth=1):
     )
     calls.status_is(
         account,
-        *calls.OUTGOING_ESTABLISHED,
+        *calls.IN_PROGRESS,
         why="the callee answered 200 and the device ACKed",
     )
     return request
 
 
 @pytest.mark.req("SIP-CALL-OUT-001")
-def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account, raw_callee):
+def test_auto_call_invites_sip_out_url(api, calls, sip_account, raw_callee):
     callee = raw_callee("callee")
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
     invite = _ringing_then_answered(api, calls, account, callee)
@@ -72,7 +76,7 @@ def test_auto_call_invites_sip_out_url_out_then_calling(api, calls, sip_account,
 def test_auto_call_to_sipp_callee(api, calls, sip_account, sipp_uas):
     uas = sipp_uas("uas_answer", role="callee (SIPp)", calls=1, timeout=30)
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": f"callee@{uas.address}"})
-    calls.status_is(account, *calls.OUTGOING_ESTABLISHED, why="SIPp answers 180 then 200 at once")
+    calls.status_is(account, *calls.IN_PROGRESS, why="SIPp answers 180 then 200 at once")
     invites = [
         r
         for r in uas.records()
@@ -106,9 +110,8 @@ def test_hangup_json_ends_the_outgoing_call_and_it_is_not_redialled(
         f"{bye.message.call_id}"
     )
     calls.ended(account, why="hangup.json sent BYE and the callee answered 200")
-    # Whether auto_call dials again after hangup.json (until the settings change, or at once)
-    # is a reading of the page (auto_call_after_hangup) with no requirement of its own yet:
-    # not judged here.
+    # Whether auto_call dials again after hangup.json is SIP-CALL-OUT-003's (a practice): not
+    # judged here.
 
 
 @pytest.mark.req("SIP-CALL-OUT-003")

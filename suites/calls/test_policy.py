@@ -30,7 +30,7 @@ def test_policy_1_refuses_a_second_caller_with_486(api, calls, sip_account, raw_
     assert not first.requests("BYE"), (
         f"[{api.req}] expected the first call kept (no BYE to it), observed: {first.flow()}"
     )
-    calls.status_now(account, calls.INCOMING_ESTABLISHED, "the first call stays up")
+    calls.status_now(account, calls.IN_PROGRESS, "the first call stays up")
     # The first dialog is still alive on the device: its BYE is answered 200, not 481.
     first.bye()
     ok = first.response(method="BYE", timeout=calls.timeout)
@@ -52,7 +52,7 @@ def test_policy_1_answers_again_once_the_first_call_ended(api, calls, sip_accoun
         f"[{api.req}] expected the second caller refused with a final 4xx-6xx, observed "
         f"{busy.status_code} {busy.reason}; flow: {refused.flow()}"
     )
-    calls.status_now(account, calls.INCOMING_ESTABLISHED, "the first call stays up")
+    calls.status_now(account, calls.IN_PROGRESS, "the first call stays up")
     first.bye()
     first.response(200, method="BYE", timeout=calls.timeout)
     calls.ended(account, why="the first caller hung up")

@@ -31,7 +31,7 @@ def test_reinvite_to_hold_is_answered_inactive_and_the_call_stays_up(
     assert direction == sdp.DIRECTION_INACTIVE, (
         f"[{api.req}] expected the held video answered a=inactive, observed {direction}"
     )
-    calls.status_now(account, calls.INCOMING_ESTABLISHED, "a call on hold is still established")
+    calls.status_now(account, calls.IN_PROGRESS, "a call on hold is still established")
     assert not leg.requests("BYE"), f"[{api.req}] expected no BYE for a hold; {leg.flow()}"
     leg.bye()
     ok = leg.response(method="BYE", timeout=calls.timeout)
@@ -50,7 +50,7 @@ def test_reinvite_hold_then_resume(api, calls, sip_account, raw_caller):
     assert held == sdp.DIRECTION_INACTIVE, (
         f"[{api.req}] expected a=inactive for the hold, observed {held}"
     )
-    calls.status_now(account, calls.INCOMING_ESTABLISHED, "a call on hold is still established")
+    calls.status_now(account, calls.IN_PROGRESS, "a call on hold is still established")
     resumed, video = _reinvite(
         api, calls, leg, caller.offer(direction="sendonly", version=3), "resume"
     )
@@ -58,6 +58,6 @@ def test_reinvite_hold_then_resume(api, calls, sip_account, raw_caller):
         f"[{api.req}] expected the resumed video answered recvonly on a real port, observed "
         f"m={video.m_value()} a={resumed}"
     )
-    calls.status_now(account, calls.INCOMING_ESTABLISHED, "the resumed call is established")
+    calls.status_now(account, calls.IN_PROGRESS, "the resumed call is established")
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     calls.ended_by_device(leg, account, why="hangup.json ended the resumed call")

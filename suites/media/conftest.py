@@ -32,9 +32,10 @@ from wire import sdp
 
 #: How often status.json's bitrate is sampled while media flows (seconds).
 SAMPLE_EVERY = 0.25
-#: call_status of an established incoming call under every reading of the page (calling under
-#: `ringing_dialling_established`, in under `direction_of_established`; see suites/calls).
-ESTABLISHED = ("calling", "in")
+#: call_status while a call is up: one of the call states (in, out, calling). Which one an
+#: established call shows is the reading call_status_meaning, observed only by SIP-CALL-STAT-001
+#: (suites/calls/test_call_status.py); media cases judge only a call in progress.
+ESTABLISHED = ("in", "out", "calling")
 
 
 @dataclass
@@ -132,7 +133,7 @@ class MediaKit:
         return float(self.device_target.profile.timers.state_timeout)
 
     def call(self, *, payload_type: int = 96, tcp: bool = False, confirm: bool = True) -> MediaCall:
-        """A call answered by the device; ACKed (status calling) unless `confirm` is False."""
+        """A call answered by the device; ACKed (a call in progress) unless `confirm` is False."""
         account = self.sip_account(call_cfg={"auto_aws": "1"})
         caller: RawCaller = self.raw_caller()
         leg = caller.call(
@@ -161,11 +162,13 @@ class MediaKit:
             self.wait_established(account, "the device answered 200 and got its ACK")
         return MediaCall(account, leg, connection.address, video.port, pt, tcp)
 
-    #: The established states, for the cases (a conftest is not importable by module name).
+    #: The call states of a call that is up, for the cases (a conftest is not importable by
+    #: module name).
     ESTABLISHED = ESTABLISHED
 
     def wait_established(self, account: SipAccount, why: str) -> None:
-        """call_status shows the call established (any reading) within the state timeout."""
+        """call_status shows a call in progress (any reading of call_status_meaning) within the
+        state timeout."""
         self.api.wait_status(
             account.id,
             lambda s: s.call in ESTABLISHED,

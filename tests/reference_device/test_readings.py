@@ -311,8 +311,9 @@ def expected_change(point: Point, reading: str, view: Json) -> Json:
     elif point is Point.SERVER_PORT_PARAMS:
         view["server_port_9"] = "1202"
     # The SIP-side readings (hangup_ringing, unacceptable_offer(_sipp),
-    # register_status_on_failure, register_aor_user, policy_3_meaning, early_media_counted)
-    # change nothing over HTTP alone: the wire tests below and tests/test_readings.py show them.
+    # register_status_on_failure, register_aor_user, policy_3_meaning, early_media_counted,
+    # call_status_meaning, answer_dir) change nothing over HTTP alone: the wire tests below and
+    # tests/test_readings.py show them.
     return view
 
 
@@ -401,6 +402,59 @@ def test_unacceptable_offer(tmp_path: Path, reading: tuple[str, ...], code: int)
         dialog.invite(h264_offer())
         ok = peer.response(200)
         dialog.take_tag(ok)
+        dialog.ack()
+        dev.wait_state("call_status", "calling")
+    peer.close()
+
+
+@pytest.mark.parametrize(
+    ("reading", "ringing", "up"),
+    [
+        ((), "in", "calling"),
+        (("--reading", "call_status_meaning=direction_when_established"), "calling", "in"),
+    ],
+)
+def test_call_status_meaning(
+    tmp_path: Path, reading: tuple[str, ...], ringing: str, up: str
+) -> None:
+    """An incoming call shows in, then calling once answered; calling, then in under
+    direction_when_established; idle after the caller's BYE either way."""
+    peer = Peer()
+    with device(tmp_path, *reading) as dev:
+        dev.account()
+        dialog = Dialog(peer, dev.sip_port())
+        dialog.invite(h264_offer())
+        peer.response(180)
+        dev.wait_state("call_status", ringing)
+        dev.ok("answer", id="1")
+        dialog.take_tag(peer.response(200))
+        dialog.ack()
+        dev.wait_state("call_status", up)
+        dialog.bye()
+        peer.response(200, "BYE")
+        dev.wait_state("call_status", "idle")
+    peer.close()
+
+
+@pytest.mark.parametrize("reading", [(), ("--reading", "answer_dir=required_sip_out")])
+def test_answer_dir(tmp_path: Path, reading: tuple[str, ...]) -> None:
+    """answer.json without dir answers the ringing call, or under required_sip_out is refused
+    (1201; another dir 1203) and the call rings on until dir=sip_out answers it."""
+    peer = Peer()
+    with device(tmp_path, *reading) as dev:
+        dev.account()
+        dialog = Dialog(peer, dev.sip_port())
+        dialog.invite(h264_offer())
+        peer.response(180)
+        dev.wait_state("call_status", "in")
+        if reading:
+            assert dev.call("answer", id="1") == {"result": "error", "msg": "1201"}
+            assert dev.call("answer", id="1", dir="in") == {"result": "error", "msg": "1203"}
+            assert dev.state("call_status") == "in"
+            dev.ok("answer", id="1", dir="sip_out")
+        else:
+            dev.ok("answer", id="1")
+        dialog.take_tag(peer.response(200))
         dialog.ack()
         dev.wait_state("call_status", "calling")
     peer.close()
