@@ -45,6 +45,18 @@ SIP_ENDPOINTS = (
     "hangup",
 )
 
+#: The endpoints whose parameters the page gives an account `id`.
+ID_ENDPOINTS = (
+    "modify",
+    "remove",
+    "status",
+    "account",
+    "call_cfg",
+    "modify_call_cfg",
+    "answer",
+    "hangup",
+)
+
 
 def binds_match(written: list[str], shown: list[str]) -> bool:
     """True when `shown` (get_binds.json) is what `written` (set_binds) asked for.

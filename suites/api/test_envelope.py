@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from decoder_conformance.device.client import (
+    ID_ENDPOINTS,
     SIP_ENDPOINTS,
     ConformanceFailure,
     Reply,
@@ -43,18 +44,7 @@ CODE_FORM = re.compile(r"[0-9]{4}")
 
 
 #: Endpoints whose parameters the page lists as required: called without any, they refuse.
-NEEDS_PARAMETERS = (
-    "add",
-    "modify",
-    "remove",
-    "status",
-    "account",
-    "call_cfg",
-    "modify_call_cfg",
-    "set_binds",
-    "answer",
-    "hangup",
-)
+NEEDS_PARAMETERS = ("add", "set_binds", *ID_ENDPOINTS)
 
 
 @pytest.mark.parametrize(

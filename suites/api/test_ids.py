@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-ID_ENDPOINTS = (
-    "modify",
-    "remove",
-    "status",
-    "account",
-    "call_cfg",
-    "modify_call_cfg",
-    "answer",
-    "hangup",
-)
+from decoder_conformance.device.client import ID_ENDPOINTS
 
 
 @pytest.mark.parametrize(
