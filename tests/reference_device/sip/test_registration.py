@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,4 +174,58 @@ def test_realm_mismatch_is_error(tmp_path: Path) -> None:
         challenge = digest.Challenge(realm="theirs", nonce="n").to_header()
         respond(registrar, _register(registrar), 401, port, WWW_Authenticate=challenge)
         dev.wait_state("register_status", "error")
+    registrar.close()
+
+
+def _same_transaction(request: sip.SipRequest) -> Callable[[sip.SipMessage], bool]:
+    """Accepts a retransmission of `request` (a REGISTER on the same Via branch)."""
+    branch = request.vias[0].branch
+
+    def accept(m: sip.SipMessage) -> bool:
+        return (
+            isinstance(m, sip.SipRequest) and m.method == "REGISTER" and m.vias[0].branch == branch
+        )
+
+    return accept
+
+
+@pytest.mark.parametrize("fault", [(), ("registered_before_ok",)])
+def test_registered_only_once_the_200_comes_unless_faulty(
+    tmp_path: Path, fault: tuple[str, ...]
+) -> None:
+    """While the registrar holds its 200 to the authenticated REGISTER, status.json shows
+    registering; under registered_before_ok it already shows registered."""
+    registrar = Peer()
+    with device(tmp_path, faults=fault) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        first = _register(registrar)
+        challenge = digest.Challenge(realm="lab", nonce="held", qop=["auth"])
+        respond(registrar, first, 401, port, WWW_Authenticate=challenge.to_header())
+        got = registrar.expect(
+            lambda m: (
+                isinstance(m, sip.SipRequest)
+                and m.method == "REGISTER"
+                and m.headers.get("Authorization") is not None
+            ),
+            "the authenticated REGISTER",
+        )
+        held = got.message
+        assert isinstance(held, sip.SipRequest)
+        # The 200 is held: sample status.json now and after each of the first two
+        # retransmissions of the held REGISTER (the device is still waiting for its answer).
+        samples = [dev.status()["register_status"]]
+        for _ in range(2):
+            registrar.expect(_same_transaction(held), "a retransmission of the held REGISTER")
+            samples.append(dev.status()["register_status"])
+        states = [s["state"] for s in samples]
+        if fault:
+            assert states == ["registered"] * 3, samples
+        else:
+            assert states == ["registering"] * 3, samples
+        contact = held.headers.get("Contact")
+        respond(registrar, held, 200, port, Contact=f"{contact};expires=30")
+        dev.wait_state("register_status", "registered")
+        assert dev.status()["register_status"]["extra_info"] == 200
+        _stop_answering_unregister(dev, registrar, port)
     registrar.close()
