@@ -346,12 +346,16 @@ class Api:
         return {"data": view}
 
     def modify_call_cfg(self, params: Params) -> Payload:
-        """modify_call_cfg.json: change the given call settings; `type` is accepted and ignored."""
+        """modify_call_cfg.json: change the given call settings; `type` is accepted and ignored
+        (applied to the account under mcfg_type_param=applied)."""
         state = self.store.snapshot()
         account = self._lookup(state, params)
         changes, error = collect_changes(params, CALL_FIELDS)
         if error is not None:
             raise error
+        raw_type = params.get("type")
+        if raw_type and self.readings.follows(Point.MCFG_TYPE_PARAM, "applied"):
+            account.type = self._type_parser(Point.SSIP_TYPE_ON_MODIFY)(raw_type)
         if self.faults.on(Fault.CALL_VIEWS_DISAGREE) and "auto_answer" in changes:
             self._stale_auto_answer.setdefault(account.id, account.call.auto_answer)
         if self.readings.follows(Point.CALL_SETTINGS_VIEWS, "independent"):

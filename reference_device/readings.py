@@ -34,6 +34,7 @@ class Point(StrEnum):
     AUTO_AWS_ENCODING = "auto_aws_encoding"
     AUTO_CALL_ENCODING = "auto_call_encoding"
     SOURCE_ENABLE_ENCODING = "source_enable_encoding"
+    MCFG_TYPE_PARAM = "mcfg_type_param"
     POST_PARAMETER_CARRIER = "post_parameter_carrier"
     REGISTER_STATUS_UNCONFIGURED = "register_status_unconfigured"
     CALL_SETTINGS_VIEWS = "call_settings_views"
@@ -181,6 +182,12 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
             "SIP-API-CFG-007",
             "one_two",
             {"boolean": "call_cfg.json shows source_enable as JSON true/false"},
+            ("suites/api/test_call_cfg.py",),
+        ),
+        Point.MCFG_TYPE_PARAM: PointInfo(
+            "SIP-API-MCFG-011",
+            "ignored",
+            {"applied": "modify_call_cfg.json's type changes the account's type, as modify.json's"},
             ("suites/api/test_call_cfg.py",),
         ),
         Point.POST_PARAMETER_CARRIER: PointInfo(

@@ -98,8 +98,8 @@ SIP_OUT_B = "sip:2002@127.0.0.1:5062"
 VIEW_CASES = [
     ("allow_in", "2", "1", 1),
     ("allow_in", "1", "2", 2),
-    ("auto_aws", "1", "0", 0),
-    ("auto_aws", "0", "1", 1),
+    ("auto_aws", "true", "0", 0),
+    ("auto_aws", "0", "true", 1),
     ("auto_call", "1", "0", 0),
     ("auto_call", "0", "1", 1),
     ("source_enable", "2", "1", 1),
@@ -181,7 +181,7 @@ def test_views(api, new_account, readings, case):
 @pytest.mark.req("SIP-API-MCFG-001")
 def test_modify_call_cfg_changes_only_given_fields(api, new_account):
     account_id = new_account("sip", localAccount="8001")
-    api.modify_call_cfg(account_id, auto_aws="1", source_id="keep", default_name="keep")
+    api.modify_call_cfg(account_id, auto_aws="true", source_id="keep", default_name="keep")
     cfg_before, account_before = api.call_cfg(account_id), api.account(account_id)
     api.modify_call_cfg(account_id, buffer="live:250:250:500:0:0")
     cfg_after, account_after = api.call_cfg(account_id), api.account(account_id)
@@ -220,16 +220,17 @@ PAGE_EXAMPLE = {
 @pytest.mark.req("SIP-API-MCFG-002")
 def test_modify_call_cfg_page_example(api, new_account):
     account_id = new_account()
+    # Each setting first away from the example's value (in the page's forms; allow_in_num has
+    # no documented value but the example's 1, so it stays at its default).
     api.modify_call_cfg(
         account_id,
-        allow_in_num="5",
         buffer="live:1:1:1:0:0",
         source_id="s",
         default_name="d",
         sip_out_url=SIP_OUT_A,
         allow_in="2",
         source_enable="2",
-        auto_aws="1",
+        auto_aws="true",
         auto_call="1",
     )
     api.modify_call_cfg(account_id, **PAGE_EXAMPLE)
@@ -239,23 +240,31 @@ def test_modify_call_cfg_page_example(api, new_account):
     assert seen == want, (
         f"[{api.req}] expected call_cfg.json {want} after the example, observed {seen}"
     )
+    api.modify_call_cfg(account_id, type="sip", default_name="example-name")
+    name = api.call_cfg(account_id)["default_name"]
+    assert name == "example-name", (
+        f"[{api.req}] expected default_name 'example-name' stored, observed {name!r}"
+    )
+
+
+@pytest.mark.req("SIP-API-MCFG-011")
+@pytest.mark.needs("gb28181")
+def test_modify_call_cfg_type_parameter(api, new_account, readings):
+    """The example passes type=gb28181 to modify_call_cfg.json, whose table has no type: ignored,
+    or applied to the account as modify.json's type is."""
+    account_id = new_account("sip")
+    api.modify_call_cfg(account_id, type="gb28181", default_name="typed")
     protocol = api.account(account_id)["protocol"]
-    assert protocol == "sip", (
-        f"[{api.req}] expected type=gb28181 in modify_call_cfg.json ignored (protocol sip), "
-        f"observed protocol {protocol!r}"
-    )
-    api.modify_call_cfg(account_id, type="sip", allow_in_num="4", default_name="example-name")
-    cfg = api.call_cfg(account_id)
-    seen = {"allow_in_num": cfg["allow_in_num"], "default_name": cfg["default_name"]}
-    assert seen == {"allow_in_num": 4, "default_name": "example-name"}, (
-        f"[{api.req}] expected allow_in_num 4 and default_name 'example-name' stored, "
-        f"observed {seen}"
-    )
+    seen = f"modify_call_cfg.json type=gb28181 on a sip account: account.json protocol {protocol!r}"
+    reading = {"sip": "ignored", "gb28181": "applied"}.get(protocol)
+    if reading is None:
+        readings.none_of("mcfg_type_param", seen)
+    readings.follow("mcfg_type_param", reading, seen)
 
 
 #: (field, prior value sent, value sent, setting call_cfg.json then shows: yes True, no False)
 #: The forms the page gives: allow_in, source_enable and auto_call 1/2, auto_aws true/false, and
-#: the example's auto_aws=0, auto_call=0 (so auto_aws is numeric too).
+#: the example's auto_aws=0, auto_call=0.
 PAGE_FORM_CASES = [
     ("allow_in", "2", "1", True),
     ("allow_in", "1", "2", False),
@@ -263,8 +272,7 @@ PAGE_FORM_CASES = [
     ("source_enable", "1", "2", False),
     ("auto_aws", "false", "true", True),
     ("auto_aws", "true", "false", False),
-    ("auto_aws", "0", "1", True),
-    ("auto_aws", "1", "0", False),
+    ("auto_aws", "true", "0", False),
     ("auto_call", "2", "1", True),
     ("auto_call", "1", "2", False),
     ("auto_call", "1", "0", False),
@@ -272,6 +280,7 @@ PAGE_FORM_CASES = [
 
 #: Each flag in the other flags' forms: not on the page (SIP-API-MCFG-009, a practice).
 OTHER_FORM_CASES = [
+    ("auto_aws", "0", "1", True),
     ("auto_aws", "true", "2", False),
     ("auto_call", "2", "true", True),
     ("auto_call", "1", "false", False),
@@ -493,7 +502,7 @@ def test_allow_in_num_out_of_range_refused(api, new_account, guard, value):
 
 @pytest.mark.req("SIP-API-MCFG-007")
 def test_modify_call_cfg_unknown_id_refused(api, unknown_id):
-    reply = api.call("modify_call_cfg", {"id": str(unknown_id), "auto_aws": "1"})
+    reply = api.call("modify_call_cfg", {"id": str(unknown_id), "auto_aws": "true"})
     api.expect_error(reply, "unknown_id")
 
 

@@ -14,7 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoder_conformance.device.client import ConformanceFailure, as_number
+from decoder_conformance.device.client import (
+    PAGE_FLAG_FORMS,
+    ConformanceFailure,
+    as_number,
+    setting_of,
+)
 
 FUZZ_SETTINGS = settings(
     max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -135,15 +140,25 @@ YES, NO = ("1", "true"), ("0", "2", "false")
 def expected_cfg(field, value):
     """What call_cfg.json (or account.json policy) must show after `field`=`value` was accepted;
     None when the contract gives `value` no meaning (accepting it is then a defect)."""
+    # Flags as their meaning: how call_cfg.json encodes them is SIP-API-CFG-005..007's reading.
     if field in ("allow_in", "source_enable"):
-        return {"1": 1, "2": 2}.get(value)
+        return {"1": True, "2": False}.get(value)
     if field in ("auto_aws", "auto_call"):
-        return 1 if value in YES else 0 if value in NO else None
+        return True if value in YES else False if value in NO else None
     if field == "policy":
         return {"1": 1, "2": 2, "3": 3}.get(value)
     if field == "allow_in_num":
         return int(value) if value.isascii() and value.isdigit() and 1 <= int(value) <= 16 else None
     return value
+
+
+def _as_param(field, cfg):
+    """A call_cfg.json setting as a modify_call_cfg.json parameter: a flag in the page's form, the
+    buffer under either key, anything else as shown."""
+    value = setting_of(cfg, field)
+    if field in PAGE_FLAG_FORMS and isinstance(value, bool):
+        return PAGE_FLAG_FORMS[field][0 if value else 1]
+    return str(value)
 
 
 @pytest.mark.req("LOCAL-API-FUZZ-002")
@@ -154,7 +169,7 @@ def test_modify_call_cfg_fuzz(api, new_account, guard, catalogue_codes, *, devic
     call_fields = {k: v for k, v in CALL_FIELDS.items() if writes_policy or k != "policy"}
     account_id = new_account()
     start = api.call_cfg(account_id)
-    baseline = {k: str(start[k]) for k in call_fields if k != "policy"}
+    baseline = {k: _as_param(k, start) for k in call_fields if k != "policy"}
     if writes_policy:
         baseline["policy"] = str(api.account(account_id)["call_in_options"]["policy"])
 
@@ -169,7 +184,7 @@ def test_modify_call_cfg_fuzz(api, new_account, guard, catalogue_codes, *, devic
             cfg = api.call_cfg(account_id)
             policy = api.account(account_id)["call_in_options"]["policy"]
             want = {k: expected_cfg(k, v) for k, v in fields.items()}
-            seen = {k: (policy if k == "policy" else cfg.get(k)) for k in fields}
+            seen = {k: (policy if k == "policy" else setting_of(cfg, k)) for k in fields}
             return want, seen
 
         _expect_refusal_or_readback(api, guard, reply, before, readback, codes=catalogue_codes)

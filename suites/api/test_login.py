@@ -15,7 +15,7 @@ def _params_for(endpoint, target, fresh, binds):
         "add": {"name": fresh, "type": "sip"},
         "modify": {"id": str(target), "realm": "no-token"},
         "remove": {"id": str(target)},
-        "modify_call_cfg": {"id": str(target), "auto_aws": "1"},
+        "modify_call_cfg": {"id": str(target), "auto_aws": "true"},
         "set_binds": {"binds": ",".join(binds)},
         "answer": {"id": str(target), "dir": "sip_out"},
     }.get(endpoint, {"id": str(target)})

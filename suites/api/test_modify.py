@@ -211,7 +211,7 @@ def test_modify_rename_to_taken_name_refused(api, new_account):
 
 @pytest.mark.parametrize(
     "bad_type",
-    [pytest.param(t, marks=pytest.mark.req("SIP-API-MOD-010")) for t in ("SIP", "gb")],
+    [pytest.param(t, marks=pytest.mark.req("SIP-API-MOD-013")) for t in ("SIP", "gb")],
 )
 def test_modify_unknown_type_refused(api, new_account, bad_type):
     account_id = new_account()

@@ -44,7 +44,7 @@ CASES = {
     "modify-unknown-id": ("modify", {"id": "{unknown}", "realm": "x"}, "unknown_id", ()),
     "modify_call_cfg-auto_aws-and-bad-buffer": (
         "modify_call_cfg",
-        {"id": "{id}", "auto_aws": "1", "buffer": "live:1:2"},
+        {"id": "{id}", "auto_aws": "true", "buffer": "live:1:2"},
         "bad_buffer",
         (),
     ),

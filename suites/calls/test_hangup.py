@@ -13,7 +13,7 @@ def _hangup_ok(api, account):
 
 @pytest.mark.req("SIP-CALL-HUP-001")
 def test_hangup_json_sends_bye_on_an_established_call(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     leg = calls.answered(raw_caller(), account)
     if leg.requests("BYE"):
         raise NotExercised(f"the device sent BYE before hangup.json; flow: {leg.flow()}")
@@ -168,7 +168,7 @@ def _end_by_remote_bye(api, calls, account, leg):
     "end", [_end_by_hangup_json, _end_by_remote_bye], ids=["hangup-json", "remote-bye"]
 )
 def test_no_call_again_after_an_established_call_ended(api, calls, sip_account, raw_caller, end):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     leg = calls.answered(raw_caller(), account)
     end(api, calls, account, leg)
     calls.ended(account, why="the call ended")
@@ -192,7 +192,7 @@ def test_no_call_again_after_a_cancelled_call(api, calls, sip_account, pjsua):
 
 @pytest.mark.req("SIP-CALL-BYE-001")
 def test_remote_bye_is_answered_200_and_the_call_ends(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     leg = calls.answered(raw_caller(), account)
     leg.bye()
     ok = leg.response(method="BYE", timeout=calls.timeout)

@@ -19,7 +19,7 @@ from decoder_conformance.waiting import WaitTimeout
 
 @pytest.mark.req("SIP-CALL-IN-001")
 def test_auto_answer_answers_200_at_once(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = caller.call(account, caller.offer())
     ok = leg.response(timeout=calls.timeout)
@@ -41,7 +41,7 @@ def test_auto_answer_answers_200_at_once(api, calls, sip_account, raw_caller):
 
 @pytest.mark.req("SIP-CALL-IN-001")
 def test_auto_answer_answers_every_call_not_only_the_first(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     for number in (1, 2):
         leg = calls.answered(caller, account)
@@ -142,7 +142,7 @@ def test_answer_json_with_and_without_dir(api, calls, sip_account, raw_caller, r
 
 
 @pytest.mark.req("SIP-CALL-IN-003")
-@pytest.mark.parametrize("auto_aws", ["0", "1"])
+@pytest.mark.parametrize("auto_aws", ["0", "true"])
 def test_allow_in_2_refuses_with_403(api, calls, sip_account, pjsua, auto_aws):
     account = sip_account(call_cfg={"allow_in": "2", "auto_aws": auto_aws})
     peer = pjsua("caller")
@@ -159,7 +159,7 @@ def test_allow_in_2_refuses_with_403(api, calls, sip_account, pjsua, auto_aws):
 
 
 @pytest.mark.req("SIP-CALL-IN-004")
-@pytest.mark.parametrize("auto_aws", ["0", "1"])
+@pytest.mark.parametrize("auto_aws", ["0", "true"])
 def test_allow_in_2_refuses_with_exactly_403(api, calls, sip_account, pjsua, auto_aws):
     account = sip_account(call_cfg={"allow_in": "2", "auto_aws": auto_aws})
     peer = pjsua("caller")
@@ -177,7 +177,7 @@ def test_allow_in_2_refuses_with_exactly_403(api, calls, sip_account, pjsua, aut
 
 @pytest.mark.req("SIP-CALL-IN-005")
 def test_auto_answer_sends_only_100_before_the_200(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = caller.call(account, caller.offer())
     ok = leg.response(timeout=calls.timeout)

@@ -56,7 +56,7 @@ def _answer_sdp(result, where):
 
 @pytest.mark.req("SIP-CALL-IND-001")
 def test_sipp_h264_call_completes(api, calls, sip_account, sipp):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     state, result = _run_while_polling(api, calls, sipp, account, "uac_invite_h264")
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's INVITE/ACK/BYE call to complete: {result.describe()}"
@@ -71,7 +71,7 @@ def test_sipp_h264_call_completes(api, calls, sip_account, sipp):
 
 @pytest.mark.req("SIP-CALL-IND-002")
 def test_sipp_bodyless_invite_completes(api, calls, sip_account, sipp):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     state, result = _run_while_polling(api, calls, sipp, account, "uac_invite_no_sdp")
     assert result.ok and result.successful == 1, (
         f"[{api.req}] expected SIPp's bodyless INVITE (offer in the 200, answer in the ACK) "
@@ -89,7 +89,7 @@ def test_sipp_bodyless_invite_completes(api, calls, sip_account, sipp):
 def test_sipp_audio_only_invite_gets_488(api, calls, sip_account, sipp, readings):
     """The scenario expects 488 and ACKs it; another answer fails SIPp's call but not the
     device: the final answer SIPp received is judged by the readings of unacceptable_offer."""
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     result = sipp(
         "uac_invite_audio_only",
         account.sip.address,

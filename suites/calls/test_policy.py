@@ -16,7 +16,7 @@ pytestmark = pytest.mark.needs("policy_write")
 
 @pytest.mark.req("SIP-CALL-POL-001")
 def test_policy_1_refuses_a_second_caller_with_486(api, calls, sip_account, raw_caller, pjsua):
-    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true", "policy": "1"})
     first = calls.answered(raw_caller(), account)
     second = pjsua("second")
     handle = second.call(account.uri)
@@ -43,7 +43,7 @@ def test_policy_1_refuses_a_second_caller_with_486(api, calls, sip_account, raw_
 
 @pytest.mark.req("SIP-CALL-POL-001")
 def test_policy_1_answers_again_once_the_first_call_ended(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true", "policy": "1"})
     caller_a, caller_b = raw_caller("a"), raw_caller("b")
     first = calls.answered(caller_a, account)
     refused = caller_b.call(account, caller_b.offer())
@@ -64,7 +64,7 @@ def test_policy_1_answers_again_once_the_first_call_ended(api, calls, sip_accoun
 
 def _replacement(api, calls, sip_account, raw_caller, policy):
     """Policy 2/3: the second call is answered, the first gets BYE; hangup.json ends the new one."""
-    account = sip_account(call_cfg={"auto_aws": "1", "policy": policy})
+    account = sip_account(call_cfg={"auto_aws": "true", "policy": policy})
     caller_a, caller_b = raw_caller("a"), raw_caller("b")
     first = calls.answered(caller_a, account)
     second = caller_b.call(account, caller_b.offer())
@@ -93,7 +93,7 @@ def test_policy_2_replaces_the_current_call(api, calls, sip_account, raw_caller)
 def test_policy_3_replaces_the_current_call(api, calls, sip_account, raw_caller, readings):
     """policy 3 repeats policy 2's words on the page: `replace_like_2` when the second call is
     answered and the first gets BYE, else `undocumented` (any behaviour, recorded)."""
-    account = sip_account(call_cfg={"auto_aws": "1", "policy": "3"})
+    account = sip_account(call_cfg={"auto_aws": "true", "policy": "3"})
     caller_a, caller_b = raw_caller("a"), raw_caller("b")
     first = calls.answered(caller_a, account)
     second = caller_b.call(account, caller_b.offer())
@@ -128,7 +128,7 @@ def test_policy_3_replaces_the_current_call(api, calls, sip_account, raw_caller,
 def test_policy_1_refuses_the_second_caller_with_exactly_486(
     api, calls, sip_account, raw_caller, pjsua
 ):
-    account = sip_account(call_cfg={"auto_aws": "1", "policy": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true", "policy": "1"})
     first = calls.answered(raw_caller(), account)
     second = pjsua("second")
     handle = second.call(account.uri)

@@ -24,7 +24,7 @@ def _reinvite(api, calls, leg, body, where):
 def test_reinvite_to_hold_is_answered_inactive_and_the_call_stays_up(
     api, calls, sip_account, raw_caller
 ):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = calls.answered(caller, account)
     direction, _ = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
@@ -43,7 +43,7 @@ def test_reinvite_to_hold_is_answered_inactive_and_the_call_stays_up(
 
 @pytest.mark.req("SIP-CALL-RE-001")
 def test_reinvite_hold_then_resume(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = calls.answered(caller, account)
     held, _ = _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")

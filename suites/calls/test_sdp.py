@@ -14,7 +14,7 @@ VP8_ONLY = (
 
 @pytest.mark.req("SIP-CALL-SDP-001")
 def test_bodyless_invite_gets_an_offer_and_the_ack_answers_it(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = caller.call(account, None)
     ok = leg.response(timeout=calls.timeout)
@@ -64,7 +64,7 @@ def unacceptable_offer_reading(code, body, content_type):
 
 @pytest.mark.req("SIP-CALL-SDP-002")
 def test_audio_only_offer_from_pjsua_gets_488(api, calls, sip_account, pjsua, readings):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     peer = pjsua("caller")
     handle = peer.call(account.uri, video=False)
     final = calls.final(peer, handle).message
@@ -92,7 +92,7 @@ def test_audio_only_offer_from_pjsua_gets_488(api, calls, sip_account, pjsua, re
 )
 @pytest.mark.req("SIP-CALL-SDP-002")
 def test_offer_without_h264_video_gets_488(api, calls, sip_account, raw_caller, offer, *, readings):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     body = offer(caller.host, caller.media_port) or caller.offer(video=False)
     leg = caller.call(account, body)
@@ -114,7 +114,7 @@ def test_offer_without_h264_video_gets_488(api, calls, sip_account, raw_caller, 
 @pytest.mark.req("SIP-CALL-SDP-003")
 @pytest.mark.parametrize("payload_type", [96, 109, 127])
 def test_answer_keeps_the_offered_payload_type(api, calls, sip_account, pjsua, payload_type):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     peer = pjsua("caller")
     handle = peer.call(account.uri, h264_pt=payload_type)
     ok = calls.final(peer, handle)
@@ -131,7 +131,7 @@ def test_answer_keeps_the_offered_payload_type(api, calls, sip_account, pjsua, p
 
 @pytest.mark.req("SIP-CALL-SDP-003")
 def test_answer_keeps_payload_type_109_for_a_plain_caller(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = caller.call(account, caller.offer(payload_type=109))
     ok = leg.response(timeout=calls.timeout)
@@ -162,7 +162,7 @@ def _check_answer_shape(api, calls, offer, answer):
 def test_answer_receives_video_and_rejects_other_media(
     api, calls, sip_account, raw_caller, video_first
 ):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     body = caller.offer()
     if video_first:
@@ -183,7 +183,7 @@ def test_answer_receives_video_and_rejects_other_media(
 
 @pytest.mark.req("SIP-CALL-SDP-004")
 def test_answer_to_pjsua_offer_receives_video_only(api, calls, sip_account, pjsua):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     peer = pjsua("caller")
     handle = peer.call(account.uri)
     ok = calls.final(peer, handle)
@@ -202,7 +202,7 @@ def test_answer_to_pjsua_offer_receives_video_only(api, calls, sip_account, pjsu
 
 @pytest.mark.req("SIP-CALL-SDP-005")
 def test_own_offer_in_the_200_is_shaped_for_a_decoder(api, calls, sip_account, raw_caller):
-    account = sip_account(call_cfg={"auto_aws": "1"})
+    account = sip_account(call_cfg={"auto_aws": "true"})
     caller = raw_caller()
     leg = caller.call(account, None)
     ok = leg.response(timeout=calls.timeout)

@@ -134,7 +134,7 @@ class MediaKit:
 
     def call(self, *, payload_type: int = 96, tcp: bool = False, confirm: bool = True) -> MediaCall:
         """A call answered by the device; ACKed (a call in progress) unless `confirm` is False."""
-        account = self.sip_account(call_cfg={"auto_aws": "1"})
+        account = self.sip_account(call_cfg={"auto_aws": "true"})
         caller: RawCaller = self.raw_caller()
         leg = caller.call(
             account,
