@@ -45,6 +45,7 @@ class Point(StrEnum):
     EARLY_MEDIA_COUNTED = "early_media_counted"
     CALL_STATUS_MEANING = "call_status_meaning"
     ANSWER_DIR = "answer_dir"
+    REGISTER_STATUS_GRANTED = "register_status_granted"
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,15 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "without dir it is refused with 1201 (another dir with 1203) and the call rings on",
             },
             ("suites/calls/test_incoming.py::test_answer_json_with_and_without_dir",),
+        ),
+        Point.REGISTER_STATUS_GRANTED: PointInfo(
+            "SIP-REG-013",
+            "registered",
+            {
+                "connected": "register_status is connected (instead of registered) once the "
+                "registrar granted the binding (its 200), and stays so through refreshes",
+            },
+            ("suites/sip/test_registration.py::test_granted_registration_state",),
         ),
     }
 )

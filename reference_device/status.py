@@ -85,21 +85,37 @@ class StateMachine(Generic[S]):
 
 R = RegisterStatus
 # The moves the SIP user agent makes (reference_device/sip/registration.py); ON/OFF and
-# CONNECTED/DISCONNECTED are in the page's value set but never used by a SIP account.
+# DISCONNECTED are in the page's value set but never used by a SIP account. CONNECTED takes
+# REGISTERED's place (same moves in and out) under --reading register_status_granted=connected.
 _REGISTER_MOVES: Final[Mapping[RegisterStatus, frozenset[RegisterStatus]]] = {
     R.IDLE: frozenset({R.REGISTERING}),
     R.REGISTERING: frozenset(
-        {R.REGISTERED, R.ERROR, R.CONNECTING, R.RECONNECTING, R.IDLE, R.UNREGISTERING, R.CLOSED}
+        {
+            R.REGISTERED,
+            R.CONNECTED,
+            R.ERROR,
+            R.CONNECTING,
+            R.RECONNECTING,
+            R.IDLE,
+            R.UNREGISTERING,
+            R.CLOSED,
+        }
     ),
     R.REGISTERED: frozenset({R.UNREGISTERING, R.RECONNECTING, R.ERROR, R.IDLE, R.CLOSED}),
-    R.CONNECTING: frozenset({R.REGISTERED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}),
-    R.RECONNECTING: frozenset({R.REGISTERED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}),
+    R.CONNECTING: frozenset(
+        {R.REGISTERED, R.CONNECTED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}
+    ),
+    R.RECONNECTING: frozenset(
+        {R.REGISTERED, R.CONNECTED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}
+    ),
     R.ERROR: frozenset({R.REGISTERING, R.IDLE, R.UNREGISTERING, R.CLOSED}),
     R.UNREGISTERING: frozenset({R.CLOSED, R.IDLE}),
     R.CLOSED: frozenset({R.IDLE, R.REGISTERING}),
     R.ON: frozenset({R.OFF, R.ERROR}),
     R.OFF: frozenset({R.ON, R.IDLE}),
-    R.CONNECTED: frozenset({R.DISCONNECTED, R.RECONNECTING, R.CLOSED}),
+    R.CONNECTED: frozenset(
+        {R.DISCONNECTED, R.UNREGISTERING, R.RECONNECTING, R.ERROR, R.IDLE, R.CLOSED}
+    ),
     R.DISCONNECTED: frozenset({R.CONNECTING, R.RECONNECTING, R.IDLE}),
 }
 

@@ -4,6 +4,7 @@ States as `status.json` shows them (every move through `RegisterMachine.transiti
 
 * `registering`: a REGISTER is in flight for the first time, or again after an `error`;
 * `registered`: the registrar granted the binding (a refresh in flight keeps this state);
+  `connected` instead under `--reading register_status_granted=connected`;
 * `connecting` / `reconnecting`: the last REGISTER got no answer (timer F), before / after a first
   success; retries keep the state until an answer arrives;
 * `error`: 403, 404, a realm that is not the configured one, a non-stale challenge to a REGISTER
@@ -163,7 +164,7 @@ class Registration:
                 failures = 0
                 self.bound = outcome.granted > 0
                 self._ever_registered = True
-                self._set(R.REGISTERED)
+                self._set(self._granted_state())
                 basis = outcome.granted
                 if self._faults.on(Fault.REFRESH_REQUESTED_EXPIRY):
                     basis = self._settings.expires
@@ -192,6 +193,12 @@ class Registration:
             await asyncio.sleep(delay)
             if self.state in (R.ERROR, R.CLOSED):
                 self._set(R.REGISTERING)
+
+    def _granted_state(self) -> RegisterStatus:
+        """The register_status of a granted binding: registered, or connected when the process
+        follows register_status_granted=connected."""
+        connected = self._readings().follows(Point.REGISTER_STATUS_GRANTED, "connected")
+        return R.CONNECTED if connected else R.REGISTERED
 
     def _failure_state(self, code: int) -> RegisterStatus:
         """The register_status after a refusal: error, or closed after a 403 when the process
@@ -244,7 +251,7 @@ class Registration:
             ):
                 # The fault: answering the challenge is taken for success; the state moves to
                 # registered before the registrar has said anything.
-                self._set(R.REGISTERED)
+                self._set(self._granted_state())
             response = await tx.final
             if response is None:
                 self._record(408)

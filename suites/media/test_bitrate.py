@@ -12,7 +12,7 @@ from decoder_conformance.media.encode import EncodedStream
 
 #: (kbit/s, width, height): 4000 kbit/s needs 720p for the encoder to reach its rate.
 RATES = [(500, 640, 360), (1000, 640, 360), (4000, 1280, 720)]
-WARMUP = 3.0  # the device's meter window fills and the encoder's VBV settles
+WARMUP = 3.0  # s: the device's meter window fills and the encoder's VBV settles (SIP-MED-BR-001)
 SECONDS = 6.0
 
 
@@ -45,7 +45,13 @@ def test_bitrate_zero_after_bye(media):
     call.leg.bye()
     call.leg.response(200, method="BYE", timeout=media.timeout)
     sender.stop()
-    media.wait_bitrate(call, lambda b: b == 0, "bitrate 0 within 3 s after BYE", timeout=3.0)
+    # The page gives no deadline: the profile's state timeout is the one the suite allows.
+    media.wait_bitrate(
+        call,
+        lambda b: b == 0,
+        f"bitrate 0 within the state timeout ({media.timeout:g} s) after the 200 to BYE",
+        timeout=media.timeout,
+    )
 
 
 @pytest.mark.req("SIP-MED-BR-003")
@@ -56,16 +62,29 @@ def test_bitrate_zero_after_source_stops(media):
         call, lambda b: b > 0, "a non-zero bitrate while media flows", timeout=media.timeout
     )
     sender.wait(3.0 + media.timeout)
-    media.wait_bitrate(
-        call, lambda b: b == 0, "bitrate 0 within 3 s after the media stopped", timeout=3.0
-    )
-    # The case is about a call that stays up; one the device ended is not exercised here.
-    status = media.api.status(call.account.id)
-    if status.call not in media.ESTABLISHED or call.leg.requests("BYE"):
-        raise NotExercised(
-            f"the device ended the call when the media stopped (call_status {status.call}; "
-            f"flow: {call.leg.flow()}): bitrate 0 of a call that stays up was not observed"
+
+    def still_up(when):
+        # The case is about a call that stays up; one the device ended is not exercised here.
+        status = media.api.status(call.account.id)
+        if status.call not in media.ESTABLISHED or call.leg.requests("BYE"):
+            raise NotExercised(
+                f"the device ended the call {when} (call_status {status.call}; flow: "
+                f"{call.leg.flow()}): bitrate 0 of a call that stays up was not observed"
+            )
+
+    still_up("when the media stopped")
+    # The page gives no deadline: the profile's state timeout is the one the suite allows.
+    try:
+        media.wait_bitrate(
+            call,
+            lambda b: b == 0,
+            f"bitrate 0 within the state timeout ({media.timeout:g} s) after the media stopped",
+            timeout=media.timeout,
         )
+    except ConformanceFailure:
+        still_up("while its bitrate was awaited")  # then the bitrate is SIP-MED-BR-002's
+        raise
+    still_up("before its bitrate read 0")
 
 
 @pytest.mark.req("SIP-MED-BR-004")
@@ -102,7 +121,7 @@ def test_loss_keeps_call_and_meter(media, loss):
 
 
 @pytest.mark.req("SIP-MED-EARLY-001")
-def test_media_before_ack_not_counted(media, readings):
+def test_media_before_ack_counted_by_a_reading(media, readings):
     """RTP after the device's 200 and before the ACK: RFC 3264 §6/§7 let the answerer receive
     (and count) it once it has answered, so `counted` and `not_counted` are both readings."""
     call = media.call(confirm=False)

@@ -47,7 +47,8 @@ def test_bind_shows_bound_port_and_answers(api, device_target, sip_request):
     for bind, (host, port) in usable:
         target = DeviceSip(device_host if host in ("*", "0.0.0.0", "") else host, port, bind)
         try:
-            answer = sip_request(target, "OPTIONS", "udp")
+            # Returns only a final answer (any code); DeviceFailure when none came.
+            sip_request(target, "OPTIONS", "udp")
         except (DeviceFailure, ConnectionRefusedError) as exc:
             raise ConformanceFailure(
                 api.req,
@@ -56,12 +57,6 @@ def test_bind_shows_bound_port_and_answers(api, device_target, sip_request):
                 f"{type(exc).__name__}: {exc}",
                 reply.exchange,
             ) from None
-        if answer.status_code < 200:
-            raise ConformanceFailure(
-                api.req,
-                f"a final answer to OPTIONS over UDP at {target.address} (bind {bind})",
-                answer.start_line(),
-            )
 
 
 def _locally_bindable(host: str) -> bool:
@@ -134,8 +129,17 @@ def test_bind_on_taken_port_refused_and_nothing_changes(
         raise ConformanceFailure(
             api.req, f"binds unchanged {expected}", f"binds {after}", reply.exchange
         )
-    answer = sip_request(device_sip, "OPTIONS", "udp")
-    assert answer.status_code >= 200, f"the old bind still answers: {answer.start_line()}"
+    try:
+        # Returns only a final answer (any code); DeviceFailure when none came.
+        sip_request(device_sip, "OPTIONS", "udp")
+    except (DeviceFailure, ConnectionRefusedError) as exc:
+        raise ConformanceFailure(
+            api.req,
+            f"the old bind {device_sip.address} still answering OPTIONS over UDP after the "
+            "refused set_binds.json",
+            f"{type(exc).__name__}: {exc}",
+            reply.exchange,
+        ) from None
 
 
 def _sip_at(device_sip, bind):
@@ -145,16 +149,24 @@ def _sip_at(device_sip, bind):
 
 
 @pytest.mark.req("SIP-TRN-003")
-def test_tcp_transport_answers(device_sip, sip_request):
-    answer = sip_request(device_sip, "OPTIONS", "tcp")
-    assert answer.status_code >= 200, (
-        f"OPTIONS over TCP to {device_sip.address}: {answer.start_line()}"
-    )
+def test_tcp_transport_answers(api, device_sip, sip_request):
+    """Any final answer on the same connection proves SIP over TCP at the bind's port (RFC 3261
+    §11.2: the code is the one an INVITE would get, not necessarily 200)."""
+    try:
+        sip_request(device_sip, "OPTIONS", "tcp")
+    except (DeviceFailure, OSError) as exc:
+        # No TCP listener (refused, reset) or no final answer on the connection.
+        raise ConformanceFailure(
+            api.req,
+            f"a final answer to OPTIONS over TCP at {device_sip.address}, the port it answers "
+            "SIP on over UDP",
+            f"{type(exc).__name__}: {exc}",
+        ) from None
 
 
 @pytest.mark.req("SIP-OPT-001")
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_options_answered_with_allow(device_sip, sip_request, transport):
+def test_options_answer_carries_a_to_tag(device_sip, sip_request, transport):
     answer = sip_request(device_sip, "OPTIONS", transport)
     # RFC 3261 §8.2.6.2 MUST: a non-100 response carries the UAS's To tag. Which code (§11.2: the
     # one an INVITE would get) and the Allow list (a SHOULD) are not judged here.

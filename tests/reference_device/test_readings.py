@@ -312,8 +312,8 @@ def expected_change(point: Point, reading: str, view: Json) -> Json:
         view["server_port_9"] = "1202"
     # The SIP-side readings (hangup_ringing, unacceptable_offer(_sipp),
     # register_status_on_failure, register_aor_user, policy_3_meaning, early_media_counted,
-    # call_status_meaning, answer_dir) change nothing over HTTP alone: the wire tests below and
-    # tests/test_readings.py show them.
+    # call_status_meaning, answer_dir, register_status_granted) change nothing over HTTP alone:
+    # the wire tests below and tests/test_readings.py show them.
     return view
 
 
@@ -486,4 +486,26 @@ def test_register_status_after_403(tmp_path: Path, reading: tuple[str, ...], sta
         contact = retry.headers.get("Contact")
         respond(registrar, retry, 200, port, Contact=f"{contact};expires=60")
         dev.wait_state("register_status", "registered")
+    registrar.close()
+
+
+@pytest.mark.parametrize(
+    ("reading", "state"),
+    [((), "registered"), (("--reading", "register_status_granted=connected"), "connected")],
+)
+def test_register_status_granted(tmp_path: Path, reading: tuple[str, ...], state: str) -> None:
+    """After the registrar's 200: registered, or connected under register_status_granted=
+    connected (never before the 200); remove.json then unregisters from either state."""
+    registrar = Peer()
+    with device(tmp_path, *reading) as dev:
+        port = dev.sip_port()
+        account_id = dev.account(registerServer="127.0.0.1", registerPort=str(registrar.port))
+        request = _register(registrar)
+        assert dev.state("register_status") not in ("registered", "connected")
+        contact = request.headers.get("Contact")
+        respond(registrar, request, 200, port, Contact=f"{contact};expires=60")
+        dev.wait_state("register_status", state)
+        assert dev.status()["register_status"]["extra_info"] == 200
+        dev.ok("remove", id=str(account_id))
+        assert _register(registrar).headers.get("Expires") == "0"
     registrar.close()
