@@ -456,7 +456,11 @@ class Agent:
         if self._dial_suppressed:
             return False
         if self.account.register_server:
-            return self.runtime.register.state is RegisterStatus.REGISTERED
+            # registered, or connected under register_status_granted=connected
+            return self.runtime.register.state in (
+                RegisterStatus.REGISTERED,
+                RegisterStatus.CONNECTED,
+            )
         return True
 
     def _update_dialer(self) -> None:
