@@ -1,0 +1,469 @@
+"""A GB28181 platform peer (the SIP server a GB device registers with), written from the standard.
+
+Written from GB/T 28181-2016/2022 as summarised in the project's notes (notes/gb28181.md §1-3, §6),
+not from any device's code, so that what it sees of a decoder is what an independent platform
+would see. UDP and TCP on the suite host, port 0, kept bound until stopped (gb/transport.py).
+
+- Registrar (§9.1, gb/registrar.py; replies as WVP's, notes "How WVP acts as registrar"): 400
+  without ``Expires``, 401 Digest challenge (realm = the platform's domain, ``qop="auth"`` unless
+  `qop=False`), 403 to a wrong password without a new challenge, 200 with ``Contact``,
+  ``Expires`` and the §9.10 time-sync ``Date: yyyy-MM-ddTHH:mm:ss.SSS``; a refresh on the same
+  Call-ID is accepted without a new challenge.
+- Keepalive (§9.6): a MESSAGE ``Application/MANSCDP+xml`` (any case) with Notify/Keepalive gets 200
+  (or the code of `reject_keepalives`); each is kept with its time, SN, DeviceID, Status and
+  wire.manscdp's problems. A device is OFFLINE once `keepalive_count` intervals pass without one
+  (the binding's lapse makes it UNREGISTERED); `presence()` is the view.
+- Any MESSAGE from a device without a live binding gets 404 (WVP's "device not found"), so after
+  `restart()` the device's next keepalive tells it to register again (WVP #814, notes §6.10).
+- Queries (§9.5.2): `query()` sends a MESSAGE Query to the device; the device's 200 and its later
+  MESSAGE Response(s) (each answered 200, so a split Catalog can go on, Annex N) are joined per SN;
+  `wait_response()` returns them once whole. A Response whose SN, CmdType or DeviceID does not
+  match is kept apart with what is wrong (wire.manscdp.response_mismatches).
+- Fault modes: `silence()`, `reject_keepalives(code)`, `restart()`.
+
+Every duty of the device the platform can see is checked on every exchange and kept as a
+`Violation` (gb/checks.py names the codes): a case asserts on the ones its requirement is about.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Sequence
+
+from decoder_conformance import LOOPBACK
+from decoder_conformance.failures import DeviceFailure, NotExercised
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.gb import checks
+from decoder_conformance.peers.gb.checks import Finding
+from decoder_conformance.peers.gb.model import (
+    KeepaliveSeen,
+    ManscdpIn,
+    Presence,
+    Query,
+    Registration,
+)
+from decoder_conformance.peers.gb.registrar import GbRegistrar
+from decoder_conformance.peers.gb.transport import ClientTransaction, Route
+from wire import gb_id, manscdp
+from wire.sip import (
+    SipRequest,
+    SipResponse,
+    SipUri,
+    make_request,
+    make_response,
+    new_call_id,
+    new_tag,
+)
+
+__all__ = ["DEFAULT_PLATFORM_ID", "GbPlatform", "KeepaliveSeen", "ManscdpIn", "Presence", "Query"]
+
+#: The standard's example platform: centre 34020000, type 200 (central signalling server).
+DEFAULT_PLATFORM_ID = gb_id.make_id(gb_id.TYPE_SIP_SERVER)
+
+
+class GbPlatform(GbRegistrar):
+    """The GB28181 platform peer. Use as a context manager, or start()/stop()."""
+
+    name = "gb-platform"
+
+    def __init__(
+        self,
+        platform_id: str = DEFAULT_PLATFORM_ID,
+        *,
+        password: str = "12345678",
+        users: dict[str, str] | None = None,
+        qop: bool = True,
+        grant: int | None = None,
+        keepalive_interval: float = 60.0,
+        keepalive_count: int = 3,
+        date: str | None = None,
+        gb_version: str | None = None,
+        strict_ids: bool = True,
+        refresh_challenge: bool = False,
+        unknown_device_code: int = 404,
+        host: str = LOOPBACK,
+    ) -> None:
+        """`password` is every device's (WVP keeps one); `users` maps other digest usernames to
+        theirs. `grant` caps the expiry granted; `date` fixes the Date value (None: now).
+        `keepalive_interval` and `keepalive_count` are the device's (§9.6: 60 s, 3)."""
+        super().__init__(
+            platform_id,
+            password=password,
+            users=users,
+            qop=qop,
+            grant=grant,
+            date=date,
+            gb_version=gb_version,
+            strict_ids=strict_ids,
+            refresh_challenge=refresh_challenge,
+            host=host,
+        )
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+        self.unknown_device_code = unknown_device_code
+        self._silent = False
+        self._keepalive_code: int | None = None
+        self._keepalives: list[KeepaliveSeen] = []
+        self._incoming: list[ManscdpIn] = []
+        self._queries: dict[int, Query] = {}
+        self._query_of_branch: dict[str, int] = {}
+        self._sn = itertools.count(secrets.randbelow(90_000) + 10_000)
+        self._cseq = itertools.count(1)
+        self.restarts = 0
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> GbPlatform:
+        """Serve in a background thread."""
+        self._start()
+        return self
+
+    def __enter__(self) -> GbPlatform:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def server_uri(self) -> str:
+        """``sip:<platform ID>@<host:port>``, the Request-URI of a device's REGISTER."""
+        return f"sip:{self.platform_id}@{self.address}"
+
+    # -- fault modes -----------------------------------------------------------------------
+
+    def silence(self, on: bool = True) -> None:
+        """Answer nothing (REGISTER, keepalive, Response) until silence(False)."""
+        with self._lock:
+            self._silent = on
+
+    def reject_keepalives(self, code: int | None) -> None:
+        """Answer keepalives of registered devices with `code` (a 4xx); None: 200 again."""
+        if code is not None and not 400 <= code <= 699:
+            raise NotExercised(f"harness invariant: keepalive refusal {code} is not a failure code")
+        with self._lock:
+            self._keepalive_code = code
+
+    def restart(self) -> None:
+        """Forget every registration, as a restarted platform does: the next MESSAGE of a
+        forgotten device gets `unknown_device_code` (404) and the device must register again."""
+        with self._lock:
+            self._bindings.clear()
+            self.restarts += 1
+            self._lock.notify_all()
+
+    # -- the device view -------------------------------------------------------------------
+
+    def presence(self, device_id: str) -> Presence:
+        """UNREGISTERED, ONLINE, or OFFLINE after `keepalive_count` silent keepalive intervals."""
+        with self._lock:
+            return self._presence(device_id)
+
+    def _presence(self, device_id: str) -> Presence:
+        binding = self._live(device_id)
+        if binding is None:
+            return Presence.UNREGISTERED
+        silent_for = time.monotonic() - binding.last_seen
+        if silent_for > self.keepalive_interval * self.keepalive_count:
+            return Presence.OFFLINE
+        return Presence.ONLINE
+
+    def online(self, device_id: str) -> bool:
+        """True while the device is registered and keeps its keepalives up."""
+        return self.presence(device_id) is Presence.ONLINE
+
+    def wait_presence(self, device_id: str, presence: Presence, *, timeout: float) -> None:
+        """Wait until the platform sees `device_id` as `presence`; DeviceTimeout naming the last."""
+
+        def ready() -> str | None:
+            now = self._presence(device_id)
+            if now is presence:
+                return None
+            return (
+                f"expected device {device_id} {presence.value}, it is {now.value}; "
+                f"{len(self._keepalives_of(device_id))} keepalives, "
+                f"{len(self._registers_of(device_id))} REGISTERs seen"
+            )
+
+        self._wait_state(ready, timeout=timeout)
+
+    # -- observation -----------------------------------------------------------------------
+
+    def keepalives(self, device_id: str | None = None) -> list[KeepaliveSeen]:
+        """Every keepalive received (of `device_id`, when given), in order."""
+        with self._lock:
+            return self._keepalives_of(device_id)
+
+    def _keepalives_of(self, device_id: str | None) -> list[KeepaliveSeen]:
+        return [k for k in self._keepalives if device_id is None or k.from_user == device_id]
+
+    def wait_keepalive(self, device_id: str, *, timeout: float, since: int = 0) -> KeepaliveSeen:
+        """The device's keepalive number `since` (0-based, counting its keepalives only)."""
+        found: list[KeepaliveSeen] = []
+
+        def ready() -> str | None:
+            mine = self._keepalives_of(device_id)
+            if len(mine) > since:
+                found.append(mine[since])
+                return None
+            return (
+                f"expected keepalive #{since + 1} (Notify/Keepalive MESSAGE) from {device_id}; "
+                f"seen {len(mine)}: " + ", ".join(f"SN={k.sn} at {k.t:.3f}" for k in mine)
+            )
+
+        self._wait_state(ready, timeout=timeout)
+        return found[0]
+
+    def messages(self) -> list[ManscdpIn]:
+        """Every MANSCDP MESSAGE from devices, in order."""
+        with self._lock:
+            return list(self._incoming)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query(
+        self,
+        device_id: str,
+        cmd_type: str,
+        *,
+        fields: Sequence[tuple[str, str | int]] = (),
+        config_types: Sequence[str] = (),
+        encoding: str = manscdp.ENCODING_GB2312,
+        sn: int | None = None,
+    ) -> int:
+        """Send a MESSAGE Query (Catalog, DeviceInfo, DeviceStatus, ConfigDownload, ...); its SN.
+
+        ConfigDownload asks for `config_types` (BasicParam by default). The MESSAGE goes to the
+        device's registered Contact when it names the host the REGISTER came from, else to that
+        source address (as WVP does with Via received/rport, notes §6.9).
+        """
+        with self._lock:
+            binding = self._live(device_id)
+            registered = sorted(self._bindings)
+            number = next(self._sn) if sn is None else sn
+        if binding is None:
+            raise NotExercised(
+                f"cannot query {device_id}: it is not registered with the platform "
+                f"(registered: {registered or 'none'})"
+            )
+        if cmd_type == manscdp.CMD_CONFIG_DOWNLOAD:
+            message = manscdp.config_download_query(number, device_id, *config_types)
+        else:
+            message = manscdp.make_query(cmd_type, number, device_id, fields)
+        route = self._route_to(binding)
+        local = self.port if route.transport == "udp" else self.tcp_port
+        host, port = route.remote
+        request = make_request(
+            "MESSAGE",
+            f"sip:{device_id}@{host}:{port}",
+            sent_by=(self.host, local),
+            transport=route.transport.upper(),
+            from_uri=f"sip:{self.platform_id}@{self.domain}",
+            from_tag=new_tag(),
+            to_uri=f"sip:{device_id}@{gb_id.realm_of(device_id)}",
+            call_id=new_call_id(self.host),
+            cseq=next(self._cseq),
+            body=manscdp.build(message, encoding),
+            content_type=manscdp.CONTENT_TYPE,
+        )
+        with self._lock:
+            # Registered before the send: the device may answer before send_request returns.
+            tx_branch = request.vias[0].branch or ""
+            self._query_of_branch[tx_branch] = number
+            self._queries[number] = Query(number, device_id, message)
+        tx = self.send_request(route, request)
+        with self._lock:
+            self._queries[number].sent = tx.record
+        return number
+
+    def _route_to(self, binding: Registration) -> Route:
+        if binding.route.transport == "tcp":
+            return binding.route
+        try:
+            contact = SipUri.parse(binding.contact)
+        except ValueError:
+            return binding.route
+        if contact.host != binding.route.remote[0]:
+            return binding.route
+        return Route("udp", (contact.host, contact.port or 5060))
+
+    def query_state(self, sn: int) -> Query:
+        """The query with this SN (NotExercised when the platform sent none)."""
+        with self._lock:
+            found = self._queries.get(sn)
+        if found is None:
+            raise NotExercised(f"harness invariant: the platform sent no query with SN {sn}")
+        return found
+
+    def wait_response(self, sn: int, *, timeout: float) -> list[ManscdpIn]:
+        """The Response(s) to query `sn` once whole (a Catalog: all SumNum items).
+
+        DeviceTimeout (the device's doing) naming what was expected and what came: the device's
+        answer to the MESSAGE, the matching parts so far, and the mismatched Responses with what
+        is wrong in each. DeviceFailure at once when Catalog parts contradict each other.
+        """
+        query = self.query_state(sn)
+
+        def ready() -> str | None:
+            try:
+                if query.complete():
+                    return None
+            except manscdp.ManscdpError as exc:
+                raise DeviceFailure(f"the Catalog parts of SN {sn} do not add up: {exc}") from None
+            parts = "\n".join(f"    {r.describe()}" for r in query.responses) or "    (none)"
+            wrong = (
+                "\n".join(f"    {r.describe()}: {'; '.join(why)}" for r, why in query.mismatched)
+                or "    (none)"
+            )
+            since = query.sent.t if query.sent is not None else 0.0
+            others = [m for m in self._incoming if m.record.t >= since]
+            rest = "\n".join(f"    {m.describe()}" for m in others) or "    (none)"
+            answer = "no final answer" if query.answer is None else str(query.answer)
+            return (
+                f"expected {query.expected()}; the device's answer to the MESSAGE Query: "
+                f"{answer}\n  matching Responses:\n{parts}\n  mismatched Responses:\n{wrong}\n"
+                f"  MANSCDP messages since the query:\n{rest}"
+            )
+
+        self._wait_state(ready, timeout=timeout)
+        with self._lock:
+            return list(query.responses)
+
+    def catalog(self, sn: int, *, timeout: float) -> manscdp.Catalog:
+        """The whole Catalog answering query `sn`, its parts joined (collect_catalog)."""
+        parts = self.wait_response(sn, timeout=timeout)
+        return manscdp.collect_catalog([m for p in parts if (m := p.message) is not None])
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _on_request(self, received: WireRecord, request: SipRequest, route: Route) -> None:
+        with self._lock:
+            if self._silent:
+                return
+        if request.method == "REGISTER":
+            self._register(received, request, route)
+        elif request.method == "MESSAGE":
+            self._message(received, request, route)
+        elif request.method == "OPTIONS":
+            self.reply(received, route, make_response(request, 200, to_tag=new_tag()))
+        else:
+            response = make_response(request, 405, to_tag=new_tag())
+            response.headers.add("Allow", "REGISTER, MESSAGE, OPTIONS")
+            self.reply(received, route, response)
+
+    def _on_response(
+        self, received: WireRecord, response: SipResponse, tx: ClientTransaction
+    ) -> None:
+        with self._lock:
+            sn = self._query_of_branch.get(tx.branch)
+            if sn is not None:
+                self._queries[sn].answer = response.status_code
+            self._lock.notify_all()
+
+    # -- MESSAGE ---------------------------------------------------------------------------
+
+    def _message(self, received: WireRecord, request: SipRequest, route: Route) -> None:
+        try:
+            from_user = checks.user_of(request.from_addr)
+            findings = checks.address_findings("From", request.from_addr, None)
+            findings += checks.address_findings("To", request.to_addr, None)
+        except ValueError as exc:
+            self._violate(received, "", [(checks.URI_USER, f"MESSAGE unreadable: {exc}")])
+            self.reply(received, route, self._answer(request, 400))
+            return
+        findings += checks.request_uri_findings(request, self.platform_id)
+        findings += checks.content_type_findings(request)
+        if any(code == checks.CONTENT_TYPE for code, _ in findings):
+            self._violate(received, from_user, findings)
+            self.reply(received, route, self._answer(request, 415))
+            return
+        try:
+            parsed: manscdp.ParseResult | None = manscdp.parse(request.body)
+            error = None
+        except manscdp.ManscdpError as exc:
+            parsed, error = None, str(exc)
+            findings.append((checks.BODY_UNREADABLE, f"MANSCDP body unreadable: {exc}"))
+        incoming = ManscdpIn(received, request, from_user, parsed, error)
+        if parsed is not None:
+            findings += checks.body_findings(parsed, from_user)
+        message = incoming.message
+        with self._lock:
+            known = self._live(from_user) is not None
+            keepalive_code = self._keepalive_code
+        if not known:
+            code = self.unknown_device_code
+        elif message is None:
+            code = 400
+        elif message.root == manscdp.ROOT_NOTIFY and message.cmd_type == manscdp.CMD_KEEPALIVE:
+            code = keepalive_code or 200
+        else:
+            code = 200
+        incoming.answered = code
+        with self._lock:
+            self._incoming.append(incoming)
+            if message is not None and message.cmd_type == manscdp.CMD_KEEPALIVE:
+                findings += self._keepalive(incoming, message, code)
+            elif message is not None and message.root == manscdp.ROOT_RESPONSE and known:
+                findings += self._response_in(incoming, message)
+            self._lock.notify_all()
+        self._violate(received, from_user, findings)
+        self.reply(received, route, self._answer(request, code))
+
+    def _keepalive(self, incoming: ManscdpIn, message: manscdp.Message, code: int) -> list[Finding]:
+        """Keep one keepalive (under the lock); a 200 refreshes the device's last-seen time."""
+        status = message.get("Status")
+        findings: list[Finding] = []
+        if message.root != manscdp.ROOT_NOTIFY:
+            findings.append(
+                (checks.KEEPALIVE_STATUS, f"Keepalive in <{message.root}>, not <Notify>")
+            )
+        if status not in (manscdp.STATUS_OK, manscdp.STATUS_ERROR):
+            findings.append(
+                (checks.KEEPALIVE_STATUS, f"Keepalive Status {status!r} is not OK/ERROR")
+            )
+        self._keepalives.append(
+            KeepaliveSeen(
+                incoming.record.t,
+                incoming.from_user,
+                message.sn,
+                message.device_id,
+                status,
+                incoming.problems,
+                code,
+                incoming,
+            )
+        )
+        binding = self._bindings.get(incoming.from_user)
+        if code == 200 and binding is not None:
+            binding.last_seen = incoming.record.t
+        return findings
+
+    def _response_in(self, incoming: ManscdpIn, message: manscdp.Message) -> list[Finding]:
+        """File one Response under its query (under the lock)."""
+        query = self._queries.get(message.sn)
+        if query is not None:
+            wrong = manscdp.response_mismatches(query.message, message)
+            if not wrong:
+                query.responses.append(incoming)
+                return []
+            query.mismatched.append((incoming, wrong))
+            return [(checks.RESPONSE_MISMATCH, f"SN {message.sn}: " + "; ".join(wrong))]
+        # No query has this SN: file it under the open query it most likely answers.
+        mine = [
+            q
+            for q in self._queries.values()
+            if q.device_id in (incoming.from_user, message.device_id) and not q.responses
+        ]
+        same = [q for q in mine if q.cmd_type == message.cmd_type] or mine
+        if same:
+            target = same[-1]
+            target.mismatched.append(
+                (incoming, manscdp.response_mismatches(target.message, message))
+            )
+        return [
+            (
+                checks.RESPONSE_UNMATCHED,
+                f"Response {message.cmd_type} SN {message.sn} answers no query the platform sent",
+            )
+        ]
