@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import enum
 import secrets
-import selectors
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.failures import DeviceFailure, NotExercised
-from decoder_conformance.peers.capture import Address, Direction, Transport, WireRecord
-from decoder_conformance.waiting import DeviceTimeout
+from decoder_conformance.failures import DeviceFailure
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.sip_server import Route, SipSocketServer
 from wire import digest
-from wire.sip import SipRequest, SipResponse, make_response, new_tag, parse_stream
+from wire.sip import SipRequest, SipResponse, make_response, new_tag
 
 
 class Mode(enum.Enum):
@@ -91,8 +89,12 @@ class Binding:
 
 
 @dataclass
-class Registrar:
+class Registrar(SipSocketServer):
     """The registrar peer. Use as a context manager, or start()/stop()."""
+
+    name = "registrar"
+    #: (local, remote) of every accepted TCP connection is kept after it closes.
+    _keep_closed_ends = True
 
     users: dict[str, str] = field(default_factory=lambda: {"alice": "secret"})
     realm: str = "conformance.test"
@@ -105,84 +107,26 @@ class Registrar:
     host: str = LOOPBACK
 
     def __post_init__(self) -> None:
-        self._records: list[WireRecord] = []
+        super().__init__(self.host)
         self.bindings: dict[str, Binding] = {}
         self._nonces: set[str] = set()
-        self._lock = threading.Condition()
-        self._selector = selectors.DefaultSelector()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._tcp_buffers: dict[socket.socket, bytearray] = {}
-        #: (local, remote) of every accepted TCP connection, kept after it closes.
-        self._tcp_ends: dict[socket.socket, tuple[Address, Address]] = {}
         self._answered = 0
         #: While set, the 200s to authorized REGISTERs are held back (see hold_ok()).
         self._holding = False
         self._held: list[tuple[WireRecord, socket.socket, SipResponse]] = []
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((self.host, 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.tcp.bind((self.host, self.port))
-        except OSError:
-            # The UDP port number is taken for TCP: keep UDP, give TCP its own port.
-            self.tcp.bind((self.host, 0))
-        self.tcp_port = self.tcp.getsockname()[1]
-        self.tcp.listen(16)
 
     # -- life cycle ------------------------------------------------------------------------
 
-    @property
-    def address(self) -> str:
-        """LOOPBACK:PORT of the UDP transport."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def tcp_address(self) -> str:
-        """HOST:PORT of the TCP listener (the UDP port number unless it was taken)."""
-        return f"{self.host}:{self.tcp_port}"
-
-    def roles(self) -> dict[str, str]:
-        """Ladder lifeline names of this peer's addresses."""
-        if self.tcp_port == self.port:
-            return {self.address: "registrar"}
-        return {self.address: "registrar (UDP)", self.tcp_address: "registrar (TCP)"}
-
     def start(self) -> Registrar:
         """Serve in a background thread."""
-        self.udp.setblocking(False)
-        self.tcp.setblocking(False)
-        self._selector.register(self.udp, selectors.EVENT_READ, "udp")
-        self._selector.register(self.tcp, selectors.EVENT_READ, "listen")
-        self._thread = threading.Thread(target=self._serve, name="registrar", daemon=True)
-        self._thread.start()
+        self._start()
         return self
-
-    def stop(self) -> None:
-        """Stop serving and close every socket; re-raise an error the server thread hit."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        for key in list(self._selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
-        self._selector.close()
-        self.udp.close()
-        self.tcp.close()
-        self.check()
 
     def __enter__(self) -> Registrar:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def check(self) -> None:
-        """Re-raise, in the caller's thread, an exception the server thread hit."""
-        if self._error is not None:
-            raise NotExercised(f"registrar thread failed: {self._error!r}") from self._error
 
     def set_mode(self, mode: Mode, *, grant: int | None = None, answer_limit: int = 0) -> None:
         """Change behaviour mid-case (e.g. silent, then back to normal)."""
@@ -211,43 +155,13 @@ class Registrar:
 
     # -- observation -----------------------------------------------------------------------
 
-    def records(self) -> list[WireRecord]:
-        """Every message received (RX) and sent (TX) so far, in order."""
-        with self._lock:
-            return list(self._records)
-
     def registers(self) -> list[WireRecord]:
         """Every REGISTER received, in order."""
         with self._lock:
             return [r for r in self._records if is_register(r)]
 
-    def wait_for(
-        self,
-        predicate: Callable[[WireRecord], bool],
-        *,
-        timeout: float,
-        expected: str,
-        since: int = 0,
-    ) -> WireRecord:
-        """The first record from index `since` on that matches; DeviceTimeout listing all seen."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                self.check()
-                for record in self._records[since:]:
-                    if predicate(record):
-                        return record
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = "\n".join(
-                        f"  {r.t:.3f} {r.direction} {r.transport} {r.first_line}"
-                        for r in self._records
-                    )
-                    raise DeviceTimeout(
-                        f"registrar {self.address}: after {timeout:.1f} s, expected {expected}; "
-                        f"seen {len(self._records)} messages:\n{seen or '  (none)'}"
-                    )
-                self._lock.wait(left)
+    def _seen_label(self, record: WireRecord) -> str:
+        return record.first_line
 
     def watch(
         self,
@@ -274,60 +188,8 @@ class Registrar:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _serve(self) -> None:
-        try:
-            while not self._stop.is_set():
-                for key, _events in self._selector.select(timeout=0.05):
-                    self._ready(key)
-        except BaseException as exc:  # re-raised in the test thread by check()
-            self._error = exc
-            with self._lock:
-                self._lock.notify_all()
-
-    def _ready(self, key: selectors.SelectorKey) -> None:
-        sock: socket.socket = key.fileobj  # type: ignore[assignment]
-        if key.data == "udp":
-            data, peer = sock.recvfrom(65535)
-            if not data.strip():
-                return  # keep-alive
-            local = (self.host, self.port)
-            self._dispatch(self._record("RX", "udp", local, peer, data), sock)
-        elif key.data == "listen":
-            conn, peer = sock.accept()
-            conn.setblocking(False)
-            self._tcp_buffers[conn] = bytearray()
-            self._tcp_ends[conn] = (conn.getsockname(), peer)
-            self._selector.register(conn, selectors.EVENT_READ, "tcp")
-        else:
-            chunk = sock.recv(65535)
-            if not chunk:
-                self._close_tcp(sock)
-                return
-            buffer = self._tcp_buffers[sock]
-            buffer.extend(chunk)
-            local, peer = self._tcp_ends[sock]
-            while buffer.strip(b"\r\n"):
-                try:
-                    parsed = parse_stream(buffer)
-                except ValueError:
-                    # Not SIP: no way to find the next message in the stream. Recorded as it
-                    # came (the case that reads it fails the device), and the connection closed.
-                    self._record("RX", "tcp", local, peer, bytes(buffer))
-                    self._close_tcp(sock)
-                    return
-                if parsed is None:
-                    break
-                _message, used = parsed
-                data = bytes(buffer[:used])
-                del buffer[:used]
-                self._dispatch(self._record("RX", "tcp", local, peer, data), sock)
-            if not buffer.strip(b"\r\n"):
-                buffer.clear()  # CRLF keep-alives (RFC 5626 §3.5.1) are not messages
-
-    def _close_tcp(self, sock: socket.socket) -> None:
-        self._selector.unregister(sock)
-        self._tcp_buffers.pop(sock, None)
-        sock.close()
+    def _on_message(self, received: WireRecord, route: Route) -> None:
+        self._dispatch(received, self.udp if route.sock is None else route.sock)
 
     def _dispatch(self, received: WireRecord, sock: socket.socket) -> None:
         try:
@@ -356,20 +218,6 @@ class Registrar:
             sock.sendto(data, received.remote)
         else:
             sock.sendall(data)
-        return record
-
-    def _record(
-        self,
-        direction: Direction,
-        transport: Transport,
-        local: Address,
-        remote: Address,
-        data: bytes,
-    ) -> WireRecord:
-        record = WireRecord(time.monotonic(), direction, transport, local, remote, data)
-        with self._lock:
-            self._records.append(record)
-            self._lock.notify_all()
         return record
 
     def _respond(self, request: SipRequest) -> SipResponse | None:

@@ -10,36 +10,29 @@ only what RFC 3261 makes automatic, so the platform logic above sees each reques
 - client transactions over UDP (§17.1.2): a request the platform sends is retransmitted on Timer E
   (T1 doubling up to T2) until a final answer or Timer F (64*T1); the final answer is kept.
 
+The sockets, the framing and the records are `peers.sip_server.SipSocketServer`'s.
 `SipServer` knows no GB rule: subclasses implement `_on_request` and `_on_response`.
 """
 
 from __future__ import annotations
 
-import selectors
-import socket
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from decoder_conformance import LOOPBACK
 from decoder_conformance.failures import DeviceFailure, NotExercised
-from decoder_conformance.peers.capture import Address, Direction, Transport, WireRecord
+from decoder_conformance.peers.capture import Address, WireRecord
+from decoder_conformance.peers.sip_server import Route, SipSocketServer
 from decoder_conformance.waiting import DeviceTimeout
-from wire.sip import SipRequest, SipResponse, parse_stream
+from wire.sip import SipRequest, SipResponse
+
+# Route moved to peers.sip_server; the GB modules still import it from here.
+__all__ = ["T1", "T2", "TIMER_F", "ClientTransaction", "Route", "SipServer"]
 
 T1 = 0.5  # RFC 3261 §17.1.1.1: RTT estimate
 T2 = 4.0  # the longest retransmit interval of non-INVITE requests
 TIMER_F = 64 * T1  # non-INVITE transaction timeout
-
-
-@dataclass
-class Route:
-    """Where a message goes: the transport, the far end and, over TCP, the connection."""
-
-    transport: Transport
-    remote: Address
-    sock: socket.socket | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -65,115 +58,22 @@ def _tx_key(message: SipRequest | SipResponse) -> tuple[str, str] | None:
     return vias[0].branch, message.cseq.method
 
 
-class SipServer:
+class SipServer(SipSocketServer):
     """UDP + TCP SIP endpoint on `host` (loopback unless a lab says otherwise), port 0."""
 
     name = "sip-server"
 
     def __init__(self, host: str = LOOPBACK) -> None:
-        self.host = host
-        self._records: list[WireRecord] = []
-        self._lock = threading.Condition()
-        self._selector = selectors.DefaultSelector()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._tcp_buffers: dict[socket.socket, bytearray] = {}
-        self._tcp_ends: dict[socket.socket, tuple[Address, Address]] = {}
+        super().__init__(host)
         #: (branch, method) -> the answer sent, for retransmitted requests.
         self._answered: dict[tuple[str, str], bytes] = {}
         self._client: dict[str, ClientTransaction] = {}
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
-        self.port: int = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.tcp.bind((host, self.port))
-        except OSError:
-            self.tcp.bind((host, 0))
-        self.tcp_port: int = self.tcp.getsockname()[1]
-        self.tcp.listen(16)
-
-    # -- life cycle ------------------------------------------------------------------------
-
-    @property
-    def address(self) -> str:
-        """HOST:PORT of the UDP transport."""
-        return f"{self.host}:{self.port}"
-
-    @property
-    def tcp_address(self) -> str:
-        """HOST:PORT of the TCP listener (the UDP port number unless it was taken)."""
-        return f"{self.host}:{self.tcp_port}"
-
-    def roles(self) -> dict[str, str]:
-        """Ladder lifeline names of this peer's addresses."""
-        if self.tcp_port == self.port:
-            return {self.address: self.name}
-        return {self.address: f"{self.name} (UDP)", self.tcp_address: f"{self.name} (TCP)"}
-
-    def _start(self) -> None:
-        self.udp.setblocking(False)
-        self.tcp.setblocking(False)
-        self._selector.register(self.udp, selectors.EVENT_READ, "udp")
-        self._selector.register(self.tcp, selectors.EVENT_READ, "listen")
-        self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving, close every socket; re-raise an error the server thread hit."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        for key in list(self._selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
-        self._selector.close()
-        self.udp.close()
-        self.tcp.close()
-        self.check()
-
-    def check(self) -> None:
-        """Re-raise, in the caller's thread, an exception the server thread hit."""
-        if self._error is not None:
-            raise NotExercised(f"{self.name} thread failed: {self._error!r}") from self._error
 
     # -- observation -----------------------------------------------------------------------
 
-    def records(self) -> list[WireRecord]:
-        """Every message received (RX) and sent (TX) so far, in order."""
-        with self._lock:
-            return list(self._records)
-
     def seen_text(self, records: list[WireRecord] | None = None) -> str:
         """One line per record, for timeout messages."""
-        shown = self.records() if records is None else records
-        lines = [f"  {r.t:.3f} {r.direction} {r.transport} {r.label}" for r in shown]
-        return "\n".join(lines) or "  (none)"
-
-    def wait_for(
-        self,
-        predicate: Callable[[WireRecord], bool],
-        *,
-        timeout: float,
-        expected: str,
-        since: int = 0,
-    ) -> WireRecord:
-        """The first record from index `since` on that matches; DeviceTimeout listing all seen."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                self.check()
-                for record in self._records[since:]:
-                    if predicate(record):
-                        return record
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DeviceTimeout(
-                        f"{self.name} {self.address}: after {timeout:.1f} s, expected {expected}; "
-                        f"seen {len(self._records)} messages:\n{self.seen_text(self._records)}"
-                    )
-                self._lock.wait(left)
+        return self._seen_text(self.records() if records is None else records)
 
     def _wait_state(self, ready: Callable[[], str | None], *, timeout: float) -> None:
         """Wait on the server's condition until `ready()` returns None; its last text on timeout.
@@ -239,32 +139,7 @@ class SipServer:
             route.sock.sendall(data)
         return record
 
-    def _record(
-        self,
-        direction: Direction,
-        transport: Transport,
-        local: Address,
-        remote: Address,
-        data: bytes,
-    ) -> WireRecord:
-        record = WireRecord(time.monotonic(), direction, transport, local, remote, data)
-        with self._lock:
-            self._records.append(record)
-            self._lock.notify_all()
-        return record
-
     # -- serving ---------------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        try:
-            while not self._stop.is_set():
-                for key, _events in self._selector.select(timeout=self._timer_wait()):
-                    self._ready(key)
-                self._retransmit()
-        except BaseException as exc:  # re-raised in the test thread by check()
-            self._error = exc
-            with self._lock:
-                self._lock.notify_all()
 
     def _timer_wait(self) -> float:
         with self._lock:
@@ -272,6 +147,9 @@ class SipServer:
         if not due:
             return 0.05
         return max(0.0, min(0.05, min(due) - time.monotonic()))
+
+    def _tick(self) -> None:
+        self._retransmit()
 
     def _retransmit(self) -> None:
         now = time.monotonic()
@@ -290,53 +168,8 @@ class SipServer:
             tx.interval = min(tx.interval * 2, T2)
             tx.next_at = now + tx.interval
 
-    def _ready(self, key: selectors.SelectorKey) -> None:
-        sock: socket.socket = key.fileobj  # type: ignore[assignment]
-        if key.data == "udp":
-            data, peer = sock.recvfrom(65535)
-            if not data.strip():
-                return  # keep-alive
-            record = self._record("RX", "udp", (self.host, self.port), peer, data)
-            self._dispatch(record, Route("udp", peer))
-        elif key.data == "listen":
-            conn, peer = sock.accept()
-            conn.setblocking(False)
-            self._tcp_buffers[conn] = bytearray()
-            self._tcp_ends[conn] = (conn.getsockname(), peer)
-            self._selector.register(conn, selectors.EVENT_READ, "tcp")
-        else:
-            self._read_tcp(sock)
-
-    def _read_tcp(self, sock: socket.socket) -> None:
-        chunk = sock.recv(65535)
-        if not chunk:
-            self._close_tcp(sock)
-            return
-        buffer = self._tcp_buffers[sock]
-        buffer.extend(chunk)
-        local, peer = self._tcp_ends[sock]
-        while buffer.strip(b"\r\n"):
-            try:
-                parsed = parse_stream(buffer)
-            except ValueError:
-                # Not SIP: recorded as it came (the case reading it fails the device), closed.
-                self._record("RX", "tcp", local, peer, bytes(buffer))
-                self._close_tcp(sock)
-                return
-            if parsed is None:
-                break
-            _message, used = parsed
-            data = bytes(buffer[:used])
-            del buffer[:used]
-            self._dispatch(self._record("RX", "tcp", local, peer, data), Route("tcp", peer, sock))
-        if not buffer.strip(b"\r\n"):
-            buffer.clear()  # CRLF keep-alives (RFC 5626 §3.5.1) are not messages
-
-    def _close_tcp(self, sock: socket.socket) -> None:
-        self._selector.unregister(sock)
-        self._tcp_buffers.pop(sock, None)
-        self._tcp_ends.pop(sock, None)
-        sock.close()
+    def _on_message(self, received: WireRecord, route: Route) -> None:
+        self._dispatch(received, route)
 
     def _dispatch(self, received: WireRecord, route: Route) -> None:
         try:
