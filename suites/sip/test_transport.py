@@ -46,17 +46,30 @@ def test_bind_shows_bound_port_and_answers(api, device_target, sip_request):
     device_host = device_host_of(device_target.api_url)
     for bind, (host, port) in usable:
         target = DeviceSip(device_host if host in ("*", "0.0.0.0", "") else host, port, bind)
-        try:
-            # Returns only a final answer (any code); DeviceFailure when none came.
-            sip_request(target, "OPTIONS", "udp")
-        except (DeviceFailure, ConnectionRefusedError) as exc:
-            raise ConformanceFailure(
-                api.req,
-                f"a final answer to OPTIONS over UDP at {target.address}, where get_binds.json "
-                f"shows the bind {bind} (binds {shown})",
-                f"{type(exc).__name__}: {exc}",
-                reply.exchange,
-            ) from None
+        expect_options_answer(
+            api,
+            sip_request,
+            target,
+            "udp",
+            expected=f"a final answer to OPTIONS over UDP at {target.address}, where "
+            f"get_binds.json shows the bind {bind} (binds {shown})",
+            exchange=reply.exchange,
+        )
+
+
+def expect_options_answer(api, sip_request, target, transport, *, expected, exchange=None):
+    """OPTIONS to `target` over `transport`: its final answer (any code), or the case fails
+    saying it expected `expected`. sip_request returns only final answers and raises
+    DeviceFailure when none came; a refused port (or, over TCP, a reset) is the device's too."""
+    errors = (
+        (DeviceFailure, OSError) if transport == "tcp" else (DeviceFailure, ConnectionRefusedError)
+    )
+    try:
+        return sip_request(target, "OPTIONS", transport)
+    except errors as exc:
+        raise ConformanceFailure(
+            api.req, expected, f"{type(exc).__name__}: {exc}", exchange
+        ) from None
 
 
 def _locally_bindable(host: str) -> bool:
@@ -129,17 +142,15 @@ def test_bind_on_taken_port_refused_and_nothing_changes(
         raise ConformanceFailure(
             api.req, f"binds unchanged {expected}", f"binds {after}", reply.exchange
         )
-    try:
-        # Returns only a final answer (any code); DeviceFailure when none came.
-        sip_request(device_sip, "OPTIONS", "udp")
-    except (DeviceFailure, ConnectionRefusedError) as exc:
-        raise ConformanceFailure(
-            api.req,
-            f"the old bind {device_sip.address} still answering OPTIONS over UDP after the "
-            "refused set_binds.json",
-            f"{type(exc).__name__}: {exc}",
-            reply.exchange,
-        ) from None
+    expect_options_answer(
+        api,
+        sip_request,
+        device_sip,
+        "udp",
+        expected=f"the old bind {device_sip.address} still answering OPTIONS over UDP after the "
+        "refused set_binds.json",
+        exchange=reply.exchange,
+    )
 
 
 def _sip_at(device_sip, bind):
@@ -152,16 +163,14 @@ def _sip_at(device_sip, bind):
 def test_tcp_transport_answers(api, device_sip, sip_request):
     """Any final answer on the same connection proves SIP over TCP at the bind's port (RFC 3261
     §11.2: the code is the one an INVITE would get, not necessarily 200)."""
-    try:
-        sip_request(device_sip, "OPTIONS", "tcp")
-    except (DeviceFailure, OSError) as exc:
-        # No TCP listener (refused, reset) or no final answer on the connection.
-        raise ConformanceFailure(
-            api.req,
-            f"a final answer to OPTIONS over TCP at {device_sip.address}, the port it answers "
-            "SIP on over UDP",
-            f"{type(exc).__name__}: {exc}",
-        ) from None
+    expect_options_answer(
+        api,
+        sip_request,
+        device_sip,
+        "tcp",
+        expected=f"a final answer to OPTIONS over TCP at {device_sip.address}, the port it "
+        "answers SIP on over UDP",
+    )
 
 
 @pytest.mark.req("SIP-OPT-001")

@@ -10,8 +10,6 @@ import copy
 import json
 import re
 import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,16 @@ import yaml
 
 from reference_device.readings import READINGS, Point, ReadingError, Readings
 from tests.conftest import ROOT
-from tests.reference_device.sip.peer import AUDIO_ONLY, Dialog, Peer, device, h264_offer, respond
-from tests.reference_device.test_store_atomicity import _env, call, running_device
+from tests.reference_device.sip.peer import (
+    AUDIO_ONLY,
+    Device,
+    Dialog,
+    Peer,
+    device,
+    h264_offer,
+    respond,
+)
+from tests.reference_device.test_store_atomicity import call, run_device, running_device
 from tests.test_detection import cases_in
 from wire import sip
 
@@ -84,18 +90,6 @@ def test_follows_refuses_what_the_table_does_not_list() -> None:
 
 
 # -- the command line ----------------------------------------------------------------------------
-
-
-def run_device(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reference_device", "--http", "127.0.0.1:0", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        timeout=30,
-        check=False,
-    )
 
 
 def test_help_lists_every_reading_with_its_text(tmp_path: Path) -> None:
@@ -356,16 +350,23 @@ def test_ssip_alias_account_is_stored_as_sip(tmp_path: Path) -> None:
 # -- the SIP-side alternatives, on the wire --------------------------------------------------------
 
 
+def ring_on(peer: Peer, dev: Device, state: str = "in") -> Dialog:
+    """An H.264 call from `peer` ringing on the device's account 1 (180 seen, call_status
+    `state`): the dialog, for the case to answer, hang up or cancel."""
+    dev.account()
+    dialog = Dialog(peer, dev.sip_port())
+    dialog.invite(h264_offer())
+    peer.response(180)
+    dev.wait_state("call_status", state)
+    return dialog
+
+
 @pytest.mark.parametrize("reading", [(), ("--reading", "hangup_ringing=no_call_1211")])
 def test_hangup_ringing(tmp_path: Path, reading: tuple[str, ...]) -> None:
     """decline: ok and 603; no_call_1211: 1211, the call still rings, and a CANCEL ends it."""
     peer = Peer()
     with device(tmp_path, *reading) as dev:
-        dev.account()
-        dialog = Dialog(peer, dev.sip_port())
-        dialog.invite(h264_offer())
-        peer.response(180)
-        dev.wait_state("call_status", "in")
+        dialog = ring_on(peer, dev)
         if not reading:
             dev.ok("hangup", id="1")
             peer.response(603)
@@ -421,11 +422,7 @@ def test_call_status_meaning(
     direction_when_established; idle after the caller's BYE either way."""
     peer = Peer()
     with device(tmp_path, *reading) as dev:
-        dev.account()
-        dialog = Dialog(peer, dev.sip_port())
-        dialog.invite(h264_offer())
-        peer.response(180)
-        dev.wait_state("call_status", ringing)
+        dialog = ring_on(peer, dev, ringing)
         dev.ok("answer", id="1")
         dialog.take_tag(peer.response(200))
         dialog.ack()
@@ -442,11 +439,7 @@ def test_answer_dir(tmp_path: Path, reading: tuple[str, ...]) -> None:
     (1201; another dir 1203) and the call rings on until dir=sip_out answers it."""
     peer = Peer()
     with device(tmp_path, *reading) as dev:
-        dev.account()
-        dialog = Dialog(peer, dev.sip_port())
-        dialog.invite(h264_offer())
-        peer.response(180)
-        dev.wait_state("call_status", "in")
+        dialog = ring_on(peer, dev)
         if reading:
             assert dev.call("answer", id="1") == {"result": "error", "msg": "1201"}
             assert dev.call("answer", id="1", dir="in") == {"result": "error", "msg": "1203"}

@@ -313,7 +313,8 @@ def test_password_from_environment_enforces_login(tmp_path: Path) -> None:
         assert device.stop() == 0, device.stderr()
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_device(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m reference_device --http 127.0.0.1:0 ARGS`, run to its exit."""
     return subprocess.run(
         [sys.executable, "-m", "reference_device", "--http", "127.0.0.1:0", *args],
         capture_output=True,
@@ -326,7 +327,7 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_missing_password_env_exits_2(tmp_path: Path) -> None:
-    result = _run(
+    result = run_device(
         tmp_path, "--state", str(tmp_path), "--user", "u", "--password-env", "NO_SUCH_VAR_X"
     )
     assert result.returncode == 2
@@ -334,7 +335,7 @@ def test_missing_password_env_exits_2(tmp_path: Path) -> None:
 
 
 def test_unknown_fault_exits_2_listing_the_known_ones(tmp_path: Path) -> None:
-    result = _run(tmp_path, "--state", str(tmp_path), "--fault", "no_such_fault")
+    result = run_device(tmp_path, "--state", str(tmp_path), "--fault", "no_such_fault")
     assert result.returncode == 2
     assert "no_such_fault" in result.stderr
     assert "remove_keeps_listed" in result.stderr
@@ -345,7 +346,7 @@ def test_unknown_fault_exits_2_listing_the_known_ones(tmp_path: Path) -> None:
 def test_corrupt_state_exits_2_naming_the_file_and_keeps_it(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text('{"version": 1, "next_id": ')
-    result = _run(tmp_path, "--state", str(tmp_path))
+    result = run_device(tmp_path, "--state", str(tmp_path))
     assert result.returncode == 2
     assert str(path) in result.stderr
     assert path.read_text() == '{"version": 1, "next_id": '
