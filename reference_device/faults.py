@@ -38,6 +38,9 @@ class Fault(StrEnum):
     REGISTERED_BEFORE_OK = "registered_before_ok"
     LOSS_FRAMES_DOUBLE_COUNTED = "loss_frames_double_counted"
     BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
+    GB_NO_KEEPALIVE = "gb_no_keepalive"
+    GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
+    GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
 
 
 class Area(StrEnum):
@@ -47,6 +50,7 @@ class Area(StrEnum):
     SIP = "sip"  # registration (reference_device/sip/registration.py, agent.py)
     CALLS = "calls"  # call flows, SDP, policies (reference_device/sip/calls.py, agent.py)
     MEDIA = "media"  # the media path and the reported bitrate (reference_device/media/, agent.py)
+    GB = "gb"  # GB28181 accounts (reference_device/gb/, sip/gb_call.py)
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,26 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.SIP,
             ("SIP-TRN-001",),
             ("suites/sip/test_transport.py::test_bind_shows_bound_port_and_answers",),
+        ),
+        Fault.GB_NO_KEEPALIVE: FaultInfo(
+            "a gb28181 account registers but never sends a keepalive, so the platform marks it "
+            "offline after keepalive count x interval",
+            Area.GB,
+            ("GB-KA-001",),
+            ("suites/gb28181/test_keepalive.py",),
+        ),
+        Fault.GB_RESPONSE_WRONG_SN: FaultInfo(
+            "the MESSAGE Responses to a platform's queries carry the query's SN + 1",
+            Area.GB,
+            ("GB-QRY-001",),
+            ("suites/gb28181/test_queries.py",),
+        ),
+        Fault.GB_UTF8_UNDER_GB2312: FaultInfo(
+            "query Responses declare encoding GB2312 but their bytes are UTF-8, so the Chinese "
+            "DeviceName and channel names read as mojibake",
+            Area.GB,
+            ("GB-QRY-006",),
+            ("suites/gb28181/test_queries.py",),
         ),
     }
 )
