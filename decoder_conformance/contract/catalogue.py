@@ -16,10 +16,22 @@ SPEC_DIR = PROJECT_ROOT / "spec"
 REQUIREMENT_ID = re.compile(r"^(SIP|GB|LOCAL)-[A-Z0-9]+(-[A-Z0-9]+)*-[0-9]{3}$")
 LEVELS = ("MUST", "SHOULD")
 SEVERITY = {"MUST": "critical", "SHOULD": "normal"}
-#: Where a requirement comes from. Only page, rfc and reading requirements can fail a device.
-BASES = ("page", "rfc", "reading", "practice")
-#: The fields each basis must give: the page's words, the RFC clause, the readings, the reason.
-BASIS_FIELDS = {"page": "quote", "rfc": "rfc", "reading": "point", "practice": "why"}
+#: Where a requirement comes from. Only page, rfc, standard and reading requirements can fail a
+#: device.
+BASES = ("page", "rfc", "standard", "reading", "practice")
+#: The fields each basis must give: the page's words, the RFC clause, the GB/T 28181 clause (of
+#: either edition), the readings, the reason.
+BASIS_FIELDS = {
+    "page": ("quote",),
+    "rfc": ("rfc",),
+    "standard": ("gb2016", "gb2022"),
+    "reading": ("point",),
+    "practice": ("why",),
+}
+#: The GB/T 28181 editions a GB requirement may apply to.
+EDITIONS = ("2016", "2022")
+#: The catalogue files of a spec directory; the first is required, the others are optional.
+REQUIREMENT_FILES = ("requirements.yaml", "requirements-gb28181.yaml")
 
 
 class CatalogueError(Exception):
@@ -39,9 +51,11 @@ class Requirement:
     """One numbered requirement: what is checked, where it comes from, and how much it matters.
 
     `basis` says where it comes from: `page` (the vendor page states it; `quote` has its words),
-    `rfc` (an RFC MUST/SHALL; `rfc` cites the section), `reading` (the page is ambiguous: `point`
-    names the ambiguity and `readings` lists every reading a device may follow), `practice`
-    (neither says it; `why` gives the reason it is still worth checking).
+    `rfc` (an RFC MUST/SHALL; `rfc` cites the section), `standard` (GB/T 28181 requires it;
+    `gb2016` / `gb2022` cite the clause in each edition), `reading` (the page or the standard is
+    ambiguous: `point` names the ambiguity and `readings` lists every reading a device may follow),
+    `practice` (none says it; `why` gives the reason it is still worth checking). A GB28181
+    requirement (GB-*) also names the `editions` it applies to ("2016 2022", "2022").
     """
 
     id: str
@@ -57,6 +71,18 @@ class Requirement:
     point: str = ""
     readings: tuple[Reading, ...] = ()
     why: str = ""
+    gb2016: str = ""
+    gb2022: str = ""
+    editions: str = ""
+
+    @property
+    def edition_list(self) -> tuple[str, ...]:
+        """The GB/T 28181 editions this requirement applies to (empty: not a GB requirement)."""
+        return tuple(self.editions.split())
+
+    def applies_to_edition(self, edition: str) -> bool:
+        """True unless this is a GB requirement of other editions than `edition`."""
+        return not self.edition_list or edition in self.edition_list
 
     @property
     def severity(self) -> str:
@@ -119,8 +145,16 @@ def _requirement(entry: dict[str, Any], where: str) -> Requirement:
     if req.basis not in BASES:
         raise CatalogueError(f"{where}: basis must be one of {BASES}, got {req.basis!r}")
     needed = BASIS_FIELDS[req.basis]
-    if not getattr(req, needed):
-        raise CatalogueError(f"{where}: basis {req.basis} needs {needed!r}")
+    if not any(getattr(req, name) for name in needed):
+        raise CatalogueError(f"{where}: basis {req.basis} needs {' or '.join(needed)!r}")
+    if req.id.startswith("GB-"):
+        if not req.edition_list or not set(req.edition_list) <= set(EDITIONS):
+            raise CatalogueError(
+                f"{where}: a GB requirement names its editions, some of {EDITIONS}, "
+                f"got {req.editions!r}"
+            )
+    elif req.editions or req.basis == "standard":
+        raise CatalogueError(f"{where}: only a GB-* requirement has editions or basis standard")
     if req.basis == "practice" and req.level == "MUST":
         raise CatalogueError(f"{where}: a practice is a SHOULD (only a profile promotes it)")
     if req.basis == "reading":
@@ -141,20 +175,24 @@ class Catalogue:
     @cached_property
     def requirements(self) -> dict[str, Requirement]:
         """Requirements by ID, validated (ID shape, level, no duplicates, required fields)."""
-        path = self.spec_dir / "requirements.yaml"
-        raw = _load_yaml(path)
-        entries = raw.get("requirements") if isinstance(raw, dict) else None
-        if not isinstance(entries, list):
-            raise CatalogueError(f"{path}: top-level key 'requirements' must be a list")
         result: dict[str, Requirement] = {}
-        for index, entry in enumerate(entries):
-            where = f"{path}: requirements[{index}]"
-            if not isinstance(entry, dict):
-                raise CatalogueError(f"{where} must be a mapping")
-            req = _requirement(entry, where)
-            if req.id in result:
-                raise CatalogueError(f"{where}: duplicate id {req.id}")
-            result[req.id] = req
+        for number, name in enumerate(REQUIREMENT_FILES):
+            path = self.spec_dir / name
+            if number and not path.exists():
+                continue
+            raw = _load_yaml(path)
+            entries = raw.get("requirements") if isinstance(raw, dict) else None
+            if not isinstance(entries, list):
+                raise CatalogueError(f"{path}: top-level key 'requirements' must be a list")
+            for index, entry in enumerate(entries):
+                where = f"{path}: requirements[{index}]"
+                if not isinstance(entry, dict):
+                    raise CatalogueError(f"{where} must be a mapping")
+                req = _requirement(entry, where)
+                if req.id in result:
+                    raise CatalogueError(f"{where}: duplicate id {req.id}")
+                result[req.id] = req
+        path = self.spec_dir
         points = [r.point for r in result.values() if r.point]
         repeated = sorted({p for p in points if points.count(p) > 1})
         if repeated:
@@ -193,5 +231,5 @@ class Catalogue:
             return self.requirements[req_id]
         except KeyError:
             raise KeyError(
-                f"requirement {req_id} is not in {self.spec_dir / 'requirements.yaml'}"
+                f"requirement {req_id} is not in {self.spec_dir}/{{{','.join(REQUIREMENT_FILES)}}}"
             ) from None

@@ -1,8 +1,9 @@
 """Collection gates: one requirement ID per case, Allure labels, capability skips and waivers.
 
-This is the only place a conformance case is skipped (a capability the profile lacks, or a
-reading of the page the profile does not pin for a case that applies under one reading only) or
-waived (a known defect the profile lists, as a strict xfail).
+This is the only place a conformance case is skipped (a capability the profile lacks, a GB/T
+28181 edition the profile does not declare, or a reading of the page the profile does not pin
+for a case that applies under one reading only) or waived (a known defect the profile lists, as
+a strict xfail).
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"{', '.join(missing)} ({'; '.join(CAPABILITIES[c] for c in missing)})"
             )
             item.add_marker(pytest.mark.skip(reason=reason))
+        edition = profile.gb28181.edition
+        if not req.applies_to_edition(edition):
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"not applicable: {req.id} applies to GB/T 28181-"
+                    f"{'/'.join(req.edition_list)}; profile {profile.source} declares edition "
+                    f"{edition} ([gb28181].edition)"
+                )
+            )
         for mark in item.iter_markers("only_reading"):
             point, reading = mark.args
             if point not in suite.catalogue.points:

@@ -66,6 +66,11 @@ READINGS = [{"name": "a", "means": "one way"}, {"name": "b", "means": "another"}
         ({"basis": "reading", "point": "p", "readings": READINGS[:1]}, "at least two distinct"),
         ({"basis": "reading", "point": "p", "readings": [READINGS[0]] * 2}, "two distinct"),
         ({"readings": READINGS}, "only a reading requirement has point and readings"),
+        ({"basis": "standard", "quote": ""}, "basis standard needs 'gb2016 or gb2022'"),
+        ({"basis": "standard", "gb2016": "§9.6"}, "only a GB-\\* requirement"),
+        ({"editions": "2016"}, "only a GB-\\* requirement"),
+        ({"id": "GB-KA-001", "basis": "standard", "gb2016": "§9.6"}, "names its editions"),
+        ({"id": "GB-KA-001", "editions": "2016 2019"}, "names its editions"),
     ],
 )
 def test_catalogue_rejects_a_basis_without_its_fields(
@@ -164,3 +169,25 @@ def test_openapi_covers_every_endpoint_with_catalogued_codes() -> None:
 )
 def test_schemas_accept_and_refuse(name: str, body: object, valid: bool) -> None:
     assert (not schema.errors(body, name)) is valid, schema.errors(body, name)
+
+
+def test_gb_requirements_load_from_their_own_file_with_editions(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (spec / "requirements.yaml").write_text(yaml.safe_dump({"requirements": [ENTRY_BASE]}))
+    gb = {**ENTRY_BASE, "id": "GB-REG-007", "basis": "standard", "quote": "", "editions": "2022"}
+    gb["gb2022"] = "Annex I"
+    (spec / "requirements-gb28181.yaml").write_text(yaml.safe_dump({"requirements": [gb]}))
+    loaded = Catalogue(spec).requirements["GB-REG-007"]
+    assert loaded.edition_list == ("2022",)
+    assert loaded.can_fail
+    assert not loaded.applies_to_edition("2016") and loaded.applies_to_edition("2022")
+    assert Catalogue(spec).requirements["SIP-API-X-001"].applies_to_edition("2016")
+
+
+def test_every_gb_requirement_cites_a_clause_of_an_edition_it_applies_to() -> None:
+    for req in CATALOGUE.requirements.values():
+        if not req.id.startswith("GB-"):
+            continue
+        cited = [e for e in req.edition_list if getattr(req, f"gb{e}")]
+        assert cited, f"{req.id}: applies to {req.edition_list} but cites no clause of them"

@@ -63,6 +63,11 @@ def test_defaults_and_values() -> None:
         ("[findings]\npromote = ['SIP-X-001']\n", ["[findings].promote", "SIP-X-001"]),
         ("[findings]\npromote = ['SIP-API-ENV-001']\n", ["SIP-API-ENV-001", "fails a device"]),
         ("[findings]\npromot = []\n", ["bad.toml", "[findings].promot"]),
+        ("[gb28181]\nedition = '2019'\n", ["bad.toml", "[gb28181].edition", "2016"]),
+        ("[gb28181]\nedition = 2016\n", ["bad.toml", "[gb28181].edition"]),
+        ("[gb28181]\nkeepalive_interval = 0\n", ["bad.toml", "[gb28181].keepalive_interval"]),
+        ("[gb28181]\nkeepalive_count = 1.5\n", ["bad.toml", "[gb28181].keepalive_count"]),
+        ("[gb28181]\nheartbeat = 60\n", ["bad.toml", "[gb28181].heartbeat"]),
     ],
 )
 def test_mistakes_name_file_and_key(text: str, names: list[str]) -> None:
