@@ -163,3 +163,76 @@ class SipAccounts:
         account = SipAccount(account_id, local, self.device_sip)
         self.made.append(account)
         return account
+
+
+class GbServer(Protocol):
+    """A GB28181 platform as a gb28181 account's settings see it."""
+
+    @property
+    def platform_id(self) -> str: ...
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def password(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class GbAccount:
+    """A gb28181 account the case configured: its API id and its 20-digit device ID."""
+
+    id: int
+    device_id: str
+    sip: DeviceSip
+
+
+@dataclass
+class GbAccounts:
+    """Factory of gb28181 accounts registering to a GB platform (removed with the case's others).
+
+    The fields are the page's: localAccount = the device ID, serverId = the platform ID, realm =
+    the platform's domain, registerServer/registerPort = where the platform listens, username =
+    the device ID (the digest username platforms expect), password = the platform's.
+    """
+
+    new_account: AccountFactory
+    device_sip: DeviceSip
+    device_ids: Iterator[str]
+    made: list[GbAccount] = field(default_factory=list)
+
+    def __call__(
+        self,
+        platform: GbServer,
+        *,
+        password: str | None = None,
+        call_cfg: dict[str, str] | None = None,
+        **fields_: str,
+    ) -> GbAccount:
+        """Add a gb28181 account bound to the device's SIP address, registering to `platform`."""
+        device_id = next(self.device_ids)
+        settings = {
+            "localAccount": device_id,
+            "localAddress": self.device_sip.bind,
+            "serverId": platform.platform_id,
+            "realm": platform.domain,
+            "registerServer": platform.host,
+            "registerPort": str(platform.port),
+            "username": device_id,
+            "password": platform.password if password is None else password,
+        } | fields_
+        client = self.new_account.client
+        # Call settings first, so the account never takes a call under the defaults.
+        account_id = self.new_account("gb28181")
+        if call_cfg:
+            client.modify_call_cfg(account_id, type="gb28181", **call_cfg)
+        client.modify(account_id, type="gb28181", **settings)
+        account = GbAccount(account_id, device_id, self.device_sip)
+        self.made.append(account)
+        return account
