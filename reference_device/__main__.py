@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from reference_device import readings
 from reference_device.app import make_app
 from reference_device.auth import Authenticator, Credentials
 from reference_device.faults import Fault, Faults, UnknownFaultError, describe_known
+from reference_device.gb.settings import MAX_CHANNELS, Edition, GbSettings
 from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
 from reference_device.sip.agent import SipSettings
 from reference_device.sip.registration import RegisterSettings
@@ -44,6 +46,30 @@ def _sip_bind(text: str) -> str:
 def _positive(text: str) -> int:
     if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _edition(text: str) -> Edition:
+    try:
+        return Edition(int(text))
+    except ValueError:
+        known = ", ".join(str(e.value) for e in Edition)
+        raise argparse.ArgumentTypeError(f"expected one of {known}, got {text!r}") from None
+
+
+def _channels(text: str) -> int:
+    if not text.isdecimal() or int(text) > MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_CHANNELS}, got {text!r}")
     return int(text)
 
 
@@ -131,6 +157,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the address a '*' (or 0.0.0.0) bind host binds to; the default keeps "
         "the reference decoder on loopback",
     )
+    gb = parser.add_argument_group("GB28181 (accounts of type gb28181)")
+    gb.add_argument(
+        "--gb-edition",
+        type=_edition,
+        default=Edition.GB2016,
+        metavar="{2016,2022}",
+        help="edition of GB/T 28181 followed; 2022 sends X-GB-ver: 3.0 on REGISTER",
+    )
+    gb.add_argument(
+        "--gb-keepalive-interval",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="keepalive (Notify/Keepalive MESSAGE) interval once registered (§9.6)",
+    )
+    gb.add_argument(
+        "--gb-keepalive-count",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="unanswered keepalives in a row after which the device registers again",
+    )
+    gb.add_argument(
+        "--gb-channels",
+        type=_channels,
+        default=16,
+        metavar="N",
+        help="decoder outputs listed in the Catalog (0 answers SumNum 0)",
+    )
     args = parser.parse_args(argv)
     if args.password_env is not None:
         if args.password_env not in os.environ:
@@ -155,6 +210,12 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
     settings = SipSettings(
         timers=Timers(args.sip_t1_ms / 1000, args.sip_t2_ms / 1000, args.sip_t4_ms / 1000),
         register=RegisterSettings(args.register_expires, args.retry_base_ms / 1000),
+        gb=GbSettings(
+            edition=args.gb_edition,
+            keepalive_interval=args.gb_keepalive_interval,
+            keepalive_count=args.gb_keepalive_count,
+            channels=args.gb_channels,
+        ),
         any_host=args.sip_any_host,
     )
     sip = SipStack(settings, faults)

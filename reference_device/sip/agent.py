@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from reference_device.faults import Fault, Faults
+from reference_device.gb.settings import GbSettings
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account
@@ -56,6 +57,7 @@ class SipSettings:
 
     timers: Timers = field(default_factory=Timers)
     register: RegisterSettings = field(default_factory=RegisterSettings)
+    gb: GbSettings = field(default_factory=GbSettings)  # the --gb-* flags (gb28181 accounts)
     any_host: str = "127.0.0.1"
     #: where the page is ambiguous, the reading the process follows (the API sets it)
     readings: Readings = field(default_factory=Readings)
