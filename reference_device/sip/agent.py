@@ -39,6 +39,7 @@ from reference_device.sip.registration import (
     RegistrarConfig,
     Registration,
     backoff,
+    registrar_config,
 )
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
@@ -169,14 +170,7 @@ class Agent:
         account = self.account
         if self.removed or not self.created or not account.register_server:
             return None
-        return RegistrarConfig(
-            account.register_server,
-            account.register_port,
-            account.username,
-            account.password,
-            account.realm,
-            account.local_account,
-        )
+        return registrar_config(account)
 
     def _sync_registration(self) -> None:
         desired = self._desired_registrar()
@@ -209,6 +203,7 @@ class Agent:
             self.faults,
             self._registration_changed,
             lambda: self.readings,
+            gb=self.settings.gb,
         )
         self.registration = registration
         registration.start()

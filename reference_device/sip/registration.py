@@ -15,12 +15,33 @@ States as `status.json` shows them (every move through `RegisterMachine.transiti
 A binding granted for G seconds is refreshed after `G - min(5, G/4)` seconds; each refresh keeps
 the Call-ID, increments the CSeq and answers challenges again. Failures are retried after
 `retry_base * 2**n` seconds (capped at 30 s), or after a 503's Retry-After.
+
+GB28181 accounts (`RegistrarConfig.gb`; 2016/2022 §9.1, notes §1) register as the standard's J.1
+example, names from reference_device/gb/identity.py::
+
+    REGISTER sip:<serverId>@<domain> SIP/2.0
+    Via: SIP/2.0/UDP <ip>:<port>;branch=z9hG4bK...;rport
+    From: <sip:<deviceID>@<domain>>;tag=...
+    To: <sip:<deviceID>@<domain>>
+    Contact: <sip:<deviceID>@<ip>:<port>>
+    Expires: <--register-expires>
+    X-GB-ver: 3.0                          (under --gb-edition 2022 only)
+
+The digest username is `username` or the device ID, the digest realm the challenge's (the
+account's realm is the SIP domain, not checked against the challenge). The 200's §9.10
+``Date: yyyy-MM-ddTHH:mm:ss.SSS`` is read (and logged), never an error. Once registered, the
+keepalive loop (gb/keepalive.py) runs; when it judges the platform lost (count keepalives
+unanswered, or a 4xx), register_status goes `error` (extra_info 408, or the keepalive's 4xx)
+and the registration starts again from scratch: `registering`, a REGISTER without credentials
+(same Call-ID, RFC 3261 §10.2: a platform that forgot us challenges it, one that did not takes it
+as a refresh), `registered`. Keepalives stop on unregister and on remove.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 from collections.abc import Callable
@@ -28,6 +49,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from reference_device.faults import Fault, Faults
+from reference_device.gb.identity import GbIdentity, parse_gb_date
+from reference_device.gb.keepalive import KeepaliveLoop
+from reference_device.gb.outbox import Outbox
+from reference_device.gb.settings import X_GB_VER, GbSettings
+from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
 from reference_device.sip.transaction import TransactionLayer
@@ -53,6 +79,23 @@ class RegistrarConfig:
     password: str
     realm: str
     local_account: str
+    #: GB28181 (account type gb28181): the platform's ID, and whether GB rules apply
+    server_id: str = ""
+    gb: bool = False
+
+
+def registrar_config(account: Account) -> RegistrarConfig:
+    """The registration an account asks for (GB rules for type gb28181)."""
+    return RegistrarConfig(
+        account.register_server,
+        account.register_port,
+        account.username,
+        account.password,
+        account.realm,
+        account.local_account,
+        server_id=account.server_id,
+        gb=account.type is AccountType.GB28181,
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +148,8 @@ class Registration:
         faults: Faults,
         on_change: Callable[[], None],
         readings: Callable[[], Readings] = Readings,
+        *,
+        gb: GbSettings | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -121,6 +166,16 @@ class Registration:
         self._task: asyncio.Task[None] | None = None
         self.bound = False  # the registrar holds our binding (granted, not yet unregistered)
         self._ever_registered = False
+        # GB28181 mode: identity, keepalives (SN counting on across re-registrations)
+        self._gb = gb or GbSettings()
+        self.identity: GbIdentity | None = None
+        if config.gb:
+            self.identity = GbIdentity.of(
+                config.local_account, config.server_id, config.realm, config.username, config.server
+            )
+        self._keepalive: KeepaliveLoop | None = None
+        self._keepalive_sn = itertools.count(1)
+        self.platform_time: str | None = None  # the last §9.10 Date the platform sent
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -144,7 +199,11 @@ class Registration:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self, *, unregister: bool) -> None:
-        """Stop refreshing; with `unregister`, send Expires: 0 if a binding is held."""
+        """Stop refreshing and keepalives; with `unregister`, send Expires: 0 if a binding is
+        held."""
+        if self._keepalive is not None:
+            await self._keepalive.stop()
+            self._keepalive = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,6 +224,8 @@ class Registration:
                 self.bound = outcome.granted > 0
                 self._ever_registered = True
                 self._set(self._granted_state())
+                if self.bound:
+                    self._start_keepalive()
                 basis = outcome.granted
                 if self._faults.on(Fault.REFRESH_REQUESTED_EXPIRY):
                     basis = self._settings.expires
@@ -178,6 +239,7 @@ class Registration:
                     delay,
                 )
             else:
+                self._halt_keepalive()
                 if outcome.timed_out:
                     self._set(R.RECONNECTING if self._ever_registered else R.CONNECTING)
                 else:
@@ -193,6 +255,39 @@ class Registration:
             await asyncio.sleep(delay)
             if self.state in (R.ERROR, R.CLOSED):
                 self._set(R.REGISTERING)
+
+    # -- GB28181 keepalive -------------------------------------------------------------------
+
+    def _start_keepalive(self) -> None:
+        """Keepalives while registered (GB accounts; never under the gb_no_keepalive fault)."""
+        if self.identity is None or self._faults.on(Fault.GB_NO_KEEPALIVE):
+            return
+        if self._keepalive is not None and self._keepalive.running:
+            return
+        outbox = Outbox(
+            self.identity, self.transport, self._layer, self.config.server, self.config.port
+        )
+        self._keepalive = KeepaliveLoop(outbox, self._gb, self._keepalive_sn, self._platform_lost)
+        self._keepalive.start()
+
+    def _halt_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.halt()
+            self._keepalive = None
+
+    def _platform_lost(self, code: int) -> None:
+        """The keepalives say the platform no longer has us: register again from scratch."""
+        log.warning(
+            "%s: keepalives %s; registering again",
+            self.contact.uri,
+            "unanswered" if code == 408 else f"refused with {code}",
+        )
+        self._keepalive = None
+        self._record(code)
+        self._set(R.ERROR)
+        if self._task is not None:
+            self._task.cancel()
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
     def _granted_state(self) -> RegisterStatus:
         """The register_status of a granted binding: registered, or connected when the process
@@ -259,6 +354,8 @@ class Registration:
             code = response.status_code
             self._record(code)
             if 200 <= code < 300:
+                if self.identity is not None:
+                    self._time_sync(response)
                 return Outcome(code, self._granted(response, expires))
             if code in (401, 407):
                 authorization = self._answer_challenge(response, answered)
@@ -283,7 +380,7 @@ class Registration:
         except ValueError as exc:
             log.warning("unusable challenge: %s", exc)
             return None
-        if self.config.realm not in (ANY_REALM, challenge.realm):
+        if self.identity is None and self.config.realm not in (ANY_REALM, challenge.realm):
             log.warning(
                 "challenge realm %r is not the configured %r", challenge.realm, self.config.realm
             )
@@ -300,7 +397,7 @@ class Registration:
                 challenge,
                 sip.METHOD_REGISTER,
                 self._request_uri(),
-                self.config.username,
+                self.config.username if self.identity is None else self.identity.username,
                 self.config.password,
             )
         except ValueError as exc:
@@ -309,6 +406,8 @@ class Registration:
         return ("Proxy-Authorization" if proxy else "Authorization"), credentials.to_header()
 
     def _request_uri(self) -> str:
+        if self.identity is not None:
+            return self.identity.platform_uri
         port = "" if self.config.port == 5060 else f":{self.config.port}"
         return f"sip:{self.config.server}{port}"
 
@@ -317,6 +416,8 @@ class Registration:
         by_username = self._readings().follows(Point.REGISTER_AOR_USER, "username")
         user = self.config.username if by_username and self.config.username else None
         aor = f"sip:{user or self.config.local_account}@{self.config.server}"
+        if self.identity is not None:
+            aor = self.identity.device_uri
         headers = sip.Headers()
         headers.add("Via", self.contact.via())
         headers.add("Max-Forwards", MAX_FORWARDS)
@@ -326,11 +427,22 @@ class Registration:
         headers.add("CSeq", f"{self._cseq} {sip.METHOD_REGISTER}")
         headers.add("Contact", f"<{self.contact.uri}>")
         headers.add("Expires", str(expires))
+        version = self._gb.version_header if self.identity is not None else None
+        if version is not None:
+            headers.add(X_GB_VER, version)
         if authorization is not None:
             headers.add(*authorization)
         headers.add("User-Agent", USER_AGENT)
         headers.add("Content-Length", "0")
         return sip.SipRequest(sip.METHOD_REGISTER, self._request_uri(), headers)
+
+    def _time_sync(self, response: sip.SipResponse) -> None:
+        """§9.10: keep (and log) the platform's ``yyyy-MM-ddTHH:mm:ss.SSS`` Date; the reference
+        decoder does not set the host's clock. Any other Date form is ignored."""
+        value = response.headers.get("Date")
+        if value is not None and parse_gb_date(value) is not None:
+            self.platform_time = value.strip()
+            log.info("platform time (Date): %s", self.platform_time)
 
     def _granted(self, response: sip.SipResponse, requested: int) -> int:
         """Our Contact's expires param, else the Expires header, else what was requested."""
