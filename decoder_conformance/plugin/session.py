@@ -61,7 +61,8 @@ def device_target(
     try:
         if not plan.lab:
             state = tmp_path_factory.mktemp("reference-device") / "state"
-            # The reference decoder is configured to be the device its profile describes.
+            # The reference decoder is configured to be the device its profile describes
+            # (timers, GB28181 edition and keepalive settings).
             timers = profile.timers
             reference = start_reference(
                 state,
@@ -75,6 +76,12 @@ def device_target(
                     str(round(timers.sip_t1 * 1000)),
                     "--retry-base-ms",
                     str(round(timers.retry_base * 1000)),
+                    "--gb-edition",
+                    profile.gb28181.edition,
+                    "--gb-keepalive-interval",
+                    str(profile.gb28181.keepalive_interval),
+                    "--gb-keepalive-count",
+                    str(profile.gb28181.keepalive_count),
                 ),
             )
             api_url = reference.api_url

@@ -11,6 +11,11 @@ changes nothing. A transport nobody uses (binds, accounts, pending unregisters) 
 Routing of an out-of-dialog request on a transport: the account whose localAccount is the
 Request-URI user; else the only account on that transport; else 404. OPTIONS is answered on any
 transport; methods other than INVITE, ACK, BYE, CANCEL, OPTIONS get 405 with Allow.
+
+MESSAGE (GB28181, §9.5): a MESSAGE whose Request-URI user is the localAccount (device ID) of a
+created gb28181 account (the one on the receiving transport first) is answered by that account's
+reference_device.gb.queries.Responder: 200 at once, then the Response(s) in the background. Any
+other MESSAGE gets 405 as before, so SIP accounts see no change.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Final
 
 from reference_device.faults import Faults
+from reference_device.gb.queries import responder_for
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaView, empty_view
-from reference_device.model import Account
+from reference_device.model import Account, AccountType
 from reference_device.sip.agent import ALLOW, Agent, SipSettings
 from reference_device.sip.transaction import ServerTransaction, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
@@ -265,6 +271,21 @@ class SipStack:
             if found is not None:
                 found[0].in_dialog(found[1], request, None)
             return
+        if method == sip.METHOD_MESSAGE:
+            gb_agent = self._gb_agent(flow.transport, request)
+            if gb_agent is not None:
+                responder = responder_for(
+                    gb_agent.account,
+                    flow,
+                    layer=self.layer,
+                    settings=self.settings.gb,
+                    faults=self.faults,
+                    expiration=self.settings.register.expires,
+                )
+                follow_up = responder.on_message(request, tx)
+                if follow_up is not None:
+                    self.spawn(follow_up)
+                return
         if method not in KNOWN_METHODS:
             tx.respond(_plain(request, 405))
             return
@@ -311,6 +332,21 @@ class SipStack:
         if named:
             return named[0]
         return on_transport[0] if len(on_transport) == 1 else None
+
+    def _gb_agent(self, transport: Transport, request: sip.SipRequest) -> Agent | None:
+        """The created gb28181 account whose device ID is the Request-URI user (on `transport`
+        first), if any."""
+        user = sip.SipUri.parse(request.uri).user
+        named = [
+            a
+            for a in self.agents.values()
+            if a.created
+            and a.account.type is AccountType.GB28181
+            and a.account.local_account == user
+        ]
+        here = [a for a in named if a.transport is transport]
+        found = here or named
+        return found[0] if found else None
 
     # -- shutdown --------------------------------------------------------------------------------
 
