@@ -46,6 +46,8 @@ SEQUENCE_MOD = 1 << 16
 #: What the RTP payload carries: RFC 6184 H.264, or GB28181 PS packs (``a=rtpmap:<pt> PS/90000``).
 PAYLOAD_H264 = "h264"
 PAYLOAD_PS = "ps"
+#: Seconds a TCP connect or send may stall before the sending thread fails.
+TCP_SEND_TIMEOUT = 5.0
 
 
 def parse_destination(destination: str | tuple[str, int]) -> tuple[str, int]:
@@ -203,6 +205,13 @@ class RtpSender:
     it is above the stream's H.264 bitrate by the PS headers (1.2% at 320x240 25 fps 500 kbit/s,
     measured). Each pack is made on the send path: mux and split take 0.02-0.07 ms a frame (a 27 kB
     720p IDR included), and frames leave within 5 ms of their schedule on loopback.
+
+    ``sock`` hands the sender a socket to send on instead of making one: over UDP a bound socket
+    (the media then comes from the port the suite put in its SDP), with ``tcp=True`` a connected
+    one (a connection the suite accepted from the device, GB28181 Annex L with the device in the
+    active role, or one it connected from the port it advertised). ``destination`` is still the
+    far end (the accepted connection's peer), and the sender closes the socket at :meth:`stop`:
+    pass a ``dup()`` to keep a connection open after it.
     """
 
     stream: EncodedStream
@@ -220,6 +229,7 @@ class RtpSender:
     first_timestamp: int = field(default_factory=_random_u32)
     bind_host: str = LOOPBACK
     payload: str = PAYLOAD_H264
+    sock: socket.socket | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         host, port = parse_destination(self.destination)
@@ -256,10 +266,33 @@ class RtpSender:
         self._error: BaseException | None = None
         self._sock: socket.socket | None = None
         self._local: tuple[str, int] | None = None
-        if not self.tcp:
+        if self.sock is not None:
+            self._adopt(self.sock)
+        elif not self.tcp:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sock.bind((self.bind_host, 0))
             self._local = self._sock.getsockname()
+
+    def _adopt(self, sock: socket.socket) -> None:
+        """Send on `sock` (given by the caller): a bound UDP socket, or a connected TCP one."""
+        kind = socket.SOCK_STREAM if self.tcp else socket.SOCK_DGRAM
+        if sock.type != kind:
+            raise ValueError(
+                f"sock is a {sock.type.name} socket; tcp={self.tcp} sends on a {kind.name} one"
+            )
+        local = sock.getsockname()
+        if local[1] == 0:
+            raise ValueError("sock is not bound: the media would come from no known port")
+        if self.tcp:
+            try:
+                sock.getpeername()
+            except OSError:
+                raise ValueError("sock is a TCP socket that is not connected") from None
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # As a socket of its own: a TCP send that stalls for 5 s fails the thread, UDP blocks.
+        sock.settimeout(TCP_SEND_TIMEOUT if self.tcp else None)
+        self._sock = sock
+        self._local = local
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -282,9 +315,9 @@ class RtpSender:
         payloads = [
             [] if ps else self.packetizer.packetize_annexb(f.data) for f in self.stream.frames
         ]
-        if self.tcp:
+        if self.tcp and self.sock is None:
             self._sock = socket.create_connection(
-                (self.host, self.port), timeout=5.0, source_address=(self.bind_host, 0)
+                (self.host, self.port), timeout=TCP_SEND_TIMEOUT, source_address=(self.bind_host, 0)
             )
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._local = self._sock.getsockname()
