@@ -19,6 +19,11 @@ would see. UDP and TCP on the suite host, port 0, kept bound until stopped (gb/t
   MESSAGE Response(s) (each answered 200, so a split Catalog can go on, Annex N) are joined per SN;
   `wait_response()` returns them once whole. A Response whose SN, CmdType or DeviceID does not
   match is kept apart with what is wrong (wire.manscdp.response_mismatches).
+- Real-time video (§9.2.2, notes §4; gb/invite.py): `play()` INVITEs the device, third-party
+  call control (a bodyless INVITE, the device offers recvonly PS in its 200, the ACK answers
+  sendonly with ``y=``) or with a sendonly PS offer, media over UDP or TCP in either setup role,
+  and returns a `GbPlay` whose `send()` streams PS over RTP at the SSRC in force and whose
+  `bye()` (or context exit) ends the call. A BYE from the device is answered 200.
 - Fault modes: `silence()`, `reject_keepalives(code)`, `restart()`.
 
 Every duty of the device the platform can see is checked on every exchange and kept as a
@@ -37,6 +42,13 @@ from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.gb import checks
 from decoder_conformance.peers.gb.checks import Finding
+from decoder_conformance.peers.gb.invite import (
+    DEFAULT_FORMAT,
+    CallState,
+    GbPlay,
+    MediaTransport,
+    Style,
+)
 from decoder_conformance.peers.gb.model import (
     KeepaliveSeen,
     ManscdpIn,
@@ -46,7 +58,7 @@ from decoder_conformance.peers.gb.model import (
 )
 from decoder_conformance.peers.gb.registrar import GbRegistrar
 from decoder_conformance.peers.gb.transport import ClientTransaction, Route
-from wire import gb_id, manscdp
+from wire import gb_id, gb_sdp, manscdp
 from wire.sip import (
     SipRequest,
     SipResponse,
@@ -57,7 +69,15 @@ from wire.sip import (
     new_tag,
 )
 
-__all__ = ["DEFAULT_PLATFORM_ID", "GbPlatform", "KeepaliveSeen", "ManscdpIn", "Presence", "Query"]
+__all__ = [
+    "DEFAULT_PLATFORM_ID",
+    "GbPlatform",
+    "GbPlay",
+    "KeepaliveSeen",
+    "ManscdpIn",
+    "Presence",
+    "Query",
+]
 
 #: The standard's example platform: centre 34020000, type 200 (central signalling server).
 DEFAULT_PLATFORM_ID = gb_id.make_id(gb_id.TYPE_SIP_SERVER)
@@ -112,6 +132,8 @@ class GbPlatform(GbRegistrar):
         self._sn = itertools.count(secrets.randbelow(90_000) + 10_000)
         self._cseq = itertools.count(1)
         self.restarts = 0
+        self._calls: dict[str, GbPlay] = {}  # Call-ID -> call
+        self._ssrc_sequence = itertools.count(secrets.randbelow(9000) + 1)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -335,6 +357,106 @@ class GbPlatform(GbRegistrar):
         parts = self.wait_response(sn, timeout=timeout)
         return manscdp.collect_catalog([m for p in parts if (m := p.message) is not None])
 
+    # -- real-time video -------------------------------------------------------------------
+
+    def play(
+        self,
+        device_id: str,
+        *,
+        style: Style = "third_party",
+        transport: MediaTransport | None = "udp",
+        ssrc: str | None = None,
+        with_y: bool = True,
+        media_format: str | None = DEFAULT_FORMAT,
+        timeout: float = 8.0,
+    ) -> GbPlay:
+        """INVITE `device_id` for real-time video and return the call once the INVITE is final.
+
+        `style` ``"third_party"`` sends a bodyless INVITE and answers the device's offer in the
+        ACK; ``"offer"`` sends a sendonly PS offer. `transport` names the device's media role:
+        ``"udp"``, ``"tcp_passive"`` (the device listens, the platform connects) or
+        ``"tcp_active"`` (the platform listens on the suite host, the device connects); in the
+        third-party style the device's offer picks it, so it is what the case expects (None:
+        whatever the device offers; another one: the call is ended and NotExercised raised).
+        `ssrc` is the platform's ``y=`` (ten digits; default: live, this domain, a fresh
+        sequence); `with_y` False leaves ``y=`` out (the device must choose, notes §6.2).
+        `media_format` is the ``f=`` value (None: no ``f=``).
+
+        A non-2xx final is returned (``code``); no final answer within `timeout` raises
+        DeviceTimeout. The INVITE goes where `query()` sends (the registered Contact on the
+        host the device registered from, or the TCP connection it registered over).
+        """
+        with self._lock:
+            binding = self._live(device_id)
+            registered = sorted(self._bindings)
+            sequence = next(self._ssrc_sequence) % (gb_sdp.SEQUENCE_MAX + 1)
+        if binding is None:
+            raise NotExercised(
+                f"cannot INVITE {device_id}: it is not registered with the platform "
+                f"(registered: {registered or 'none'})"
+            )
+        chosen = ssrc or gb_sdp.make_ssrc(self.platform_id, sequence=sequence)
+        call = GbPlay(
+            self,
+            device_id,
+            self._route_to(binding),
+            style=style,
+            transport=transport,
+            ssrc=chosen,
+            with_y=with_y,
+            media_format=media_format,
+        )
+        with self._lock:
+            # Filed before the INVITE leaves: the device may answer before start() goes on.
+            self._calls[call.call_id] = call
+        call.start(timeout)
+        return call
+
+    def calls(self, device_id: str | None = None) -> list[GbPlay]:
+        """Every call the platform placed (to `device_id`, when given), in order."""
+        with self._lock:
+            return [c for c in self._calls.values() if device_id in (None, c.device_id)]
+
+    def end_calls(self) -> None:
+        """End every call still up (BYE), as a case's cleanup does; the first error is raised."""
+        errors: list[Exception] = []
+        for call in self.calls():
+            try:
+                call.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _response(
+        self, received: WireRecord, response: SipResponse, key: tuple[str, str] | None
+    ) -> None:
+        if key is not None and key[1] == "INVITE":
+            with self._lock:
+                call = next((c for c in self._calls.values() if c.branch == key[0]), None)
+            if call is not None:
+                call.on_response(received, response)
+                return
+        super()._response(received, response, key)
+
+    def _tick(self) -> None:
+        super()._tick()
+        now = time.monotonic()
+        with self._lock:
+            calling = [c for c in self._calls.values() if c.state is CallState.CALLING]
+        for call in calling:
+            call.tick(now)
+
+    def _bye_in(self, received: WireRecord, request: SipRequest, route: Route) -> None:
+        """The device's BYE: 200 for a call of the platform, else 481 (RFC 3261 §15.1.2)."""
+        with self._lock:
+            call = self._calls.get(request.call_id or "")
+        if call is None:
+            self.reply(received, route, make_response(request, 481))
+            return
+        self.reply(received, route, make_response(request, 200))
+        call.on_device_bye()
+
     # -- serving ---------------------------------------------------------------------------
 
     def _on_request(self, received: WireRecord, request: SipRequest, route: Route) -> None:
@@ -347,9 +469,11 @@ class GbPlatform(GbRegistrar):
             self._message(received, request, route)
         elif request.method == "OPTIONS":
             self.reply(received, route, make_response(request, 200, to_tag=new_tag()))
+        elif request.method == "BYE":
+            self._bye_in(received, request, route)
         else:
             response = make_response(request, 405, to_tag=new_tag())
-            response.headers.add("Allow", "REGISTER, MESSAGE, OPTIONS")
+            response.headers.add("Allow", "REGISTER, MESSAGE, OPTIONS, BYE")
             self.reply(received, route, response)
 
     def _on_response(

@@ -12,6 +12,47 @@ fails at most the one requirement about it). Sources, per code (notes/gb28181.md
 - digest (RFC 3261 §22.4, notes §6.11): username, realm of the challenge, uri = Request-URI;
 - MESSAGE (§9.5, §9.6, notes §6.6/§6.7): ``Application/MANSCDP+xml`` as the standard writes it,
   body DeviceID = From user, encoding problems from wire.manscdp.
+
+INVITE and BYE (real-time media into the decoder, §9.2.2; notes §4 "How a platform gets video
+into a decoder"), checked on every call the platform places (gb/invite.py). "The device's SDP" is
+its offer in the 200 to a bodyless INVITE (third-party call control) or its answer in the 200 to
+the platform's sendonly offer:
+
+- ``invite-no-contact``: a 2xx to INVITE without Contact (RFC 3261 §13.3.1.4 MUST; notes §6.15);
+- ``invite-no-to-tag``: a 2xx to INVITE whose To has no tag (RFC 3261 §8.2.6.2 MUST);
+- ``invite-no-sdp``: a 2xx without SDP: the offer to a bodyless INVITE (RFC 3261 §13.2.1, 2016
+  §9.2.2.2) or the answer to the INVITE's offer (RFC 3264 §5/§6) must be in it;
+- ``invite-content-type``: the 2xx body is not ``application/sdp`` (RFC 3261 §7.4.1, §20.15);
+- ``invite-sdp-unreadable``: the device's SDP does not parse (RFC 4566 §5);
+- ``invite-not-recvonly``: the device's media is not ``a=recvonly`` (2016/2022 §9.2.2: the decoder
+  is the media receiver, its SDP recvonly, the source's sendonly);
+- ``invite-no-ps``: no active video section with an ``a=rtpmap:<pt> PS/90000`` among its formats
+  (2016 Annex C.1, 2022 Annex C; notes §4 and §6.17: mapped by rtpmap, any payload number);
+- ``invite-payload-not-offered``: the answer lists payload types the offer did not (RFC 3264
+  §6.1; the renumbered payload type sip-tt found on a camera);
+- ``invite-transport-changed``: the answer's transport (RTP/AVP, TCP/RTP/AVP) is not the offer's
+  (RFC 3264 §6.1);
+- ``invite-ssrc-not-echoed``: the offer had ``y=`` and the answer has none or another value (2016
+  Annex F note 4: within a domain the platform picks the SSRC and the device echoes it; notes
+  §6.1);
+- ``invite-ssrc-missing``: the offer had no ``y=`` and the answer has none: the device must
+  choose one and return it (notes §6.2);
+- ``invite-ssrc-malformed``: a ``y=`` that is not ten decimal digits starting 0 or 1 (2016 Annex
+  F; 2022 Annex G);
+- ``invite-format-malformed``: an ``f=`` without its full slash structure
+  ``v/x/x/x/x/xa/x/x/x`` (2016 Annex F; notes §6.3; ``wire.gb_sdp.MediaFormat`` strict, as
+  ``gb_problems`` reads it);
+- ``invite-tcp-setup-missing``: TCP/RTP/AVP media without ``a=setup`` (2016 Annex L, 2022 Annex
+  D; RFC 4145 §4);
+- ``invite-tcp-setup-role``: ``a=setup`` that is not the complement of the offer's (active <->
+  passive; actpass -> either), or in the device's own offer not active/passive/actpass (RFC 4145
+  §4.1; notes §6.5);
+- ``invite-udp-setup``: ``a=setup`` on RTP/AVP media: it is for TCP only (notes §6.5, AKStream
+  PR #75);
+- ``invite-origin-user``: the ``o=`` username is not the device's ID (2016 Annex F lists the
+  device ID; practice, a finding);
+- ``bye-not-200``: a BYE of the platform answered with a final other than 200 (RFC 3261 §15.1.2;
+  2016 Annex M: a BYE gets a 200).
 """
 
 from __future__ import annotations
@@ -20,8 +61,16 @@ import ipaddress
 from dataclasses import dataclass
 
 from decoder_conformance.peers.capture import WireRecord
-from wire import digest, gb_id, manscdp
-from wire.sip import NameAddr, SipRequest, SipUri
+from wire import digest, gb_id, gb_sdp, manscdp
+from wire.sdp import (
+    DIRECTION_RECVONLY,
+    SETUP_ACTIVE,
+    SETUP_ACTPASS,
+    SETUP_PASSIVE,
+    VIDEO_CLOCK_RATE,
+    SessionDescription,
+)
+from wire.sip import CONTENT_TYPE_SDP, NameAddr, SipRequest, SipResponse, SipUri
 
 # REGISTER
 NO_EXPIRES = "register-no-expires"
@@ -49,6 +98,52 @@ RESPONSE_MISMATCH = "response-mismatch"
 RESPONSE_UNMATCHED = "response-unmatched"
 #: A wire.manscdp problem code is recorded as this prefix plus the code.
 MANSCDP_PREFIX = "manscdp:"
+# INVITE / BYE (real-time media)
+INVITE_NO_CONTACT = "invite-no-contact"
+INVITE_NO_TO_TAG = "invite-no-to-tag"
+INVITE_NO_SDP = "invite-no-sdp"
+INVITE_CONTENT_TYPE = "invite-content-type"
+INVITE_SDP_UNREADABLE = "invite-sdp-unreadable"
+INVITE_NOT_RECVONLY = "invite-not-recvonly"
+INVITE_NO_PS = "invite-no-ps"
+INVITE_PAYLOAD_NOT_OFFERED = "invite-payload-not-offered"
+INVITE_TRANSPORT_CHANGED = "invite-transport-changed"
+INVITE_SSRC_NOT_ECHOED = "invite-ssrc-not-echoed"
+INVITE_SSRC_MISSING = "invite-ssrc-missing"
+INVITE_SSRC_MALFORMED = "invite-ssrc-malformed"
+INVITE_FORMAT_MALFORMED = "invite-format-malformed"
+INVITE_TCP_SETUP_MISSING = "invite-tcp-setup-missing"
+INVITE_TCP_SETUP_ROLE = "invite-tcp-setup-role"
+INVITE_UDP_SETUP = "invite-udp-setup"
+INVITE_ORIGIN_USER = "invite-origin-user"
+BYE_NOT_200 = "bye-not-200"
+#: Every INVITE/BYE code, for a case about "any duty of the call".
+INVITE_CODES = (
+    INVITE_NO_CONTACT,
+    INVITE_NO_TO_TAG,
+    INVITE_NO_SDP,
+    INVITE_CONTENT_TYPE,
+    INVITE_SDP_UNREADABLE,
+    INVITE_NOT_RECVONLY,
+    INVITE_NO_PS,
+    INVITE_PAYLOAD_NOT_OFFERED,
+    INVITE_TRANSPORT_CHANGED,
+    INVITE_SSRC_NOT_ECHOED,
+    INVITE_SSRC_MISSING,
+    INVITE_SSRC_MALFORMED,
+    INVITE_FORMAT_MALFORMED,
+    INVITE_TCP_SETUP_MISSING,
+    INVITE_TCP_SETUP_ROLE,
+    INVITE_UDP_SETUP,
+    INVITE_ORIGIN_USER,
+    BYE_NOT_200,
+)
+#: What answers each offered a=setup role (RFC 4145 §4.1); no a=setup offered means active.
+SETUP_COMPLEMENTS = {
+    SETUP_ACTIVE: (SETUP_PASSIVE,),
+    SETUP_PASSIVE: (SETUP_ACTIVE,),
+    SETUP_ACTPASS: (SETUP_ACTIVE, SETUP_PASSIVE),
+}
 
 Finding = tuple[str, str]
 
@@ -185,3 +280,257 @@ def body_findings(parsed: manscdp.ParseResult, from_user: str) -> list[Finding]:
             )
         )
     return found
+
+
+# --- INVITE ---------------------------------------------------------------------------------------
+
+
+def invite_2xx_findings(response: SipResponse) -> list[Finding]:
+    """The headers of a 2xx to the platform's INVITE: Contact, To tag, the SDP's Content-Type."""
+    found: list[Finding] = []
+    try:
+        contacts = response.contacts
+    except ValueError as exc:
+        contacts = []
+        found.append((INVITE_NO_CONTACT, f"the 2xx Contact does not parse: {exc}"))
+    if not contacts and not found:
+        found.append(
+            (
+                INVITE_NO_CONTACT,
+                f"{response.status_code} to INVITE without Contact: the platform has no remote "
+                "target for ACK and BYE (RFC 3261 §13.3.1.4; notes §6.15)",
+            )
+        )
+    try:
+        tag = response.to_addr.tag
+    except ValueError:
+        tag = None
+    if not tag:
+        found.append(
+            (
+                INVITE_NO_TO_TAG,
+                f"{response.status_code} to INVITE without a To tag (RFC 3261 §8.2.6.2)",
+            )
+        )
+    if response.body:
+        value = response.content_type
+        media_type = (value or "").split(";", 1)[0].strip().lower()
+        if media_type != CONTENT_TYPE_SDP:
+            found.append(
+                (
+                    INVITE_CONTENT_TYPE,
+                    f"the 2xx body is Content-Type {value!r}, not {CONTENT_TYPE_SDP} "
+                    "(RFC 3261 §7.4.1)",
+                )
+            )
+    return found
+
+
+def ps_payload_types(description: SessionDescription, index: int) -> list[int]:
+    """The payload types of media `index` that its rtpmaps map to PS/90000, in m= order."""
+    media = description.media[index]
+    found = []
+    for fmt in media.formats:
+        if not fmt.isdigit():
+            continue
+        try:
+            entry = media.rtpmap(int(fmt), static_defaults=False)
+        except ValueError:
+            continue
+        if (
+            entry is not None
+            and entry.encoding_name.upper() == gb_sdp.ENCODING_PS
+            and entry.clock_rate == VIDEO_CLOCK_RATE
+        ):
+            found.append(int(fmt))
+    return found
+
+
+def _ssrc_value(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return gb_sdp.GbSsrc.parse(text).value
+    except gb_sdp.GbSdpError:
+        return None
+
+
+def _gb_line_findings(description: SessionDescription) -> list[Finding]:
+    """Every y= in the strict ten-digit form, every f= with its full slash structure."""
+    found: list[Finding] = []
+    lines = list(description.lines) + [line for m in description.media for line in m.lines]
+    for kind, value in lines:
+        if kind == "y":
+            try:
+                gb_sdp.GbSsrc.parse(value, strict=True)
+            except gb_sdp.GbSdpError as exc:
+                found.append((INVITE_SSRC_MALFORMED, f"{exc} ({gb_sdp.CITE_SDP})"))
+        elif kind == "f":
+            try:
+                gb_sdp.MediaFormat.parse(value, strict=True)
+            except gb_sdp.GbSdpError as exc:
+                text = str(exc)
+                cited = text if gb_sdp.CITE_SDP in text else f"{text} ({gb_sdp.CITE_SDP})"
+                found.append((INVITE_FORMAT_MALFORMED, f"f={value}: {cited}"))
+    return found
+
+
+def device_sdp_findings(
+    description: SessionDescription,
+    *,
+    device_id: str,
+    offer: SessionDescription | None = None,
+) -> list[Finding]:
+    """The device's SDP in its 2xx: its offer (`offer` None, third-party call control) or its
+    answer to the platform's `offer`. See the module docstring for each code and its source."""
+    found: list[Finding] = []
+    username = description.origin.username
+    if username != device_id:
+        found.append(
+            (
+                INVITE_ORIGIN_USER,
+                f"o= username {username!r} is not the device ID {device_id} ({gb_sdp.CITE_SDP})",
+            )
+        )
+    found += _gb_line_findings(description)
+    index = gb_sdp.video_index(description)
+    if index is None:
+        found.append(
+            (
+                INVITE_NO_PS,
+                f"no m=video line with a non-zero port, so no PS video ({gb_sdp.CITE_PS})",
+            )
+        )
+        return found
+    media = description.media[index]
+    where = f"m={media.m_value()}"
+    direction = description.media_direction(index)
+    if direction != DIRECTION_RECVONLY:
+        found.append(
+            (
+                INVITE_NOT_RECVONLY,
+                f"{where}: a={direction}; the decoder receives, its SDP is recvonly "
+                f"({gb_sdp.CITE_FLOW})",
+            )
+        )
+    if not ps_payload_types(description, index):
+        maps = ", ".join(m.to_string() for m in media.rtpmaps()) or "none"
+        found.append(
+            (
+                INVITE_NO_PS,
+                f"{where}: no a=rtpmap:<pt> PS/90000 among its formats (rtpmaps: {maps}; "
+                f"{gb_sdp.CITE_PS})",
+            )
+        )
+    found += _setup_findings(description, index, offer)
+    if offer is not None:
+        found += _answer_findings(description, index, offer)
+    return found
+
+
+def _setup_findings(
+    description: SessionDescription, index: int, offer: SessionDescription | None
+) -> list[Finding]:
+    media = description.media[index]
+    setup = gb_sdp.setup_of(media)
+    where = f"m={media.m_value()}"
+    if not gb_sdp.is_tcp(media):
+        if setup is None:
+            return []
+        return [
+            (
+                INVITE_UDP_SETUP,
+                f"a=setup:{setup} on UDP media {where}: a=setup is for TCP only "
+                f"({gb_sdp.CITE_TCP}; notes §6.5)",
+            )
+        ]
+    if setup is None:
+        return [
+            (
+                INVITE_TCP_SETUP_MISSING,
+                f"{where}: TCP media without a=setup:active|passive ({gb_sdp.CITE_TCP})",
+            )
+        ]
+    offered_index = None if offer is None else gb_sdp.video_index(offer)
+    if offer is None or offered_index is None:
+        allowed: tuple[str, ...] = (SETUP_ACTIVE, SETUP_PASSIVE, SETUP_ACTPASS)
+        offered_text = ""
+    else:
+        offered = gb_sdp.setup_of(offer.media[offered_index]) or SETUP_ACTIVE
+        allowed = SETUP_COMPLEMENTS.get(offered, ())
+        offered_text = f" to the offered a=setup:{offered}"
+    if setup not in allowed:
+        return [
+            (
+                INVITE_TCP_SETUP_ROLE,
+                f"a=setup:{setup}{offered_text}; expected {' or '.join(allowed) or 'none'} "
+                f"({gb_sdp.CITE_TCP})",
+            )
+        ]
+    return []
+
+
+def _answer_findings(
+    answer: SessionDescription, index: int, offer: SessionDescription
+) -> list[Finding]:
+    found: list[Finding] = []
+    offered_index = gb_sdp.video_index(offer)
+    if offered_index is None:
+        return found
+    offered, answered = offer.media[offered_index], answer.media[index]
+    if answered.proto.upper() != offered.proto.upper():
+        found.append(
+            (
+                INVITE_TRANSPORT_CHANGED,
+                f"answered over {answered.proto}, offered {offered.proto} (RFC 3264 §6.1)",
+            )
+        )
+    unknown = [f for f in answered.formats if f not in offered.formats]
+    if unknown:
+        found.append(
+            (
+                INVITE_PAYLOAD_NOT_OFFERED,
+                f"payload types {unknown} were not offered ({offered.formats}; RFC 3264 §6.1)",
+            )
+        )
+    offered_y = gb_sdp.ssrc_line_of(offer, offered_index)
+    answered_y = gb_sdp.ssrc_line_of(answer, index)
+    if offered_y is not None:
+        if answered_y is None:
+            found.append(
+                (
+                    INVITE_SSRC_NOT_ECHOED,
+                    f"the offer had y={offered_y.strip()} and the answer has no y= "
+                    f"({gb_sdp.CITE_SSRC_ECHO}; notes §6.1)",
+                )
+            )
+        elif _ssrc_value(answered_y) != _ssrc_value(offered_y):
+            found.append(
+                (
+                    INVITE_SSRC_NOT_ECHOED,
+                    f"y={answered_y.strip()} does not echo the offered y={offered_y.strip()}; "
+                    f"within a domain the platform picks the SSRC ({gb_sdp.CITE_SSRC_ECHO})",
+                )
+            )
+    elif answered_y is None:
+        found.append(
+            (
+                INVITE_SSRC_MISSING,
+                "the offer had no y= and the answer has none either: the device must choose an "
+                f"SSRC and return it (notes §6.2; {gb_sdp.CITE_SDP})",
+            )
+        )
+    return found
+
+
+def bye_findings(response: SipResponse) -> list[Finding]:
+    """The final answer to the platform's BYE: 200 (RFC 3261 §15.1.2)."""
+    if response.status_code == 200:
+        return []
+    return [
+        (
+            BYE_NOT_200,
+            f"BYE answered {response.status_code} {response.reason}, not 200 (RFC 3261 §15.1.2; "
+            "2016 Annex M)",
+        )
+    ]
