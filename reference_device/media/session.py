@@ -8,7 +8,9 @@ Every datagram (or RFC 4571 frame) the call's media socket receives goes through
 3. the call is not confirmed yet (before the ACK of our 2xx, or before our ACK of their 2xx)
    -> ``early``: such packets never reach the meter or the decoder;
 4. a payload type other than the negotiated one -> ``wrong_pt``;
-5. the first SSRC accepted is locked for the call; any other -> ``wrong_ssrc``;
+5. the first SSRC accepted is locked for the call; any other -> ``wrong_ssrc``. When the SDP
+   exchange named the SSRC (a GB28181 ``y=`` line: :attr:`MediaSession.expected_ssrc`) only that
+   one is accepted, from the first packet on;
 6. RFC 3550 A.1 sequence tracking (:class:`wire.rtp.SequenceTracker`): a duplicate -> ``late``,
    a packet before the first one -> ``late``, a jump beyond the tracker's window -> ``bad_seq``
    (two in a row are a sender restart: the reorder window starts over); ``lost`` is the tracker's;
@@ -17,10 +19,20 @@ Every datagram (or RFC 4571 frame) the call's media socket receives goes through
 A packet released in order counts in ``packets`` and ``bytes`` (RTP payload octets: no RTP, UDP
 or IP header, no padding) and its payload bytes go to the **bitrate meter at the moment of
 release** (which is the moment of arrival unless it waited in the reorder window for a gap).
-Then the RFC 6184 depacketizer (:class:`wire.h264.Depacketizer`: ``fu_dropped``, ``corrupt``)
-makes access units; until the first one holding an IDR slice they are counted in
-``waiting_keyframe``; from it on each goes to the call's decoder thread, or is counted in
-``decoder_overrun`` when that thread's queue is full.
+Then the payload is unpacked by the call's encoding (:attr:`MediaSession.encoding`, from the
+rtpmap of the SDP exchange):
+
+* ``H264``: the RFC 6184 depacketizer (:class:`wire.h264.Depacketizer`: ``fu_dropped``,
+  ``corrupt``) makes access units;
+* ``PS`` (GB28181 PS over RTP, 2016 Annex C.1): :class:`wire.ps.PsOverRtp` joins the packets of
+  one frame (one pack per frame, one timestamp per frame) and :class:`wire.ps.PsDemuxer` (fed and
+  flushed once per pack) takes the H.264 access units out of it. ``corrupt`` then counts the
+  frames dropped for a loss inside them plus the access units the demuxer dropped as damaged;
+  ``fu_dropped`` stays 0. The meter counts the same RTP payload octets, i.e. the PS octets.
+
+Until the first access unit holding an IDR slice they are counted in ``waiting_keyframe``; from it
+on each goes to the call's decoder thread, or is counted in ``decoder_overrun`` when that thread's
+queue is full.
 """
 
 from __future__ import annotations
@@ -37,7 +49,9 @@ from reference_device.media.decoder import DecoderPool, DecoderWorker, FrameStat
 from reference_device.media.meter import BitrateMeter
 from reference_device.media.reorder import ReorderBuffer
 from wire.h264 import FU_END, NAL_TYPE_FU_A, AccessUnit, Depacketizer, is_keyframe
+from wire.ps import PsDemuxer, PsOverRtp
 from wire.rtp import RtpPacket, SequenceTracker, is_rtcp
+from wire.sdp import ENCODING_H264, ENCODING_PS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,8 @@ MAX_ACCESS_UNIT: Final = 4 * 1024 * 1024
 
 TRANSPORT_UDP: Final = "udp"
 TRANSPORT_TCP: Final = "tcp"
+#: The payload encodings a session unpacks (the rtpmap encoding names).
+ENCODINGS: Final = (ENCODING_H264, ENCODING_PS)
 
 MediaView = dict[str, Any]
 
@@ -103,6 +119,10 @@ class MediaSession:
         self.name = name
         self.faults = faults
         self.payload_type: int | None = None  # negotiated; set by the call from the SDP
+        #: What the payload carries (``H264`` or ``PS``); set by the call with the payload type.
+        self.encoding: str = ENCODING_H264
+        #: The only SSRC accepted when the SDP exchange named one (GB28181 ``y=``), else None.
+        self.expected_ssrc: int | None = None
         self.confirmed = False
         self.counters = Counters()
         self.ssrc: int | None = None
@@ -112,6 +132,9 @@ class MediaSession:
         self._tracker = SequenceTracker()
         self._reorder = ReorderBuffer()
         self._depacketizer = Depacketizer(max_access_unit=MAX_ACCESS_UNIT)
+        # PS over RTP: packets in sequence order (ours: no second reorder window) to packs.
+        self._ps = PsOverRtp(reorder_window=0, max_pack=MAX_ACCESS_UNIT)
+        self._demuxer = PsDemuxer(max_access_unit=MAX_ACCESS_UNIT)
         self._decoder: DecoderWorker | None = None
         self._keyframe_seen = False
         # Only under the loss_frames_double_counted fault: in concealment since a loss, and the
@@ -154,7 +177,7 @@ class MediaSession:
         if packet.payload_type != self.payload_type:
             counters.wrong_pt += 1
             return
-        if self.ssrc is None:
+        if self.ssrc is None and self.expected_ssrc in (None, packet.ssrc):
             self.ssrc = packet.ssrc
             log.info(
                 "%s: media from SSRC %#010x, payload type %d over %s",
@@ -200,6 +223,9 @@ class MediaSession:
         self._schedule_flush(now)
 
     def _release(self, packets: list[RtpPacket], now: float) -> None:
+        if self.encoding == ENCODING_PS:
+            self._release_ps(packets, now)
+            return
         fua_broken = self.faults.on(Fault.FUA_BROKEN)
         double_counted = self.faults.on(Fault.LOSS_FRAMES_DOUBLE_COUNTED)
         for packet in packets:
@@ -221,6 +247,17 @@ class MediaSession:
             for unit in units:
                 if self._decode(unit.data) and double_counted:
                     self._count_concealed(unit)
+
+    def _release_ps(self, packets: list[RtpPacket], now: float) -> None:
+        """PS over RTP: meter the payload (PS octets), join each frame's pack, demux, decode."""
+        for packet in packets:
+            size = len(packet.payload)
+            self.counters.packets += 1
+            self.counters.bytes += size
+            self.meter.add(size, now)
+            for pack in self._ps.push(packet):
+                for unit in self._demuxer.feed(pack) + self._demuxer.flush():
+                    self._decode(unit.data)
 
     def _decode(self, access_unit: bytes) -> bool:
         """Hand one access unit to the decoder thread; whether it was taken."""
@@ -259,6 +296,12 @@ class MediaSession:
     def _view(self, call: str) -> MediaView:
         frames = self._decoder.stats() if self._decoder is not None else FrameStats(0, 0, 0, 0, 0)
         stats = self._depacketizer.stats
+        ps = self.encoding == ENCODING_PS
+        corrupt = (
+            self._ps.stats.dropped + self._demuxer.stats.dropped_access_units
+            if ps
+            else stats.corrupt
+        )
         return {
             "call": call,
             **asdict(self.counters),
@@ -269,8 +312,8 @@ class MediaSession:
             "fps": round(frames.fps, 1) if call == "active" else 0.0,
             "decode_errors": frames.decode_errors,
             "lost": self._tracker.lost,
-            "fu_dropped": stats.fu_dropped,
-            "corrupt": stats.corrupt,
+            "fu_dropped": 0 if ps else stats.fu_dropped,
+            "corrupt": corrupt,
             "ssrc": self.ssrc,
             "payload_type": self.payload_type,
             "transport": self.transport,

@@ -6,6 +6,13 @@
   and listen; the first connection is accepted (the listener is then closed) and its stream is
   deframed with :class:`wire.rtp_tcp.Deframer`, each frame going to the session. A stream that
   loses its framing is counted ``malformed`` and closed; the call goes on.
+* :class:`TcpActiveMediaPort`: for an offer of ``TCP/RTP/AVP`` with ``a=setup:passive`` (a
+  GB28181 media server that listens) we answer ``a=setup:active`` and connect, from a socket bound
+  when the port is made (its port is the one the answer advertises), to the offer's ``c=``/``m=``
+  address once :meth:`TcpActiveMediaPort.start` is called (when the call's 2xx is sent). A failed
+  connect is retried ``CONNECT_RETRIES`` times, ``CONNECT_SPACING`` (1 s) apart: GB/T 28181-2022
+  Annex D asks for at least 3 retries at least 1 s apart. The stream is read as above (RFC 4571
+  only, never RTSP ``$`` interleaving).
 
 Reads are non-blocking callbacks on the event loop that handle at most ``READS_PER_WAKEUP``
 reads before yielding, so a flood cannot starve the HTTP API or SIP. Decoding happens in the
@@ -18,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from typing import Final, Protocol
 
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
@@ -30,6 +38,10 @@ MAX_DATAGRAM: Final = 65535
 UDP_RECEIVE_BUFFER: Final = 1 << 20
 TCP_CHUNK: Final = 65536
 READS_PER_WAKEUP: Final = 64
+#: Retries after a failed active connect, and the time between attempts (GB/T 28181-2022 Annex D:
+#: at least 3 retries, at least 1 s apart).
+CONNECT_RETRIES: Final = 3
+CONNECT_SPACING: Final = 1.0
 
 
 class MediaPort(Protocol):
@@ -46,11 +58,13 @@ class MediaPort(Protocol):
     def close(self) -> None: ...
 
 
-def _bound(kind: int, host: str) -> socket.socket:
+def _bound(kind: int, host: str, port: int = 0, *, reuse: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_INET, kind)
     try:
         sock.setblocking(False)
-        sock.bind((host, 0))
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise
@@ -102,55 +116,22 @@ class UdpMediaPort:
         log.info("media port udp %s:%d closed", self.host, self.port)
 
 
-class TcpMediaPort:
-    """A listening TCP socket (RFC 4145 passive) accepting one RFC 4571 media connection."""
+class _Rfc4571Reader:
+    """The connected half of a TCP media port: an RFC 4571 stream read into the session."""
 
     transport = TRANSPORT_TCP
+    port: int
+    session: MediaSession
+    _loop: asyncio.AbstractEventLoop
 
-    def __init__(self, host: str, session: MediaSession) -> None:
-        self.session = session
-        self._listener: socket.socket | None = _bound(socket.SOCK_STREAM, host)
-        try:
-            self._listener.listen(1)
-        except OSError:
-            self._listener.close()
-            raise
-        self.host = host
-        self.port = int(self._listener.getsockname()[1])
+    def _init_reader(self) -> None:
         self._conn: socket.socket | None = None
         self._deframer = Deframer()
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._listener.fileno(), self._accept)
-        self._closed = False
-        log.info("media port tcp %s:%d listening", host, self.port)
 
-    @property
-    def closed(self) -> bool:
-        """Whether close() was called."""
-        return self._closed
-
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(self._listener.fileno())
-            self._listener.close()
-            self._listener = None
-
-    def _accept(self) -> None:
-        if self._listener is None:
-            return
-        try:
-            conn, peer = self._listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            log.warning("media port tcp %d: accept failed: %s", self.port, exc)
-            return
-        self._close_listener()  # one connection per call (a=connection:new)
+    def _take_conn(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         self._conn = conn
         self._loop.add_reader(conn.fileno(), self._read)
-        log.info("media port tcp %d: connection from %s:%d", self.port, *peer[:2])
 
     def _close_conn(self) -> None:
         if self._conn is not None:
@@ -185,6 +166,52 @@ class TcpMediaPort:
             for frame in frames:
                 self.session.receive(frame)
 
+
+class TcpMediaPort(_Rfc4571Reader):
+    """A listening TCP socket (RFC 4145 passive) accepting one RFC 4571 media connection."""
+
+    def __init__(self, host: str, session: MediaSession) -> None:
+        self.session = session
+        self._listener: socket.socket | None = _bound(socket.SOCK_STREAM, host)
+        try:
+            self._listener.listen(1)
+        except OSError:
+            self._listener.close()
+            raise
+        self.host = host
+        self.port = int(self._listener.getsockname()[1])
+        self._init_reader()
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._listener.fileno(), self._accept)
+        self._closed = False
+        log.info("media port tcp %s:%d listening", host, self.port)
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+
+    def _accept(self) -> None:
+        if self._listener is None:
+            return
+        try:
+            conn, peer = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("media port tcp %d: accept failed: %s", self.port, exc)
+            return
+        self._close_listener()  # one connection per call (a=connection:new)
+        self._take_conn(conn)
+        log.info("media port tcp %d: connection from %s:%d", self.port, *peer[:2])
+
     def close(self) -> None:
         """Close the listener and the connection, end the session (idempotent)."""
         if self._closed:
@@ -192,5 +219,119 @@ class TcpMediaPort:
         self._closed = True
         self._close_listener()
         self._close_conn()
+        self.session.close()
+        log.info("media port tcp %s:%d closed", self.host, self.port)
+
+
+class TcpActiveMediaPort(_Rfc4571Reader):
+    """A TCP socket (RFC 4145 active) that connects to the peer's media address and reads one
+    RFC 4571 media stream from it. Bound at once (the answer advertises its port); connects
+    from :meth:`start` on, retrying on failure."""
+
+    def __init__(
+        self,
+        host: str,
+        session: MediaSession,
+        remote: tuple[str, int],
+        *,
+        retries: int = CONNECT_RETRIES,
+        spacing: float = CONNECT_SPACING,
+    ) -> None:
+        if retries < 0 or spacing < 0:
+            raise ValueError(f"retries {retries} and spacing {spacing} must not be negative")
+        self.session = session
+        self.remote = remote
+        self.retries = retries
+        self.spacing = spacing
+        # Each attempt connects from a fresh socket bound to this same port (a socket whose
+        # connect failed is not reliably reusable on Linux: ECONNABORTED on the next try).
+        self._sock: socket.socket | None = _bound(socket.SOCK_STREAM, host, reuse=True)
+        self.host = host
+        self.port = int(self._sock.getsockname()[1])
+        self._init_reader()
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: Monotonic times of the connect attempts made so far.
+        self.attempts: list[float] = []
+        #: True once connected; False once every attempt failed (or closed before); None before.
+        self.connected: asyncio.Future[bool] = self._loop.create_future()
+        log.info("media port tcp %s:%d (active, to %s:%d)", host, self.port, *remote)
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def start(self) -> None:
+        """Begin connecting (idempotent)."""
+        if self._task is None and not self._closed:
+            self._task = self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        host, port = self.remote
+        for attempt in range(1 + self.retries):
+            if attempt:
+                # The 2022 retry rule's spacing between connect attempts (a schedule, not a settle).
+                await asyncio.sleep(self.spacing)
+            sock = self._sock if attempt == 0 else self._fresh_socket()
+            if sock is None:
+                return
+            self.attempts.append(time.monotonic())
+            try:
+                await self._loop.sock_connect(sock, (host, port))
+            except OSError as exc:
+                log.info(
+                    "media port tcp %d: connect %d/%d to %s:%d failed: %s",
+                    self.port,
+                    attempt + 1,
+                    1 + self.retries,
+                    host,
+                    port,
+                    exc,
+                )
+                continue
+            self._sock = None
+            self._take_conn(sock)
+            log.info("media port tcp %d: connected to %s:%d", self.port, host, port)
+            self._settle(True)
+            return
+        log.warning(
+            "media port tcp %d: no connection to %s:%d after %d attempts",
+            self.port,
+            host,
+            port,
+            1 + self.retries,
+        )
+        self._settle(False)
+
+    def _fresh_socket(self) -> socket.socket | None:
+        """A new socket for the next attempt, bound to the advertised port (None once closed)."""
+        if self._sock is None:
+            return None
+        self._sock.close()
+        try:
+            self._sock = _bound(socket.SOCK_STREAM, self.host, self.port, reuse=True)
+        except OSError as exc:
+            log.warning("media port tcp %d: cannot bind it again (%s); any port", self.port, exc)
+            self._sock = _bound(socket.SOCK_STREAM, self.host, reuse=True)
+        return self._sock
+
+    def _settle(self, value: bool) -> None:
+        if not self.connected.done():
+            self.connected.set_result(value)
+
+    def close(self) -> None:
+        """Stop connecting, close the connection, end the session (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._close_conn()
+        self._settle(False)
         self.session.close()
         log.info("media port tcp %s:%d closed", self.host, self.port)
