@@ -41,6 +41,7 @@ class Fault(StrEnum):
     GB_NO_KEEPALIVE = "gb_no_keepalive"
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
+    GB_SSRC_NOT_ECHOED = "gb_ssrc_not_echoed"
 
 
 class Area(StrEnum):
@@ -242,6 +243,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.GB,
             ("GB-QRY-006",),
             ("suites/gb28181/test_queries.py",),
+        ),
+        Fault.GB_SSRC_NOT_ECHOED: FaultInfo(
+            "the 200 to a GB28181 INVITE with y= carries an SSRC of its own instead of echoing "
+            "the offer's, and RTP with any SSRC is accepted",
+            Area.GB,
+            ("GB-MED-004",),
+            ("suites/gb28181/test_media.py",),
         ),
     }
 )

@@ -658,6 +658,7 @@ class PlayResult:
     ps_bytes: int = 0
     rtp_bytes: int = 0
     seconds: float = 0.0
+    started_at: float = 0.0
     samples: list[tuple[float, Any]] = field(default_factory=list)
     bye_code: int | None = None
     device_bye: bool = False
@@ -847,6 +848,19 @@ class Platform:
                     raise TimeoutError(f"{device_id} not registered; REGISTERs: {lines}")
                 self.cond.wait(remaining)
             return self.bindings[device_id][0]
+
+    def wait_register(self, predicate: Callable[[SipMsg], bool], timeout: float) -> Seen:
+        """The first REGISTER received that matches `predicate`, once answered."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = [s for s in self.registers if predicate(s.msg) and s.answered]
+                if found:
+                    return found[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no such REGISTER; {[s.msg.start for s in self.registers]}")
+                self.cond.wait(remaining)
 
     # MESSAGE: keepalives and query responses (notes §2, §3)
 
@@ -1106,6 +1120,7 @@ class Platform:
             sampler = threading.Thread(target=run, name="independent-gb-sample", daemon=True)
             sampler.start()
         total = round(seconds * fps)
+        result.started_at = start
         try:
             for index in range(total):
                 due = start + index / fps
@@ -1192,6 +1207,30 @@ def registration_view(
         "cseq_increasing": all(b > a for a, b in itertools.pairwise(cseqs)),
         "via_rport": "rport" in (first.get("Via") or "").split(";")[1:]
         or any(p.strip().startswith("rport") for p in (first.get("Via") or "").split(";")),
+    }
+
+
+def unregister_view(exchanges: Sequence[tuple[SipMsg, int | None]]) -> dict[str, Any]:
+    """Facts of the device's unregistration: its REGISTERs with Expires: 0.
+
+    Whether a platform challenges an unregister on the bound Call-ID is the platform's policy
+    (WVP and the suite's peer accept it unchallenged, notes §1), so the answers are not a fact of
+    the device: what is, is that it ends at 200 and that any 401 was answered with credentials.
+    """
+    leaving = [(m, code) for m, code in exchanges if (m.get("Expires") or "").strip() == "0"]
+    staying = [m for m, code in exchanges if code == 200 and (m.get("Expires") or "") != "0"]
+    challenged = [i for i, (_, code) in enumerate(leaving) if code == 401]
+    return {
+        "sent": bool(leaving),
+        "ends_with_200": bool(leaving) and leaving[-1][1] == 200,
+        "challenge_answered_with_credentials": all(
+            any(m.get("Authorization") for m, _ in leaving[i + 1 :]) for i in challenged
+        ),
+        "same_call_id_as_registration": bool(leaving and staying)
+        and {m.call_id for m, _ in leaving} == {staying[0].call_id},
+        "contact_user": uri_parts(uri_of(leaving[0][0].get("Contact") or ""))[0]
+        if leaving
+        else None,
     }
 
 
