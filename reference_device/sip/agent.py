@@ -30,7 +30,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.gb.settings import GbSettings
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
-from reference_device.model import Account
+from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
 from reference_device.sip.calls import Call, CallState
 from reference_device.sip.dialog import LocalContact
@@ -129,6 +129,11 @@ class Agent:
         if self._transport is not None and self._transport.closed:
             return None
         return self._transport
+
+    @property
+    def gb28181(self) -> bool:
+        """Whether the account is of type gb28181 (its calls use GB28181 SDP and PS video)."""
+        return self.account.type is AccountType.GB28181
 
     @property
     def readings(self) -> Readings:

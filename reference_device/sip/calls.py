@@ -18,6 +18,17 @@ Media (reference_device/media/): the call's MediaSession accepts RTP only once t
 to our offer). An offer of `TCP/RTP/AVP` gets a TCP media port that listens (`a=setup:passive`);
 an offer that wants us to connect (`a=setup:passive` or `holdconn`) is refused with 488, and a
 re-INVITE cannot switch the call between UDP and TCP (488).
+
+GB28181 (the owner's account is of type gb28181, `CallOwner.gb28181`): the same state machine,
+policies and media pipeline, with the SDP of :mod:`.gb_call`: a bodyless INVITE gets a
+`recvonly` PS (and H.264) offer with `o=<device ID>` and `s=Play` in the 200 and the answer, with
+its `y=` SSRC, is read from the ACK (third-party call control); an INVITE with a `sendonly` offer
+is answered `recvonly` with the offer's PS (else H.264) payload number and its `y=` echoed, or one
+of our own when it has none. Over TCP an `a=setup:passive` offer is answered `active` and we
+connect (:class:`~.media.TcpActiveMediaPort`, from the 2xx on, with the 2022 retries). Media is
+unpacked by the negotiated encoding (PS over RTP: `reference_device/media/session.py`) and only
+RTP with the SSRC of the `y=` line is taken. An offer we cannot take is refused with 488 (never
+the SIP readings' 415); a re-INVITE of a GB call is refused with 488.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
@@ -35,8 +46,9 @@ from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
 from reference_device.readings import Point, Readings
+from reference_device.sip import gb_call
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
-from reference_device.sip.media import MediaPort, TcpMediaPort, UdpMediaPort
+from reference_device.sip.media import MediaPort, TcpActiveMediaPort, TcpMediaPort, UdpMediaPort
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
 from wire import sdp, sip
@@ -95,6 +107,11 @@ class CallOwner(Protocol):
     @property
     def transport(self) -> Transport | None: ...
 
+    @property
+    def gb28181(self) -> bool:
+        """Whether the account is of type gb28181 (GB28181 SDP and PS video)."""
+        ...
+
     def call_changed(self, call: Call) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
@@ -110,6 +127,10 @@ class RemoteMedia:
     direction: str
     proto: str = sdp.PROTO_RTP_AVP
     setup: str | None = None
+    #: what the payload carries (the rtpmap encoding name): H264, or PS for GB28181
+    encoding: str = sdp.ENCODING_H264
+    #: the only SSRC to accept (a GB28181 y= line), None to lock on the first one
+    ssrc: int | None = None
 
     @property
     def transport(self) -> str:
@@ -137,6 +158,20 @@ def _remote_media(description: sdp.SessionDescription) -> RemoteMedia:
         description.media_direction(index),
         media.proto,
         media.get_attribute("setup"),
+    )
+
+
+def _gb_remote_media(media: gb_call.GbMedia) -> RemoteMedia:
+    """A GB28181 peer's video as RemoteMedia (its encoding and y= SSRC included)."""
+    return RemoteMedia(
+        media.address,
+        media.port,
+        media.payload_type,
+        media.direction,
+        media.proto,
+        media.setup,
+        media.encoding,
+        media.ssrc,
     )
 
 
@@ -264,19 +299,38 @@ class Call:
         if handle is not None:
             handle.cancel()
 
-    def _open_media(self, transport: str = TRANSPORT_UDP) -> MediaPort:
+    def _open_media(
+        self, transport: str = TRANSPORT_UDP, connect_to: tuple[str, int] | None = None
+    ) -> MediaPort:
+        """The call's media port: UDP, TCP listening, or TCP connecting to `connect_to`."""
         if self.media is None:
             owner = self.owner
             name = f"{'in' if self.incoming else 'out'}-{(self.call_id or '?')[:8]}"
             session = MediaSession(transport, owner.faults, owner.decoders, name=name)
-            port_type = TcpMediaPort if transport == TRANSPORT_TCP else UdpMediaPort
-            self.media = port_type(owner.contact.host, session)
+            host = owner.contact.host
+            if connect_to is not None:
+                self.media = TcpActiveMediaPort(host, session, connect_to)
+            elif transport == TRANSPORT_TCP:
+                self.media = TcpMediaPort(host, session)
+            else:
+                self.media = UdpMediaPort(host, session)
         return self.media
 
     def _media_payload_type(self, payload_type: int | None) -> None:
         """The payload type the SDP exchange settled on: the only one media may use."""
         if self.media is not None:
             self.media.session.payload_type = payload_type
+
+    def _media_expects(self, remote: RemoteMedia) -> None:
+        """GB28181: the payload type, encoding and SSRC media must carry (the SDP exchange's).
+
+        Under the gb_ssrc_not_echoed fault any SSRC is taken (the first one is locked)."""
+        if self.media is not None:
+            session = self.media.session
+            session.payload_type = remote.payload_type
+            session.encoding = remote.encoding
+            fault = self.owner.faults.on(Fault.GB_SSRC_NOT_ECHOED)
+            session.expected_ssrc = None if fault else remote.ssrc
 
     def _next_version(self) -> str:
         self._session_version += 1
@@ -292,6 +346,8 @@ class Call:
         self._offer_unusable = False
         body = self._answer_or_offer(request)
         if body is None:
+            if self.owner.gb28181:
+                return 488  # GB/T 28181 Annex F note 5: 488 when the SDP cannot be met
             return self._unusable_offer_code() if self._offer_unusable else 488
         self._pending_body = body
         return None
@@ -308,6 +364,8 @@ class Call:
 
     def _answer_or_offer(self, request: sip.SipRequest) -> bytes | None:
         """The SDP for our 2xx: an answer to the offer, or an offer for a bodyless INVITE."""
+        if self.owner.gb28181:
+            return self._gb_answer_or_offer(request)
         host = self.owner.contact.host
         if not request.body:
             if self.owner.faults.on(Fault.BODYLESS_INVITE_488):
@@ -344,6 +402,59 @@ class Call:
         self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
         return answer.to_bytes()
 
+    def _gb_answer_or_offer(self, request: sip.SipRequest) -> bytes | None:
+        """GB28181: our offer for a bodyless INVITE (third-party call control), else our answer
+        to the platform's sendonly offer (its y= echoed); None: refused (488)."""
+        contact = self.owner.contact
+        session_id = int(self._session_id)
+        if not request.body:
+            media = self._open_media()
+            self._offer_sent = True
+            offer = gb_call.make_offer(
+                contact.host,
+                media.port,
+                device_id=contact.user,
+                session_id=session_id,
+                session_version=int(self._next_version()),
+            )
+            return offer.to_bytes()
+        description = _parse_sdp(request.body)
+        if description is None:
+            return None
+        try:
+            offered = gb_call.read_offer(description)
+            # The y= of our answer: the offer's (echoed), or ours when it has none. The
+            # gb_ssrc_not_echoed fault answers an offered y= with one of its own.
+            ssrc_text: str | None = None
+            if offered.ssrc_text is None:
+                ssrc_text = gb_call.choose_ssrc(contact.user)
+            elif self.owner.faults.on(Fault.GB_SSRC_NOT_ECHOED):
+                ssrc_text = gb_call.choose_ssrc(contact.user, avoid=offered.ssrc_text)
+            transport = TRANSPORT_TCP if offered.tcp else TRANSPORT_UDP
+            connect_to = (offered.address, offered.port) if offered.we_connect else None
+            media = self._open_media(transport, connect_to)
+            answer = gb_call.make_answer(
+                description,
+                contact.host,
+                media.port,
+                device_id=contact.user,
+                ssrc=ssrc_text,
+                session_id=session_id,
+                session_version=int(self._next_version()),
+            )
+        except (sdp.SdpNegotiationError, ValueError) as exc:
+            log.info("GB offer refused: %s", exc)
+            self._offer_unusable = True
+            return None
+        remote = _gb_remote_media(offered)
+        if ssrc_text is not None:  # media must carry the SSRC our answer named
+            remote = replace(remote, ssrc=gb_call.ssrc_value(ssrc_text))
+        self.remote_media = remote
+        self._media_expects(self.remote_media)
+        self._offer_sent = False
+        self.on_hold = False
+        return answer.to_bytes()
+
     def response(self, request: sip.SipRequest, code: int) -> sip.SipResponse:
         """A response to `request` in this call's dialog (our To tag, Contact on 1xx-2xx)."""
         tag = self.dialog.local_tag if self.dialog is not None else sip.new_tag()
@@ -370,6 +481,8 @@ class Call:
         self.invite_tx.respond(ok)
         self._transition(S.ANSWERED)
         self._await_ack(ok)
+        if isinstance(self.media, TcpActiveMediaPort):
+            self.media.start()  # the answer is out: connect to the listening peer
 
     def _await_ack(self, ok: sip.SipResponse) -> None:
         timers = self.owner.timers
@@ -413,8 +526,12 @@ class Call:
             try:
                 if description is None:
                     raise sdp.SdpNegotiationError("the ACK carries no SDP answer")
-                self.remote_media = _remote_media(description)
-                self._media_payload_type(self.remote_media.payload_type)
+                if self.owner.gb28181:
+                    self.remote_media = _gb_remote_media(gb_call.read_answer(description))
+                    self._media_expects(self.remote_media)
+                else:
+                    self.remote_media = _remote_media(description)
+                    self._media_payload_type(self.remote_media.payload_type)
             except sdp.SdpNegotiationError as exc:
                 log.info("call %s: no acceptable answer in the ACK (%s): BYE", self.call_id, exc)
                 if self.state is S.ANSWERED:
@@ -435,6 +552,10 @@ class Call:
         """A re-INVITE: follow the new address/port and direction; 200 with a fresh version."""
         if self.state is not S.CONFIRMED or self._ok is not None:
             tx.respond(self.response(request, 491))
+            return
+        if self.owner.gb28181:
+            log.info("call %s: re-INVITE of a GB28181 call refused (488)", self.call_id)
+            tx.respond(self.response(request, 488))
             return
         host = self.owner.contact.host
         media = self._open_media()
