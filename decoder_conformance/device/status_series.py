@@ -7,6 +7,7 @@ attached to the case); cases judge end states themselves.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,8 +93,33 @@ class StatusRecorder:
         lines.append(f"({len(series)} samples every {self.every} s)")
         return "\n".join(lines)
 
+    def bitrates_between(self, start: float, end: float) -> list[float]:
+        """The reported bitrates sampled in [start, end] (monotonic times)."""
+        return [
+            float(s.status.bitrate)
+            for s in self.series()
+            if s.status is not None and start <= s.t <= end
+        ]
+
     def bitrate_points(self, start: float | None = None) -> list[tuple[float, float]]:
         """(t seconds from `start`, reported kbit/s) for a plot."""
         series = self.series()
         origin = series[0].t if series and start is None else (start or 0.0)
         return [(s.t - origin, float(s.status.bitrate)) for s in series if s.status is not None]
+
+
+def bitrate_error(reported: list[float], sent_kbps: float, tolerance: float) -> str | None:
+    """Why the median of `reported` samples is not within `tolerance` of `sent_kbps` (None: it
+    is). Fewer than 4 samples is itself the reason: one reading proves no rate."""
+    if len(reported) < 4:
+        return f"{len(reported)} status.json samples in the window (at least 4 are needed)"
+    if sent_kbps <= 0:
+        return f"nothing was sent in the window ({sent_kbps:.0f} kbit/s)"
+    value = statistics.median(reported)
+    error = (value - sent_kbps) / sent_kbps
+    if abs(error) > tolerance:
+        return (
+            f"median {value:.0f} kbit/s ({error:+.1%}) of the {sent_kbps:.0f} kbit/s sent over "
+            f"{len(reported)} samples {[round(r) for r in reported]}"
+        )
+    return None

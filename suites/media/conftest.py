@@ -21,6 +21,7 @@ import pytest
 from decoder_conformance import LOOPBACK
 from decoder_conformance.device.accounts import SipAccount, SipAccounts
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient
+from decoder_conformance.device.status_series import bitrate_error
 from decoder_conformance.device.target import Target
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import Impairments, RtpSender
@@ -228,20 +229,15 @@ class MediaKit:
         """The median reported bitrate over [start, end] is within `tolerance` of what was sent."""
         reported = recorder.between(start, end)
         sent = sender.sent_kbps(start, end, ssrc=sender.ssrc)
-        if len(reported) < 4:
+        problem = bitrate_error(reported, sent, tolerance)
+        if problem is not None:
             raise ConformanceFailure(
                 self.api.req,
-                "at least 4 bitrate samples in the measurement window",
-                f"{len(reported)} samples",
+                f"status.json bitrate within {tolerance:.0%} of the {sent:.0f} kbit/s sent "
+                "(at least 4 samples in the window)",
+                problem,
             )
         value = median(reported)
-        error = abs(value - sent) / sent
-        if error > tolerance:
-            raise ConformanceFailure(
-                self.api.req,
-                f"status.json bitrate within {tolerance:.0%} of the {sent:.0f} kbit/s sent",
-                f"median {value:.0f} kbit/s ({error:+.1%}) over {len(reported)} samples {reported}",
-            )
         return value, sent
 
     def attach(self, recorder: BitrateRecorder, sender: RtpSender, title: str) -> None:
