@@ -1203,6 +1203,7 @@ def registration_view(
         "digest_has_cnonce_nc": bool(auth.get("cnonce") and auth.get("nc")),
         "digest_uri_is_request_uri": bool(authorized) and auth.get("uri") == authorized[0].uri,
         "digest_algorithm": (auth.get("algorithm") or "MD5").upper() if auth else None,
+        "x_gb_ver": first.get("X-GB-ver"),
         "call_id_reused": len({m.call_id for m, _ in exchanges}) == 1,
         "cseq_increasing": all(b > a for a, b in itertools.pairwise(cseqs)),
         "via_rport": "rport" in (first.get("Via") or "").split(";")[1:]

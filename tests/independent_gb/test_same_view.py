@@ -39,8 +39,6 @@ GB_ARGS = (
     str(KEEPALIVE_S),
     "--gb-keepalive-count",
     "3",
-    "--gb-edition",
-    "2016",
     "--gb-channels",
     str(CHANNELS),
 )
@@ -114,8 +112,8 @@ class Sampler:
 
 
 @contextmanager
-def reference(tmp_path: Path) -> Iterator[ReferenceProcess]:
-    device = start_reference(tmp_path / "state", extra_args=GB_ARGS)
+def reference(tmp_path: Path, edition: str) -> Iterator[ReferenceProcess]:
+    device = start_reference(tmp_path / "state", extra_args=(*GB_ARGS, "--gb-edition", edition))
     try:
         yield device
     finally:
@@ -255,21 +253,28 @@ def suite_registers(suite: GbPlatform) -> list[tuple[gb.SipMsg, int | None]]:
     return out
 
 
-def answers_on_wire(suite: GbPlatform, sn: int) -> list[int]:
-    """The device's answers to query `sn` in the suite's own records (matched by Via branch):
-    evidence beside `query_state(sn).answer` when the two disagree."""
+def answers_on_wire(suite: GbPlatform, sn: int) -> dict[str, Any]:
+    """Query `sn` in the suite's own records: how often it went out (a retransmission means the
+    platform's transaction took no final answer) and the device's answers (matched by Via
+    branch), as evidence beside `query_state(sn).answer` when the two disagree."""
     records = suite.records()
     marker = f"<SN>{sn}</SN>".encode()
-    branches = {
-        gb.parse_sip(r.raw).branch
-        for r in records
-        if r.direction == "TX" and r.is_request_of("MESSAGE") and marker in r.raw
-    }
-    return [
-        gb.parse_sip(r.raw).status
+    sent = [
+        r for r in records if r.direction == "TX" and r.is_request_of("MESSAGE") and marker in r.raw
+    ]
+    branches = {gb.parse_sip(r.raw).branch for r in sent}
+    answers = [
+        r
         for r in records
         if r.direction == "RX" and r.status_of("MESSAGE") and gb.parse_sip(r.raw).branch in branches
     ]
+    start = sent[0].t if sent else 0.0
+    return {
+        "query_sent_at_ms": [round((r.t - start) * 1000, 1) for r in sent],
+        "answers_at_ms": [
+            (gb.parse_sip(r.raw).status, round((r.t - start) * 1000, 1)) for r in answers
+        ],
+    }
 
 
 def wait_suite_unregister(suite: GbPlatform) -> list[tuple[gb.SipMsg, int | None]]:
@@ -438,9 +443,12 @@ def differences(ours: dict[str, Any], theirs: dict[str, Any], path: str = "") ->
     return found
 
 
-def test_independent_platform_sees_what_the_suite_platform_sees(tmp_path: Path) -> None:
+@pytest.mark.parametrize("edition", ["2016", "2022"])
+def test_independent_platform_sees_what_the_suite_platform_sees(
+    tmp_path: Path, edition: str
+) -> None:
     frames = gb.cbr_frames(gb.encode_h264(2 * FPS, fps=FPS), KBPS, FPS)
-    with reference(tmp_path) as device:
+    with reference(tmp_path, edition) as device:
         api = Api(device)
         api.call("add", name="gb", type="gb28181")
         account_id = str(max(e["id"] for e in api.call("list")["data"]))
