@@ -648,8 +648,10 @@ class PlayResult:
     invite_code: int = 0
     invite_reason: str = ""
     contact: str | None = None
+    #: the device's SDP (its offer in the 200, or its answer to the platform's offer)
     offer: Sdp | None = None
     offer_raw: bytes = b""
+    #: the platform's SDP (its answer in the ACK, or its offer in the INVITE)
     answer_raw: bytes = b""
     ssrc: str = ""
     media_to: tuple[str, int] | None = None
@@ -1002,6 +1004,7 @@ class Platform:
         device_id: str,
         frames: Sequence[Frame],
         *,
+        style: str = "third_party",
         fps: int = 25,
         seconds: float = 4.0,
         source_id: str = SOURCE_ID,
@@ -1009,56 +1012,71 @@ class Platform:
         sample: Callable[[], Any] | None = None,
         sample_every: float = 0.25,
     ) -> PlayResult:
-        """Bodyless INVITE; the device's offer in its 200; the answer (a=sendonly, y=, our c=/m=)
-        in the ACK; `seconds` of PS over RTP at `fps`, paced; BYE. `sample` is called every
-        `sample_every` s while media flows (e.g. the device's status.json), its values kept."""
+        """Play `frames` into the device, then BYE.
+
+        `style` "third_party" (notes §4 scenario 1, J.5.7-J.5.11): a bodyless INVITE; the
+        device's offer comes in its 200; the platform's answer (its c=/m=, a=sendonly, y=) goes
+        in the ACK. "offer" (scenario 2): the INVITE carries that SDP as an offer; the device
+        answers recvonly in its 200, echoing y=; the ACK is bodyless. Then `seconds` of PS over
+        RTP at `fps`, paced, to the device's c=/m=, with the SSRC of the y= in force. `sample`
+        is called every `sample_every` s while media flows (e.g. status.json), its values kept.
+        """
         result = PlayResult(ssrc=live_ssrc(self.platform_id, serial))
         call_id = f"{secrets.token_hex(8)}@{self.host}"
         contact = f"<sip:{self.platform_id}@{self.address}>"
-        common = [
-            ("Contact", contact),
-            ("Allow", "INVITE, ACK, INFO, CANCEL, BYE, OPTIONS, MESSAGE"),
-        ]
-        subject = ("Subject", f"{source_id}:0,{device_id}:0")
-        final = self._request("INVITE", device_id, [*common, subject], call_id=call_id)
-        result.invite_code, result.invite_reason = final.status, final.start.split(" ", 2)[-1]
-        if not 200 <= final.status < 300:
-            return result
-        result.contact = final.get("Contact")
-        result.offer_raw = final.body
-        result.offer = parse_sdp(final.body)
-        to_tag = param(final.get("To") or "", "tag")
-        remote_uri = uri_of(result.contact) if result.contact else self._device_route(device_id)[0]
-        _, r_host, r_port = uri_parts(remote_uri)
-        dialog_dest = (r_host, r_port or 5060)
         media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             media.bind((self.host, 0))
-            pt = ps_payload_type(result.offer) or "96"
-            result.answer_raw = answer_sdp(
-                source_id, self.host, media.getsockname()[1], pt, result.ssrc
+            platform_sdp = answer_sdp(
+                source_id, self.host, media.getsockname()[1], "96", result.ssrc
             )
-            ack = build_request(
-                "ACK",
-                remote_uri,
-                [
-                    ("Via", f"SIP/2.0/UDP {self.address};rport;branch={new_branch()}"),
-                    ("From", f"<sip:{self.platform_id}@{self.domain}>;tag={self.tag}"),
-                    ("To", final.get("To") or ""),
-                    ("Call-ID", call_id),
-                    ("CSeq", "1 ACK"),
-                    ("Max-Forwards", "70"),
-                    ("Contact", contact),
-                    ("Content-Type", "application/sdp"),
-                ],
-                result.answer_raw,
+            headers = [
+                ("Contact", contact),
+                ("Allow", "INVITE, ACK, INFO, CANCEL, BYE, OPTIONS, MESSAGE"),
+                ("Subject", f"{source_id}:0,{device_id}:0"),
+            ]
+            body = b""
+            if style == "offer":
+                headers.append(("Content-Type", "application/sdp"))
+                body = result.answer_raw = platform_sdp
+            final = self._request("INVITE", device_id, headers, body, call_id=call_id)
+            result.invite_code, result.invite_reason = final.status, final.start.split(" ", 2)[-1]
+            if not 200 <= final.status < 300:
+                return result
+            result.contact = final.get("Contact")
+            result.offer_raw = final.body
+            result.offer = device_sdp = parse_sdp(final.body)
+            to_tag = param(final.get("To") or "", "tag")
+            remote_uri = (
+                uri_of(result.contact) if result.contact else self._device_route(device_id)[0]
             )
+            _, r_host, r_port = uri_parts(remote_uri)
+            dialog_dest = (r_host, r_port or 5060)
+            pt = ps_payload_type(device_sdp) or "96"
+            ack_headers = [
+                ("Via", f"SIP/2.0/UDP {self.address};rport;branch={new_branch()}"),
+                ("From", f"<sip:{self.platform_id}@{self.domain}>;tag={self.tag}"),
+                ("To", final.get("To") or ""),
+                ("Call-ID", call_id),
+                ("CSeq", "1 ACK"),
+                ("Max-Forwards", "70"),
+                ("Contact", contact),
+            ]
+            ack_body = b""
+            if style != "offer":
+                result.answer_raw = ack_body = answer_sdp(
+                    source_id, self.host, media.getsockname()[1], pt, result.ssrc
+                )
+                ack_headers.append(("Content-Type", "application/sdp"))
+            elif device_sdp.y and device_sdp.y.strip().isdigit():
+                result.ssrc = device_sdp.y.strip()  # the answer's y= is in force
+            ack = build_request("ACK", remote_uri, ack_headers, ack_body)
             with self.cond:
                 self.acks[call_id] = (ack, dialog_dest)
             self._send(ack, dialog_dest)
-            address = result.offer.address or dialog_dest[0]
-            result.media_to = (address, result.offer.port)
-            if result.offer.port:
+            address = device_sdp.address or dialog_dest[0]
+            result.media_to = (address, device_sdp.port)
+            if device_sdp.port:
                 self._stream(
                     media,
                     result,

@@ -47,6 +47,8 @@ FPS = 25
 SECONDS = 4.0
 KEEPALIVES = 4  # three intervals
 QUERIES = ("Catalog", "DeviceInfo", "DeviceStatus")
+#: third-party call control (bodyless INVITE, answer in the ACK) and INVITE with an offer
+STYLES = ("third_party", "offer")
 BITRATE_TOLERANCE = 0.05
 INTERVAL_TOLERANCE_S = 0.2
 #: status.json samples from this long after media starts are the decoder's steady reading.
@@ -192,23 +194,40 @@ def independent_view(
         queries[cmd] = gb.response_view(
             cmd, sn, query.answer, [r.body for r in query.responses], DEVICE
         )
+    play, numbers = {}, {"keepalive_interval_s": keepalive["interval_median_s"]}
+    for style in STYLES:
+        play[style], numbers[style] = independent_play(platform, api, account_id, frames, style)
+    platform.check()
+    return {
+        "registration": registration,
+        "keepalive": keepalive,
+        "queries": queries,
+        "play": play,
+    }, numbers
+
+
+def independent_play(
+    platform: gb.Platform, api: Api, account_id: str, frames: list[gb.Frame], style: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     with Sampler(api, account_id) as sampler:
-        played = platform.play(DEVICE, frames, fps=FPS, seconds=SECONDS)
+        played = platform.play(DEVICE, frames, style=style, fps=FPS, seconds=SECONDS)
     media_start = played.started_at
     media_end = media_start + played.seconds
     after = api.status(account_id)
-    offer = played.offer or gb.Sdp()
+    sdp = played.offer or gb.Sdp()
+    platform_y = gb.parse_sdp(played.answer_raw).y
     play = {
         "invite_code": played.invite_code,
         "contact_in_200": played.contact is not None,
-        "offer_direction": offer.direction,
-        "offer_ps_payload_type": gb.ps_payload_type(offer),
-        "offer_rtpmap": offer.rtpmap,
-        "offer_media": offer.media,
-        "offer_proto": offer.proto,
-        "offer_media_port_set": offer.port > 0,
-        "offer_address": offer.address,
-        "offer_has_y": offer.y is not None,
+        "device_sdp_direction": sdp.direction,
+        "device_sdp_ps_payload_type": gb.ps_payload_type(sdp),
+        "device_sdp_rtpmap": sdp.rtpmap,
+        "device_sdp_media": sdp.media,
+        "device_sdp_proto": sdp.proto,
+        "device_sdp_port_set": sdp.port > 0,
+        "device_sdp_address": sdp.address,
+        "device_sdp_y": "absent" if sdp.y is None else "echoes" if sdp.y == platform_y else "own",
+        "rtp_ssrc_is_platform_y": platform_y is not None and int(played.ssrc) == int(platform_y),
         "bye_code": played.bye_code,
         "ended_by_device": played.device_bye,
     } | bitrate_view(played.ps_kbps, sampler, media_start, media_end, after)
@@ -217,15 +236,8 @@ def independent_view(
         "sent_rtp_kbps": round(played.rtp_kbps, 1),
         "decoder_kbps": sampler.steady_kbps(media_start, media_end),
         "samples": [(round(t - media_start, 2), k, s) for t, k, s in sampler.samples],
-        "keepalive_interval_s": keepalive["interval_median_s"],
     }
-    platform.check()
-    return {
-        "registration": registration,
-        "keepalive": keepalive,
-        "queries": queries,
-        "play": play,
-    }, numbers
+    return play, numbers
 
 
 # --- the suite platform's view, from its public API ----------------------------------------------
@@ -325,47 +337,10 @@ def suite_view(
         state = suite.query_state(sn)
         catalog = suite.catalog(sn, timeout=5) if cmd == "Catalog" else None
         queries[cmd] = suite_response_view(cmd, sn, state.answer, responses, catalog)
-    with Sampler(api, account_id) as sampler, suite.play(DEVICE) as call:
-        sender = call.send(KBPS, SECONDS, width=320, height=180, fps=FPS)
-        sender.wait(SECONDS + 5)
-        media_start = sender.started_at
-        sent = sender.sent_kbps(media_start, media_start + SECONDS)
-        media_end = time.monotonic()
-        bye_code = call.bye()
-    after = api.status(account_id)
-    sdp = call.device_sdp
-    video = next((m for m in sdp.media if m.media == "video"), None) if sdp else None
-    attributes = [v for k, v in video.lines if k == "a"] if video else []
-    rtpmap = {
-        a[7:].split(" ", 1)[0]: a[7:].split(" ", 1)[1]
-        for a in attributes
-        if a.startswith("rtpmap:")
-    }
-    directions = [a for a in attributes if a in ("sendonly", "recvonly", "sendrecv", "inactive")]
-    session_c = next((v for k, v in sdp.lines if k == "c"), "") if sdp else ""
-    media_c = next((v for k, v in video.lines if k == "c"), "") if video else ""
-    ps_pt = next((pt for pt, enc in rtpmap.items() if enc.upper() == "PS/90000"), None)
-    play = {
-        "invite_code": call.code,
-        "contact_in_200": call.response is not None
-        and call.response.headers.get("Contact") is not None,
-        "offer_direction": directions[0] if directions else "sendrecv",
-        "offer_ps_payload_type": ps_pt,
-        "offer_rtpmap": rtpmap,
-        "offer_media": video.media if video else "",
-        "offer_proto": video.proto if video else "",
-        "offer_media_port_set": bool(video and video.port > 0),
-        "offer_address": (media_c or session_c).split(" ")[-1],
-        "offer_has_y": any(k == "y" for k, _ in (video.lines if video else [])),
-        "bye_code": bye_code,
-        "ended_by_device": call.ended_by_device,
-    } | bitrate_view(sent, sampler, media_start, media_end, after)
-    numbers = {
-        "sent_ps_kbps": round(sent, 1),
-        "decoder_kbps": sampler.steady_kbps(media_start, media_end),
-        "samples": [(round(t - media_start, 2), k, s) for t, k, s in sampler.samples],
-        "keepalive_interval_s": keepalive["interval_median_s"],
-        "media_address": call.media_address,
+    play, numbers = {}, {"keepalive_interval_s": keepalive["interval_median_s"]}
+    for style in STYLES:
+        play[style], numbers[style] = suite_play(suite, api, account_id, style)
+    numbers |= {
         "violations": [str(v) for v in suite.violations()],
         "query_answers_on_the_wire": {cmd: answers_on_wire(suite, sn) for cmd, sn in sns.items()},
     }
@@ -375,6 +350,59 @@ def suite_view(
         "queries": queries,
         "play": play,
     }, numbers
+
+
+def suite_play(
+    suite: GbPlatform, api: Api, account_id: str, style: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    with Sampler(api, account_id) as sampler, suite.play(DEVICE, style=style) as call:
+        sender = call.send(KBPS, SECONDS, width=320, height=180, fps=FPS)
+        sender.wait(SECONDS + 5)
+        media_start = sender.started_at
+        sent = sender.sent_kbps(media_start, media_start + SECONDS)
+        media_end = time.monotonic()
+        bye_code = call.bye()
+    after = api.status(account_id)
+    sdp = call.device_sdp
+    video = next((m for m in sdp.media if m.media == "video"), None) if sdp else None
+    lines = video.lines if video else []
+    attributes = [v for k, v in lines if k == "a"]
+    rtpmap = dict(a[7:].split(" ", 1) for a in attributes if a.startswith("rtpmap:"))
+    directions = [a for a in attributes if a in ("sendonly", "recvonly", "sendrecv", "inactive")]
+    session_c = next((v for k, v in sdp.lines if k == "c"), "") if sdp else ""
+    media_c = next((v for k, v in lines if k == "c"), "")
+    ps_pt = next((pt for pt, enc in rtpmap.items() if enc.upper() == "PS/90000"), None)
+    device_y = next((v for k, v in [*lines, *(sdp.lines if sdp else [])] if k == "y"), None)
+    platform_video = call.platform_sdp.media[0] if call.platform_sdp else None
+    platform_y = next((v for k, v in (platform_video.lines if platform_video else []) if k == "y"))
+    play = {
+        "invite_code": call.code,
+        "contact_in_200": call.response is not None
+        and call.response.headers.get("Contact") is not None,
+        "device_sdp_direction": directions[0] if directions else "sendrecv",
+        "device_sdp_ps_payload_type": ps_pt,
+        "device_sdp_rtpmap": rtpmap,
+        "device_sdp_media": video.media if video else "",
+        "device_sdp_proto": video.proto if video else "",
+        "device_sdp_port_set": bool(video and video.port > 0),
+        "device_sdp_address": (media_c or session_c).split(" ")[-1],
+        "device_sdp_y": "absent"
+        if device_y is None
+        else "echoes"
+        if device_y == platform_y
+        else "own",
+        "rtp_ssrc_is_platform_y": call.ssrc == int(platform_y),
+        "bye_code": bye_code,
+        "ended_by_device": call.ended_by_device,
+    } | bitrate_view(sent, sampler, media_start, media_end, after)
+    numbers = {
+        "sent_ps_kbps": round(sent, 1),
+        "decoder_kbps": sampler.steady_kbps(media_start, media_end),
+        "samples": [(round(t - media_start, 2), k, s) for t, k, s in sampler.samples],
+        "media_address": call.media_address,
+        "ssrc_from": call.ssrc_from,
+    }
+    return play, numbers
 
 
 def suite_response_view(
@@ -483,8 +511,9 @@ def test_independent_platform_sees_what_the_suite_platform_sees(
     for view in (ours, theirs):
         interval = view["keepalive"]["interval_median_s"]
         assert abs(interval - KEEPALIVE_S) <= INTERVAL_TOLERANCE_S, report
-        assert view["play"]["decoder_kbps_within_5pct_of_sent"], report
-        assert view["play"]["invite_code"] == 200, report
+        for style in STYLES:
+            assert view["play"][style]["invite_code"] == 200, report
+            assert view["play"][style]["decoder_kbps_within_5pct_of_sent"], report
     found = differences(ours, theirs)
     assert not found, (
         "the two platforms saw the decoder differently:\n" + "\n".join(found) + ("\n" + report)
