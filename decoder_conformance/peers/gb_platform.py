@@ -437,6 +437,11 @@ class GbPlatform(GbRegistrar):
             if call is not None:
                 call.on_response(received, response)
                 return
+        if key is not None and key[1] == "BYE":
+            with self._lock:
+                call = next((c for c in self._calls.values() if c.bye_branch == key[0]), None)
+            if call is not None:
+                call.on_bye_response(received, response)
         super()._response(received, response, key)
 
     def _tick(self) -> None:

@@ -343,6 +343,9 @@ class GbPlay:
         self._route_set: list[str] = []
         self._ack: bytes | None = None  # the ACK sent, again for each retransmitted final
         self._ack_route: Route | None = None
+        #: The Via branch of the platform's BYE (None until it is sent), and its final answer.
+        self.bye_branch: str | None = None
+        self._bye_final: tuple[SipResponse, WireRecord] | None = None
         # Timers A and B run from the moment the INVITE is sent (start()).
         self._next_at = float("inf")
         self._interval = T1
@@ -857,21 +860,32 @@ class GbPlay:
             self.cseq += 1
             cseq = self.cseq
         request = self._in_dialog("BYE", cseq, b"")
+        with self.core._lock:
+            # Filed before the send: over TCP the 200 can come back before send_request() has
+            # filed its own transaction, and the platform hands BYE answers to the call first.
+            self.bye_branch = request.vias[0].branch
         tx = self.core.send_request(self._dialog_route(), request)
 
         def ready() -> str | None:
-            if tx.final is not None:
-                return None
-            if tx.timed_out:
+            if self._bye_final is not None or tx.timed_out:
                 return None
             return f"expected a final answer to BYE {request.uri} (Call-ID {self.call_id})"
 
         self.core._wait_state(ready, timeout=timeout)
-        if tx.final is None or tx.final_record is None:
+        final = self._bye_final
+        if final is None:
             raise DeviceTimeout(f"Timer F passed without an answer to BYE\n{self.describe()}")
-        self.core._violate(tx.final_record, self.device_id, checks.bye_findings(tx.final))
-        self.bye_code = tx.final.status_code
+        response, record = final
+        self.core._violate(record, self.device_id, checks.bye_findings(response))
+        self.bye_code = response.status_code
         return self.bye_code
+
+    def on_bye_response(self, received: WireRecord, response: SipResponse) -> None:
+        """An answer to the platform's BYE (server thread): the first final is kept."""
+        with self.core._lock:
+            if not response.is_provisional and self._bye_final is None:
+                self._bye_final = (response, received)
+            self.core._lock.notify_all()
 
     def on_device_bye(self) -> None:
         """The device ended the call (its BYE was answered 200 by the platform)."""

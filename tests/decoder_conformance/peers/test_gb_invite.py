@@ -48,9 +48,18 @@ class Behaviour:
 class FakeGbDevice(ScriptedDevice):
     """A registered GB decoder: SIP on one UDP socket and media receivers, served by a thread."""
 
-    def __init__(self, platform: GbPlatform, behaviour: Behaviour | None = None) -> None:
+    def __init__(
+        self, platform: GbPlatform, behaviour: Behaviour | None = None, *, sip_tcp: bool = False
+    ) -> None:
         super().__init__(platform)
         self.behaviour = behaviour or Behaviour()
+        self.sip_tcp = sip_tcp
+        self._stream = bytearray()
+        if sip_tcp:  # SIP over one TCP connection to the platform (registered over it)
+            self.sock.close()
+            self.sock = socket.create_connection((LOOPBACK, platform.tcp_port), timeout=5.0)
+            self.local = self.sock.getsockname()
+            self.platform = self.sock.getpeername()
         self.media_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.media_udp.bind((LOOPBACK, 0))
         self.media_tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -69,6 +78,44 @@ class FakeGbDevice(ScriptedDevice):
         self._error: BaseException | None = None
         self._selector = selectors.DefaultSelector()
         self._thread: threading.Thread | None = None
+
+    # -- I/O over UDP or TCP ----------------------------------------------------------------
+
+    def _out(self, data: bytes) -> None:
+        if self.sip_tcp:
+            self.sock.sendall(data)
+        else:
+            self.sock.sendto(data, self.platform)
+
+    def send(self, message: sip.SipMessage) -> None:
+        self._out(message.to_bytes())
+
+    def recv(self, timeout: float = 2.0) -> sip.SipMessage:
+        if not self.sip_tcp:
+            return super().recv(timeout)
+        self.sock.settimeout(timeout)
+        while True:
+            parsed = sip.parse_stream(self._stream)
+            if parsed is not None:
+                message, used = parsed
+                del self._stream[:used]
+                return message
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the platform closed the SIP connection")
+            self._stream += chunk
+
+    def _sip_in(self, sock: socket.socket) -> list[sip.SipMessage]:
+        if not self.sip_tcp:
+            data, _ = sock.recvfrom(65535)
+            return [sip.parse(data)]
+        self._stream += sock.recv(65536)
+        messages = []
+        while (parsed := sip.parse_stream(self._stream)) is not None:
+            message, used = parsed
+            del self._stream[:used]
+            messages.append(message)
+        return messages
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -107,10 +154,9 @@ class FakeGbDevice(ScriptedDevice):
     def _ready(self, key: selectors.SelectorKey) -> None:
         sock: socket.socket = key.fileobj  # type: ignore[assignment]
         if key.data == "sip":
-            data, _ = sock.recvfrom(65535)
-            message = sip.parse(data)
-            if isinstance(message, sip.SipRequest):
-                self._request(message)
+            for message in self._sip_in(sock):
+                if isinstance(message, sip.SipRequest):
+                    self._request(message)
         elif key.data == "udp":
             data, _ = sock.recvfrom(65535)
             with self._lock:
@@ -157,7 +203,7 @@ class FakeGbDevice(ScriptedDevice):
 
     def _send(self, response: sip.SipResponse) -> bytes:
         data = response.to_bytes()
-        self.sock.sendto(data, self.platform)
+        self._out(data)
         with self._lock:
             self.sent.append(response)
         return data
@@ -166,7 +212,7 @@ class FakeGbDevice(ScriptedDevice):
         branch = invite.vias[0].branch or ""
         if branch in self._answered:  # a retransmission: the same answers again
             for data in self._answered[branch][-1:]:
-                self.sock.sendto(data, self.platform)
+                self._out(data)
             return
         self._invites[invite.call_id or ""] = invite
         faults = self.behaviour.faults
@@ -265,7 +311,7 @@ class FakeGbDevice(ScriptedDevice):
             return
         if "repeat_200" in self.behaviour.faults and len(self.seen("ACK")) == 1:
             branch = invite.vias[0].branch or ""
-            self.sock.sendto(self._answered[branch][-1], self.platform)
+            self._out(self._answered[branch][-1])
         platform_sdp = ack.body or invite.body
         if not platform_sdp:
             return
@@ -670,6 +716,25 @@ def test_a_device_that_never_connects_fails_the_send(platform: GbPlatform) -> No
             pytest.raises(DeviceTimeout, match="had not connected"),
         ):
             call.send(KBPS, SECONDS, connect_timeout=0.3)
+    finally:
+        device.close()
+
+
+@pytest.mark.parametrize("style", ["third_party", "offer"])
+def test_a_device_registered_over_tcp_is_called_on_its_connection(
+    platform: GbPlatform, stream: EncodedStream, style: str
+) -> None:
+    device = FakeGbDevice(platform, sip_tcp=True).serve()
+    try:
+        with platform.play(DEVICE, style=style) as call:  # type: ignore[arg-type]
+            assert call.code == 200 and call.route.transport == "tcp"
+            invite = device.seen("INVITE")[0]
+            assert invite.vias[0].transport == "TCP"
+            assert invite.contacts[0].sip_uri().transport == "tcp"
+            assert device.wait_seen("ACK")
+            stream_through(call, device, stream)
+        assert call.bye_code == 200 and call.violations() == []
+        assert len(device.seen("INVITE")) == 1  # no retransmission over TCP
     finally:
         device.close()
 
