@@ -149,6 +149,7 @@ def test_response_charset(registered, cmd_type):
 
 
 ENCODING_PROBLEMS = (
+    manscdp.PROBLEM_UTF8_UNDER_GB,
     manscdp.PROBLEM_NOT_DECLARED_CHARSET,
     manscdp.PROBLEM_NO_DECLARATION,
     manscdp.PROBLEM_NO_ENCODING,

@@ -113,12 +113,14 @@ class SipServer(SipSocketServer):
         key = _tx_key(request)
         if key is None:
             raise NotExercised(f"harness invariant: {request.method} has no Via branch")
-        record = self._send_bytes(route, request.to_bytes())
-        now = time.monotonic()
-        tx = ClientTransaction(
-            key[0], request, route, record, next_at=now + T1, give_up_at=now + TIMER_F
-        )
+        # Sent and filed under the lock: the device's answer can arrive before sendto returns,
+        # and the serving thread must then find its transaction (the lock is reentrant).
         with self._lock:
+            record = self._send_bytes(route, request.to_bytes())
+            now = time.monotonic()
+            tx = ClientTransaction(
+                key[0], request, route, record, next_at=now + T1, give_up_at=now + TIMER_F
+            )
             self._client[key[0]] = tx
         return tx
 
