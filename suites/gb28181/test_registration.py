@@ -12,6 +12,7 @@ from decoder_conformance.failures import harness_check
 from decoder_conformance.peers.gb import checks
 from decoder_conformance.waiting import DeviceTimeout, poll_until
 from suites.gb28181.conftest import GRANTED_STATES
+from wire.sip import has_param
 
 pytestmark = pytest.mark.needs("gb28181")
 
@@ -177,3 +178,11 @@ def test_register_carries_expires(registered):
 def test_register_carries_contact(registered):
     registered.assert_no_violations("GB-REG-010", checks.NO_CONTACT)
     assert registers(registered)
+
+
+@pytest.mark.req("GB-REG-011")
+def test_register_via_carries_rport(registered):
+    sent = registers(registered)
+    assert sent
+    without = [str(m.vias[0]) for m in sent if not has_param(m.vias[0].params, "rport")]
+    assert not without, f"[GB-REG-011] expected ;rport on each REGISTER's Via, observed {without}"
