@@ -606,6 +606,7 @@ class GbPlay:
         self.core._violate(record, self.device_id, findings)
         mismatch = self._transport_mismatch()
         self._ack_2xx(response, refuse=self.media_error is not None or mismatch is not None)
+        # _ack_2xx may find the offer unanswerable too (media_error set there).
         if self.media_error is not None or mismatch is not None:
             self.bye()
         if mismatch is not None:
@@ -707,11 +708,16 @@ class GbPlay:
             offer = self.device_sdp
             if offer is None:
                 body = b""  # no offer to answer: the ACK goes without a body
-            elif refuse:
-                self.platform_sdp = _refusal(offer, self.core.host, self.core.platform_id)
-                body = self.platform_sdp.to_bytes()
             else:
-                body = self._answer(offer).to_bytes()
+                if not refuse:
+                    try:
+                        body = self._answer(offer).to_bytes()
+                    except ValueError as exc:  # SdpNegotiationError, GbSdpError
+                        self.media_error = f"the platform cannot answer the device's offer: {exc}"
+                        self._close_media()
+                if not body:
+                    self.platform_sdp = _refusal(offer, self.core.host, self.core.platform_id)
+                    body = self.platform_sdp.to_bytes()
         # §13.2.2.4: the INVITE's CSeq number, a new branch, the dialog's target and route set.
         ack = self._in_dialog("ACK", self.cseq, body)
         route = self._dialog_route()
