@@ -665,9 +665,8 @@ class GbPlay:
             self.transport = "udp"
         elif setup == SETUP_ACTPASS:
             # The device lets the platform choose: the role the case asked for, else passive.
-            self.transport = (
-                self.wanted if self.wanted in ("tcp_passive", "tcp_active") else ("tcp_passive")
-            )
+            wanted = self.wanted
+            self.transport = wanted if wanted in ("tcp_passive", "tcp_active") else "tcp_passive"
         else:
             # RFC 4145 §4: no a=setup means active.
             self.transport = "tcp_passive" if setup == SETUP_PASSIVE else "tcp_active"
