@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from decoder_conformance import LOOPBACK
 from decoder_conformance.failures import DeviceFailure, NotExercised
@@ -59,6 +59,7 @@ from decoder_conformance.peers.gb.model import (
 from decoder_conformance.peers.gb.registrar import GbRegistrar
 from decoder_conformance.peers.gb.transport import ClientTransaction, Route
 from wire import gb_id, gb_sdp, manscdp
+from wire.sdp import RtpMap
 from wire.sip import (
     SipRequest,
     SipResponse,
@@ -260,19 +261,67 @@ class GbPlatform(GbRegistrar):
         device's registered Contact when it names the host the REGISTER came from, else to that
         source address (as WVP does with Via received/rport, notes §6.9).
         """
+
+        def build(number: int) -> manscdp.Message:
+            if cmd_type == manscdp.CMD_CONFIG_DOWNLOAD:
+                return manscdp.config_download_query(number, device_id, *config_types)
+            return manscdp.make_query(cmd_type, number, device_id, fields)
+
+        return self._send_manscdp(device_id, build, encoding=encoding, sn=sn)
+
+    def control(
+        self,
+        device_id: str,
+        *,
+        command: Sequence[tuple[str, str | int]] = (("GuardCmd", "ResetGuard"),),
+        encoding: str = manscdp.ENCODING_GB2312,
+    ) -> int:
+        """Send a MESSAGE Control/DeviceControl (§9.3; by default the harmless GuardCmd
+        ResetGuard, never TeleBoot); its SN. `query_state(sn).answer` gets the device's final
+        status; no Response is expected."""
+
+        def build(number: int) -> manscdp.Message:
+            body = [manscdp.leaf(tag, value) for tag, value in command]
+            return manscdp.Message(
+                manscdp.ROOT_CONTROL, manscdp.CMD_DEVICE_CONTROL, number, device_id, body
+            )
+
+        return self._send_manscdp(device_id, build, encoding=encoding, sn=None)
+
+    def wait_answer(self, sn: int, *, timeout: float) -> int:
+        """The device's final status to the MESSAGE with `sn` (DeviceTimeout when none comes)."""
+
+        def ready() -> str | None:
+            query = self._queries.get(sn)
+            if query is not None and query.answer is not None:
+                return None
+            return f"expected a final answer to the MESSAGE SN={sn}, none came"
+
+        self._wait_state(ready, timeout=timeout)
+        answer = self.query_state(sn).answer
+        if answer is None:  # filed by the serving thread under the lock before notify
+            raise NotExercised(f"harness invariant: the answer to SN={sn} vanished")
+        return answer
+
+    def _send_manscdp(
+        self,
+        device_id: str,
+        build: Callable[[int], manscdp.Message],
+        *,
+        encoding: str,
+        sn: int | None,
+    ) -> int:
+        """Send the MANSCDP MESSAGE `build(sn)` to a registered device, filed by its SN."""
         with self._lock:
             binding = self._live(device_id)
             registered = sorted(self._bindings)
             number = next(self._sn) if sn is None else sn
         if binding is None:
             raise NotExercised(
-                f"cannot query {device_id}: it is not registered with the platform "
+                f"cannot send a MESSAGE to {device_id}: it is not registered with the platform "
                 f"(registered: {registered or 'none'})"
             )
-        if cmd_type == manscdp.CMD_CONFIG_DOWNLOAD:
-            message = manscdp.config_download_query(number, device_id, *config_types)
-        else:
-            message = manscdp.make_query(cmd_type, number, device_id, fields)
+        message = build(number)
         route = self._route_to(binding)
         local = self.port if route.transport == "udp" else self.tcp_port
         host, port = route.remote
@@ -368,6 +417,7 @@ class GbPlatform(GbRegistrar):
         ssrc: str | None = None,
         with_y: bool = True,
         media_format: str | None = DEFAULT_FORMAT,
+        payloads: Sequence[int | RtpMap] = (gb_sdp.PS_PAYLOAD_TYPE,),
         timeout: float = 8.0,
     ) -> GbPlay:
         """INVITE `device_id` for real-time video and return the call once the INVITE is final.
@@ -380,7 +430,8 @@ class GbPlatform(GbRegistrar):
         whatever the device offers; another one: the call is ended and NotExercised raised).
         `ssrc` is the platform's ``y=`` (ten digits; default: live, this domain, a fresh
         sequence); `with_y` False leaves ``y=`` out (the device must choose, notes §6.2).
-        `media_format` is the ``f=`` value (None: no ``f=``).
+        `media_format` is the ``f=`` value (None: no ``f=``); `payloads` the formats of the
+        offer style's m= line (default 96 PS/90000; an RtpMap offers another codec).
 
         A non-2xx final is returned (``code``); no final answer within `timeout` raises
         DeviceTimeout. The INVITE goes where `query()` sends (the registered Contact on the
@@ -405,6 +456,7 @@ class GbPlatform(GbRegistrar):
             ssrc=chosen,
             with_y=with_y,
             media_format=media_format,
+            payloads=payloads,
         )
         with self._lock:
             # Filed before the INVITE leaves: the device may answer before start() goes on.

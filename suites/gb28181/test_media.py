@@ -14,6 +14,7 @@ from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.sender import Impairments
 from decoder_conformance.peers.gb import checks
 from decoder_conformance.waiting import PeerTimeout, poll_until
+from wire.sdp import RtpMap
 
 pytestmark = pytest.mark.needs("gb28181")
 
@@ -218,7 +219,8 @@ def test_second_invite_while_busy_gets_486(player):
 
 @pytest.mark.req("GB-MED-010")
 def test_unusable_offer_gets_488(player):
-    call = player.play(style="offer", transport="udp", codec="X-UNKNOWN/90000")
+    unknown = RtpMap(97, "X-UNKNOWN", 90000)
+    call = player.play(style="offer", transport="udp", payloads=(unknown,))
     assert call.code == 488, (
         f"[GB-MED-010] expected 488 to an offer of an unknown codec only, observed {call.code}"
     )

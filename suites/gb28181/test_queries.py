@@ -214,7 +214,8 @@ def test_response_addressed_to_the_platform(registered):
 @pytest.mark.req("GB-QRY-011")
 def test_device_control_answered(registered):
     platform = registered.platform
-    answer = platform.control(registered.device_id, timeout=registered.timers.state_timeout)
-    assert answer is not None and 200 <= answer < 300, (
+    sn = platform.control(registered.device_id)
+    answer = platform.wait_answer(sn, timeout=registered.timers.state_timeout)
+    assert 200 <= answer < 300, (
         f"[GB-QRY-011] expected 2xx to a DeviceControl MESSAGE, observed {answer}"
     )

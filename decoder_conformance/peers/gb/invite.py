@@ -40,7 +40,7 @@ import enum
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, Protocol
 
 from decoder_conformance.failures import DeviceFailure, NotExercised
@@ -59,6 +59,7 @@ from wire.sdp import (
     SETUP_ACTPASS,
     SETUP_PASSIVE,
     MediaDescription,
+    RtpMap,
     SessionDescription,
 )
 from wire.sip import (
@@ -298,6 +299,7 @@ class GbPlay:
         ssrc: str,
         with_y: bool,
         media_format: str | None,
+        payloads: Sequence[int | RtpMap] = (gb_sdp.PS_PAYLOAD_TYPE,),
     ) -> None:
         if style not in STYLES:
             raise NotExercised(f"harness invariant: INVITE style {style!r} is not one of {STYLES}")
@@ -315,6 +317,7 @@ class GbPlay:
         self.wanted: MediaTransport | None = transport
         self.with_y = with_y
         self.media_format = media_format
+        self.payloads = tuple(payloads)
         self.platform_ssrc = ssrc
         self.call_id = new_call_id(core.host)
         self.local_tag = new_tag()
@@ -427,6 +430,7 @@ class GbPlay:
             setup=media.setup,
             ssrc=self.platform_ssrc if self.with_y else None,
             media_format=self.media_format,
+            payloads=self.payloads,
         )
 
     def start(self, timeout: float) -> None:

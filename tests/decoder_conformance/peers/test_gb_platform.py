@@ -497,3 +497,23 @@ def test_tcp_registration_and_query_on_the_same_connection(platform: GbPlatform)
         expected="the device's 200 to the Query on file",
     )
     conn.close()
+
+
+def test_device_control_and_its_answer(platform: GbPlatform, device: ScriptedDevice) -> None:
+    device.register()
+    sn = platform.control(DEVICE)
+    request, control = device.answer_query()
+    assert (control.root, control.cmd_type, control.sn) == ("Control", "DeviceControl", sn)
+    assert control.get("GuardCmd") == "ResetGuard"  # harmless: never TeleBoot
+    assert request.content_type == manscdp.CONTENT_TYPE
+    assert platform.wait_answer(sn, timeout=2) == 200
+
+
+def test_wait_answer_names_the_message_it_waited_for(
+    platform: GbPlatform, device: ScriptedDevice
+) -> None:
+    device.register()
+    sn = platform.control(DEVICE)
+    device.next_request()  # received, never answered
+    with pytest.raises(DeviceTimeout, match=f"SN={sn}"):
+        platform.wait_answer(sn, timeout=0.3)
