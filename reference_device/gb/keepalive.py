@@ -100,7 +100,7 @@ class KeepaliveLoop:
     async def _one(self, index: int, sn: int) -> None:
         message = manscdp.Keepalive().to_message(sn, self._outbox.identity.device_id)
         self.sent += 1
-        response = await self._outbox.send(encode(message))
+        response = await self._outbox.send(encode(message, self._settings.charset))
         if self.lost:
             return
         code = None if response is None else response.status_code

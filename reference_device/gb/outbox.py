@@ -14,7 +14,8 @@ Each is an out-of-dialog MESSAGE over UDP from the account's transport to
     Content-Type: Application/MANSCDP+xml
     Content-Length: ...
 
-Bodies are GB2312 with a matching XML declaration (`encode`); the `gb_utf8_under_gb2312` fault
+Bodies are in the edition's charset (GB2312 under 2016, GB18030 under 2022) with a matching XML
+declaration (`encode`); the `gb_utf8_under_gb2312` fault
 writes UTF-8 bytes under the same GB2312 declaration.
 """
 
@@ -39,10 +40,11 @@ log = logging.getLogger(__name__)
 UDP_MESSAGE_LIMIT: Final = 1300
 
 
-def encode(message: manscdp.Message, *, utf8_under_gb2312: bool = False) -> bytes:
-    """The body: GB2312 with a GB2312 declaration; UTF-8 bytes under it with the fault."""
+def encode(message: manscdp.Message, charset: str, *, utf8_under_gb2312: bool = False) -> bytes:
+    """The body in `charset` (the edition's) with a matching declaration; with the fault, UTF-8
+    bytes under a GB2312 declaration."""
     if not utf8_under_gb2312:
-        return manscdp.build(message, manscdp.ENCODING_GB2312)
+        return manscdp.build(message, charset)
     text = manscdp.build(message, manscdp.ENCODING_UTF8)
     return text.replace(
         f'encoding="{manscdp.ENCODING_UTF8}"'.encode(),

@@ -140,9 +140,11 @@ class Responder:
                 device_id,
                 items,
                 max_bytes=budget,
-                encoding=manscdp.ENCODING_UTF8 if self._utf8 else manscdp.ENCODING_GB2312,
+                encoding=manscdp.ENCODING_UTF8 if self._utf8 else self.settings.charset,
             )
-            return [encode(part, utf8_under_gb2312=self._utf8) for part in parts]
+            return [
+                encode(part, self.settings.charset, utf8_under_gb2312=self._utf8) for part in parts
+            ]
         if query.cmd_type == manscdp.CMD_DEVICE_INFO:
             message = manscdp.DeviceInfo(
                 device_name=DEVICE_NAME,
@@ -168,7 +170,7 @@ class Responder:
                 device_id,
                 [manscdp.leaf("Result", manscdp.RESULT_ERROR)],
             )
-        return [encode(message, utf8_under_gb2312=self._utf8)]
+        return [encode(message, self.settings.charset, utf8_under_gb2312=self._utf8)]
 
     def _config(self, query: manscdp.Message, sn: int) -> manscdp.Message:
         try:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+from wire import manscdp
+
 #: The `X-GB-ver` value a 2022 device sends on REGISTER (2022 Annex I; the spec's example).
 GB_VERSION_2022: Final = "3.0"
 X_GB_VER: Final = "X-GB-ver"
@@ -27,6 +29,14 @@ class GbSettings:
     keepalive_interval: float = 60.0
     keepalive_count: int = 3
     channels: int = 16
+
+    @property
+    def charset(self) -> str:
+        """The MANSCDP body charset: GB2312 under 2016 (§6.10 "should"), GB18030 under 2022
+        (§6.10 "shall")."""
+        if self.edition is Edition.GB2022:
+            return manscdp.ENCODING_GB18030
+        return manscdp.ENCODING_GB2312
 
     @property
     def version_header(self) -> str | None:

@@ -20,12 +20,13 @@ connects).
 
 Headers of the INVITE (2016 §9.2.3, Annex F, Annex K): Request-URI ``sip:<device ID>@<the
 address the device registered from>``, From the platform, To the device, Contact, ``Allow``,
-``Subject: <device ID>:<y>,<platform ID>:0`` and, with an offer, ``Content-Type:
-application/sdp``. The INVITE client transaction is RFC 3261 §17.1.1: over UDP Timer A
-retransmits (T1 doubling) until a provisional or final answer, Timer B gives up at 64*T1; a
-non-2xx final is ACKed in the transaction (same branch, again for each retransmission); a 2xx is
-ACKed in the dialog (§13.2.2.4: a new branch, the remote target from the 2xx Contact, the route
-set from its Record-Route), and that ACK is sent again for every retransmitted 2xx.
+``Subject: <platform ID>:<y>,<device ID>:0`` (the media's sender, then its receiver) and, with
+an offer, ``Content-Type: application/sdp``. The INVITE client transaction is RFC 3261
+§17.1.1: over UDP Timer A retransmits (T1 doubling) until a provisional or final answer, Timer B
+gives up at 64*T1; a non-2xx final is ACKed in the transaction (same branch, again for each
+retransmission); a 2xx is ACKed in the dialog (§13.2.2.4: a new branch, the remote target from
+the 2xx Contact, the route set from its Record-Route), and that ACK is sent again for every
+retransmitted 2xx.
 
 Every device duty the platform can see is checked on every call and kept as a `Violation` of
 the platform (codes and sources in gb/checks.py). A non-2xx final is returned, not raised; a
@@ -458,7 +459,8 @@ class GbPlay:
             contact=self._contact(),
             headers=[
                 ("Allow", ALLOW),
-                ("Subject", f"{self.device_id}:{subject_seq},{self.core.platform_id}:0"),
+                # The platform sends and the decoder receives (Annex K: sender, then receiver).
+                ("Subject", f"{self.core.platform_id}:{subject_seq},{self.device_id}:0"),
             ],
             body=body,
             content_type=CONTENT_TYPE_SDP if body else None,

@@ -444,7 +444,7 @@ def test_third_party_exchange_on_the_wire(platform: GbPlatform, device: FakeGbDe
         assert invite.headers.get("Allow") == ALLOW
         assert (
             invite.headers.get("Subject")
-            == f"{DEVICE}:{call.platform_ssrc},{DEFAULT_PLATFORM_ID}:0"
+            == f"{DEFAULT_PLATFORM_ID}:{call.platform_ssrc},{DEVICE}:0"
         )
         assert invite.contacts[0].sip_uri().user == DEFAULT_PLATFORM_ID
         (ack,) = device.wait_seen("ACK")
@@ -494,7 +494,7 @@ def test_the_device_chooses_the_ssrc_when_the_offer_has_none(
         offer = sdp.parse(device.seen("INVITE")[0].body)
         assert gb_sdp.ssrc_line_of(offer) is None
         assert (
-            device.seen("INVITE")[0].headers.get("Subject") == f"{DEVICE}:0,{DEFAULT_PLATFORM_ID}:0"
+            device.seen("INVITE")[0].headers.get("Subject") == f"{DEFAULT_PLATFORM_ID}:0,{DEVICE}:0"
         )
         assert call.ssrc == 200009999 and call.ssrc_from == "device"
         stream_through(call, device, stream)

@@ -199,3 +199,16 @@ def test_response_request_shape(tmp_path: Path) -> None:
         assert request.from_addr.uri == f"sip:{DEVICE}@{DOMAIN}"
         assert request.to_addr.uri == f"sip:{DEFAULT_PLATFORM_ID}@{DOMAIN}"
         assert request.vias[0].params.keys() >= {"rport"}
+
+
+def test_bodies_are_in_the_editions_charset() -> None:
+    from reference_device.gb.outbox import encode
+    from reference_device.gb.settings import Edition, GbSettings
+    from wire import manscdp
+
+    message = manscdp.DeviceInfo(device_name="参考解码器").to_message(7, "34020000001140000001")
+    for edition, charset in ((Edition.GB2016, "GB2312"), (Edition.GB2022, "GB18030")):
+        body = encode(message, GbSettings(edition=edition).charset)
+        parsed = manscdp.parse(body)
+        assert parsed.declared_encoding == charset and parsed.ok, (edition, parsed)
+        assert manscdp.DeviceInfo.from_message(parsed.require()).device_name == "参考解码器"
