@@ -46,6 +46,7 @@ class Point(StrEnum):
     CALL_STATUS_MEANING = "call_status_meaning"
     ANSWER_DIR = "answer_dir"
     REGISTER_STATUS_GRANTED = "register_status_granted"
+    GB_DECODER_CHANNELS = "gb_decoder_channels"
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,16 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "registrar granted the binding (its 200), and stays so through refreshes",
             },
             ("suites/sip/test_registration.py::test_granted_registration_state",),
+        ),
+        Point.GB_DECODER_CHANNELS: PointInfo(
+            "GB-QRY-012",
+            "outputs",
+            {
+                "none": "a gb28181 account's Catalog Response is empty (SumNum 0) and DeviceInfo "
+                "reports Channel 0: the decoder offers no channels",
+            },
+            ("suites/gb28181/test_queries.py::test_catalog_channels",),
+            ("gb28181",),
         ),
     }
 )

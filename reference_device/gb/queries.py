@@ -30,7 +30,7 @@ import datetime
 import logging
 import math
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reference_device.faults import Fault, Faults
@@ -45,6 +45,7 @@ from reference_device.gb.identity import GbIdentity
 from reference_device.gb.outbox import Outbox, encode
 from reference_device.gb.settings import GbSettings
 from reference_device.model import Account
+from reference_device.readings import Point, Readings
 from reference_device.sip.transaction import ServerTransaction, TransactionLayer
 from reference_device.sip.transport import Flow
 from wire import manscdp, sip
@@ -59,6 +60,7 @@ def responder_for(
     layer: TransactionLayer,
     settings: GbSettings,
     faults: Faults,
+    readings: Readings,
     expiration: int,
 ) -> Responder:
     """The Responder of a gb28181 account for a MESSAGE that came on `flow`: Responses go to
@@ -70,7 +72,8 @@ def responder_for(
         account.local_account, account.server_id, account.realm, account.username, server
     )
     outbox = Outbox(identity, flow.transport, layer, server, port)
-    return Responder(outbox, settings, faults, expiration, server, port)
+    channels = settings.channels if readings.follows(Point.GB_DECODER_CHANNELS, "outputs") else 0
+    return Responder(outbox, replace(settings, channels=channels), faults, expiration, server, port)
 
 
 @dataclass

@@ -280,6 +280,7 @@ class SipStack:
                     layer=self.layer,
                     settings=self.settings.gb,
                     faults=self.faults,
+                    readings=gb_agent.readings,
                     expiration=self.settings.register.expires,
                 )
                 follow_up = responder.on_message(request, tx)

@@ -12,7 +12,7 @@ import statistics
 import pytest
 
 from decoder_conformance.peers.gb import checks
-from wire import manscdp
+from wire import gb_id, manscdp
 from wire.sip import SipUri
 
 pytestmark = pytest.mark.needs("gb28181")
@@ -219,3 +219,22 @@ def test_device_control_answered(registered):
     assert 200 <= answer < 300, (
         f"[GB-QRY-011] expected 2xx to a DeviceControl MESSAGE, observed {answer}"
     )
+
+
+@pytest.mark.req("GB-QRY-012")
+def test_catalog_channels(registered, readings):
+    _, responses = registered.query(manscdp.CMD_CATALOG, req="GB-QRY-012")
+    catalog = manscdp.collect_catalog(response_messages(responses, "GB-QRY-012"))
+    _, info = registered.query(manscdp.CMD_DEVICE_INFO, req="GB-QRY-012")
+    channel = manscdp.DeviceInfo.from_message(response_messages(info, "GB-QRY-012")[0]).channel
+    ids = [item.device_id for item in catalog.items]
+    seen = f"SumNum {catalog.sum_num}, Item IDs {ids}, DeviceInfo Channel {channel}"
+    if channel is not None and channel != len(ids):
+        readings.none_of("gb_decoder_channels", seen)
+    if catalog.sum_num == 0 and not ids:
+        readings.follow("gb_decoder_channels", "none", seen)
+        return
+    valid = all(gb_id.is_valid_id(i or "") for i in ids) and len(set(ids)) == len(ids)
+    if not valid or registered.device_id in ids:
+        readings.none_of("gb_decoder_channels", seen)
+    readings.follow("gb_decoder_channels", "outputs", seen)
