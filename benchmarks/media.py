@@ -162,13 +162,7 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
     sender = RtpSender(stream, call.destination, call.payload_type)
     samples: list[tuple[float, float]] = []
     sender.start()
-    started = poll_until(
-        lambda: sender.started_at,
-        lambda t: t is not None,
-        timeout=5.0,
-        expected="the sender's first frame",
-    )
-    assert started is not None
+    started = first_frame_at(sender)
     end = started + seconds
 
     def sample() -> float:
@@ -180,15 +174,7 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
         sample, lambda t: t >= end, timeout=seconds + 5, expected="the stream's end", interval=0.25
     )
     sender.wait(5.0)
-    steady = [(t, kbps) for t, kbps in samples if started + 3.0 <= t <= end]
-    reported = mean(kbps for _t, kbps in steady)
-    sent = sender.sent_kbps(steady[0][0] - DEVICE_WINDOW, steady[-1][0], ssrc=sender.ssrc)
-    error = (reported - sent) / sent
-    per_sample = [
-        abs(kbps - sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc))
-        / sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc)
-        for t, kbps in steady
-    ]
+    steady, reported, sent, error, per_sample = meter_error(samples, sender, started, end)
     libav, ffprobe = ffmpeg_estimate_kbps(stream)
     end_call(client, call)
     print("meter accuracy (640x360 30 fps, 1000 kbit/s CBR, 12 s, samples every 0.25 s)")
@@ -321,6 +307,34 @@ def end_gb_call(client: DeviceClient, call: GbCall) -> None:
     client.remove(call.account_id)
 
 
+def meter_error(
+    samples: list[tuple[float, float]], sender: RtpSender, started: float, end: float
+) -> tuple[list[tuple[float, float]], float, float, float, list[float]]:
+    """The steady samples (3 s after the start to `end`), their mean, what was sent over them,
+    the mean's relative error, and each sample's error against its own meter window."""
+    steady = [(t, kbps) for t, kbps in samples if started + 3.0 <= t <= end]
+    reported = mean(kbps for _t, kbps in steady)
+    sent = sender.sent_kbps(steady[0][0] - DEVICE_WINDOW, steady[-1][0], ssrc=sender.ssrc)
+    per_sample = [
+        abs(kbps - sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc))
+        / sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc)
+        for t, kbps in steady
+    ]
+    return steady, reported, sent, (reported - sent) / sent, per_sample
+
+
+def first_frame_at(sender: RtpSender) -> float:
+    """The monotonic time the sender sent its first frame (waits up to 5 s for it)."""
+    started = poll_until(
+        lambda: sender.started_at,
+        lambda t: t is not None,
+        timeout=5.0,
+        expected="the sender's first frame",
+    )
+    assert started is not None
+    return started
+
+
 def sample_bitrate(
     client: DeviceClient, account_id: int, end: float, seconds: float
 ) -> list[tuple[float, float]]:
@@ -347,25 +361,13 @@ def ps_meter_accuracy(
     with GbPlatform() as platform:
         call = place_gb_call(client, sip, platform, number, style=style, transport=transport)
         sender = call.play.send(1000, seconds, stream=stream)
-        started = poll_until(
-            lambda: sender.started_at,
-            lambda t: t is not None,
-            timeout=5.0,
-            expected="the sender's first frame",
-        )
-        assert started is not None
+        started = first_frame_at(sender)
         samples = sample_bitrate(client, call.account_id, started + seconds, seconds)
         sender.wait(5.0)
         end_gb_call(client, call)
-    steady = [(t, kbps) for t, kbps in samples if started + 3.0 <= t <= started + seconds]
-    reported = mean(kbps for _t, kbps in steady)
-    sent = sender.sent_kbps(steady[0][0] - DEVICE_WINDOW, steady[-1][0], ssrc=sender.ssrc)
-    error = (reported - sent) / sent
-    per_sample = [
-        abs(kbps - sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc))
-        / sender.sent_kbps(t - DEVICE_WINDOW, t, ssrc=sender.ssrc)
-        for t, kbps in steady
-    ]
+    steady, reported, sent, error, per_sample = meter_error(
+        samples, sender, started, started + seconds
+    )
     h264 = sum(len(f.data) for f in stream.frames)
     ps = sum(f.pack_size for f in sender.frames)
     print(f"PS meter accuracy, {style} over {transport} (640x360 30 fps, 1000 kbit/s, 12 s)")

@@ -57,13 +57,12 @@ from decoder_conformance.peers.gb.model import (
     Registration,
 )
 from decoder_conformance.peers.gb.registrar import GbRegistrar
-from decoder_conformance.peers.gb.transport import ClientTransaction, Route
+from decoder_conformance.peers.gb.transport import ClientTransaction, Route, route_to_contact
 from wire import gb_id, gb_sdp, manscdp
 from wire.sdp import RtpMap
 from wire.sip import (
     SipRequest,
     SipResponse,
-    SipUri,
     make_request,
     make_response,
     new_call_id,
@@ -349,15 +348,7 @@ class GbPlatform(GbRegistrar):
         return number
 
     def _route_to(self, binding: Registration) -> Route:
-        if binding.route.transport == "tcp":
-            return binding.route
-        try:
-            contact = SipUri.parse(binding.contact)
-        except ValueError:
-            return binding.route
-        if contact.host != binding.route.remote[0]:
-            return binding.route
-        return Route("udp", (contact.host, contact.port or 5060))
+        return route_to_contact(binding.route, binding.contact)
 
     def query_state(self, sn: int) -> Query:
         """The query with this SN (NotExercised when the platform sent none)."""

@@ -19,6 +19,7 @@ from decoder_conformance.device.accounts import AccountFactory, DeviceSip, GbAcc
 from decoder_conformance.device.status_series import StatusRecorder
 from decoder_conformance.device.target import Target
 from decoder_conformance.peers.gb_platform import GbPlatform
+from decoder_conformance.plugin.peers import track_server
 from decoder_conformance.plugin.stash import case_evidence, item_req
 from decoder_conformance.report.plot import bitrate_plot_png
 from wire import gb_id
@@ -41,12 +42,7 @@ def gb_platform(
         kwargs.setdefault("keepalive_interval", gb.keepalive_interval)
         kwargs.setdefault("keepalive_count", gb.keepalive_count)
         kwargs.setdefault("gb_version", GB_VERSION[gb.edition])
-        platform = GbPlatform(**kwargs).start()
-        started.append(platform)
-        case_evidence(request.node).add_records(
-            f"GB platform {platform.address}", platform.records, platform.roles
-        )
-        return platform
+        return track_server(request, started, GbPlatform(**kwargs).start(), "GB platform")
 
     yield start
     for platform in started:

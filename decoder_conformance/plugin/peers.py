@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -69,6 +69,31 @@ def sip_account(
     return factory
 
 
+class RecordingServer(Protocol):
+    """A started SIP server peer whose records and roles go into the case's evidence."""
+
+    @property
+    def address(self) -> str: ...
+
+    def records(self) -> list[WireRecord]: ...
+
+    def roles(self) -> dict[str, str]: ...
+
+
+ServerT = TypeVar("ServerT", bound=RecordingServer)
+
+
+def track_server(
+    request: pytest.FixtureRequest, started: list[ServerT], server: ServerT, label: str
+) -> ServerT:
+    """Keep `server` for the fixture to stop, and its records for the case's ladder and pcap."""
+    started.append(server)
+    case_evidence(request.node).add_records(
+        f"{label} {server.address}", server.records, server.roles
+    )
+    return server
+
+
 @pytest.fixture
 def registrar(
     request: pytest.FixtureRequest, suite_host: str
@@ -78,12 +103,7 @@ def registrar(
 
     def start(**kwargs: Any) -> Registrar:
         kwargs.setdefault("host", suite_host)
-        server = Registrar(**kwargs).start()
-        started.append(server)
-        case_evidence(request.node).add_records(
-            f"registrar {server.address}", server.records, server.roles
-        )
-        return server
+        return track_server(request, started, Registrar(**kwargs).start(), "registrar")
 
     yield start
     for server in started:

@@ -50,7 +50,12 @@ from decoder_conformance.media.sender import PAYLOAD_PS, RtpSender
 from decoder_conformance.peers.capture import WireRecord, rtp_records
 from decoder_conformance.peers.gb import checks
 from decoder_conformance.peers.gb.checks import Finding, Violation
-from decoder_conformance.peers.gb.transport import T1, ClientTransaction, Route
+from decoder_conformance.peers.gb.transport import (
+    T1,
+    ClientTransaction,
+    Route,
+    route_to_contact,
+)
 from decoder_conformance.waiting import Deadline, DeviceTimeout, poll_until
 from wire import gb_id, gb_sdp, sdp
 from wire.sdp import (
@@ -67,7 +72,6 @@ from wire.sip import (
     CONTENT_TYPE_SDP,
     SipRequest,
     SipResponse,
-    SipUri,
     make_ack_for_non_2xx,
     make_cancel,
     make_request,
@@ -635,15 +639,7 @@ class GbPlay:
     def _dialog_route(self) -> Route:
         """Where in-dialog requests go: the remote target when it is the device's own host over
         UDP (as query() does with a Contact), else the way the INVITE went."""
-        if self.route.transport == "tcp" or self._remote_target is None:
-            return self.route
-        try:
-            target = SipUri.parse(self._remote_target)
-        except ValueError:
-            return self.route
-        if target.host != self.route.remote[0]:
-            return self.route
-        return Route("udp", (target.host, target.port or 5060))
+        return route_to_contact(self.route, self._remote_target)
 
     def _read_media(self, description: SessionDescription) -> None:
         """The device's media address, transport, PS payload type and the SSRC in force."""

@@ -25,7 +25,7 @@ from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.peers.capture import Address, WireRecord
 from decoder_conformance.peers.sip_server import Route, SipSocketServer
 from decoder_conformance.waiting import DeviceTimeout
-from wire.sip import SipRequest, SipResponse
+from wire.sip import SipRequest, SipResponse, SipUri
 
 # Route moved to peers.sip_server; the GB modules still import it from here.
 __all__ = ["T1", "T2", "TIMER_F", "ClientTransaction", "Route", "SipServer"]
@@ -56,6 +56,22 @@ def _tx_key(message: SipRequest | SipResponse) -> tuple[str, str] | None:
     if not vias or vias[0].branch is None:
         return None
     return vias[0].branch, message.cseq.method
+
+
+def route_to_contact(route: Route, contact: str | None) -> Route:
+    """Where requests to a device go: its `contact` (a registered Contact or a dialog's remote
+    target) when that names the host `route` came from over UDP, else back the way `route` came
+    (a TCP connection, a Contact elsewhere: the suite sends only to the device's own host, as WVP
+    sends to the Via received/rport address, notes §6.9)."""
+    if route.transport == "tcp" or contact is None:
+        return route
+    try:
+        target = SipUri.parse(contact)
+    except ValueError:
+        return route
+    if target.host != route.remote[0]:
+        return route
+    return Route("udp", (target.host, target.port or 5060))
 
 
 class SipServer(SipSocketServer):
