@@ -111,6 +111,9 @@ def draft_profile(
         "[binds]",
         f"spare = [{', '.join(_toml(b) for b in profile.binds.spare)}]",
         "",
+        "[gb28181]              # the decoder's own GB28181 settings (no page field): check",
+        *(f"{key} = {_toml(value)}" for key, value in vars(profile.gb28181).items()),
+        "",
     ]
     return "\n".join(lines)
 
