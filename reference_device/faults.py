@@ -229,27 +229,27 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             "offline after keepalive count x interval",
             Area.GB,
             ("GB-KA-001",),
-            ("suites/gb28181/test_keepalive.py::test_keepalives_at_the_configured_interval",),
+            ("suites/gb28181/test_gb_keepalive.py::test_keepalives_at_the_configured_interval",),
         ),
         Fault.GB_RESPONSE_WRONG_SN: FaultInfo(
             "the MESSAGE Responses to a platform's queries carry the query's SN + 1",
             Area.GB,
             ("GB-QRY-001",),
-            ("suites/gb28181/test_queries.py::test_query_answered_with_the_same_sn",),
+            ("suites/gb28181/test_gb_queries.py::test_query_answered_with_the_same_sn",),
         ),
         Fault.GB_UTF8_UNDER_GB2312: FaultInfo(
             "query Responses declare encoding GB2312 but their bytes are UTF-8, so the Chinese "
             "DeviceName and channel names read as mojibake",
             Area.GB,
             ("GB-QRY-006",),
-            ("suites/gb28181/test_queries.py::test_response_charset",),
+            ("suites/gb28181/test_gb_queries.py::test_response_charset",),
         ),
         Fault.GB_SSRC_NOT_ECHOED: FaultInfo(
             "the 200 to a GB28181 INVITE with y= carries an SSRC of its own instead of echoing "
             "the offer's, and RTP with any SSRC is accepted",
             Area.GB,
             ("GB-MED-004",),
-            ("suites/gb28181/test_media.py::test_ssrc_echoed",),
+            ("suites/gb28181/test_gb_media.py::test_ssrc_echoed",),
         ),
     }
 )

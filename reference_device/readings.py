@@ -302,7 +302,7 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
                 "none": "a gb28181 account's Catalog Response is empty (SumNum 0) and DeviceInfo "
                 "reports Channel 0: the decoder offers no channels",
             },
-            ("suites/gb28181/test_queries.py::test_catalog_channels",),
+            ("suites/gb28181/test_gb_queries.py::test_catalog_channels",),
             ("gb28181",),
         ),
     }

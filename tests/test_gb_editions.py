@@ -10,8 +10,8 @@ from tests.conftest import ROOT, run_pytest
 
 #: The cases whose verdict depends on the edition: X-GB-ver (2022 only) and the body charset.
 CASES = (
-    "suites/gb28181/test_registration.py::test_sends_x_gb_ver_on_register",
-    "suites/gb28181/test_queries.py::test_response_charset",
+    "suites/gb28181/test_gb_registration.py::test_sends_x_gb_ver_on_register",
+    "suites/gb28181/test_gb_queries.py::test_response_charset",
 )
 
 

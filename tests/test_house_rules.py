@@ -234,3 +234,14 @@ def test_no_bare_assert_in_the_library() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert not found, "bare asserts in library code:\n" + "\n".join(found)
+
+
+def test_suite_module_names_are_unique() -> None:
+    # suites/ folders are not packages: pytest imports each case module by its basename, so two
+    # test_x.py in two areas collide ("import file mismatch") in a run that collects both.
+    seen: dict[str, list[str]] = {}
+    for path in sources("suites"):
+        if path.name.startswith("test_"):
+            seen.setdefault(path.name, []).append(path.relative_to(ROOT).as_posix())
+    repeated = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not repeated, f"suite modules must have unique names: {repeated}"
