@@ -102,12 +102,14 @@ class GbPlatform(GbRegistrar):
         gb_version: str | None = None,
         strict_ids: bool = True,
         refresh_challenge: bool = False,
+        grant_headers: Sequence[tuple[str, str]] = (),
         unknown_device_code: int = 404,
         host: str = LOOPBACK,
     ) -> None:
         """`password` is every device's (WVP keeps one); `users` maps other digest usernames to
         theirs. `grant` caps the expiry granted; `date` fixes the Date value (None: now).
-        `keepalive_interval` and `keepalive_count` are the device's (§9.6: 60 s, 3)."""
+        `keepalive_interval` and `keepalive_count` are the device's (§9.6: 60 s, 3).
+        `grant_headers` go into every 200 to a REGISTER (headers a device must get past)."""
         super().__init__(
             platform_id,
             password=password,
@@ -118,6 +120,7 @@ class GbPlatform(GbRegistrar):
             gb_version=gb_version,
             strict_ids=strict_ids,
             refresh_challenge=refresh_challenge,
+            grant_headers=grant_headers,
             host=host,
         )
         self.keepalive_interval = keepalive_interval

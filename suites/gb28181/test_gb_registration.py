@@ -186,3 +186,14 @@ def test_register_via_carries_rport(registered):
     assert sent
     without = [str(m.vias[0]) for m in sent if not has_param(m.vias[0].params, "rport")]
     assert not without, f"[GB-REG-011] expected ;rport on each REGISTER's Via, observed {without}"
+
+
+@pytest.mark.req("GB-REG-012")
+def test_unknown_headers_in_the_200_are_ignored(gb_device):
+    extra = (("Route", "<sip:127.0.0.1;lr>"), ("X-Platform-Trace", "conformance"))
+    device = gb_device(grant_headers=extra)
+    device.wait_registered()
+    harness_check(
+        all(ok.headers.get("X-Platform-Trace") for ok in answers(device, 200)),
+        "the platform's 200s carry the extra headers",
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from decoder_conformance import LOOPBACK
 from decoder_conformance.failures import DeviceFailure, NotExercised
@@ -44,6 +44,7 @@ class GbRegistrar(SipServer):
         gb_version: str | None,
         strict_ids: bool,
         refresh_challenge: bool,
+        grant_headers: Sequence[tuple[str, str]] = (),
         host: str = LOOPBACK,
     ) -> None:
         gb_id.parse_id(platform_id)
@@ -58,6 +59,8 @@ class GbRegistrar(SipServer):
         self.gb_version = gb_version
         self.strict_ids = strict_ids
         self.refresh_challenge = refresh_challenge
+        #: headers added to every 200 to a REGISTER (unknown ones a device must get past)
+        self.grant_headers = tuple(grant_headers)
         self._bindings: dict[str, Registration] = {}
         self._nonces: set[str] = set()
         self._last_cseq: dict[str, int] = {}  # Call-ID -> highest CSeq seen from the device
@@ -287,4 +290,6 @@ class GbRegistrar(SipServer):
                 response.headers.add("Contact", f"<{contact}>;expires={granted}")
             response.headers.add("Expires", str(granted))
         response.headers.add("Date", self.date or gb_date())
+        for name, value in self.grant_headers:
+            response.headers.add(name, value)
         self.reply(received, route, response)

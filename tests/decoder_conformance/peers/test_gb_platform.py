@@ -517,3 +517,14 @@ def test_wait_answer_names_the_message_it_waited_for(
     device.next_request()  # received, never answered
     with pytest.raises(DeviceTimeout, match=f"SN={sn}"):
         platform.wait_answer(sn, timeout=0.3)
+
+
+def test_grant_headers_go_into_every_200() -> None:
+    extra = (("X-Platform-Trace", "t1"), ("Route", "<sip:127.0.0.1;lr>"))
+    with GbPlatform(grant_headers=extra) as platform:
+        device = ScriptedDevice(platform)
+        challenge, ok = device.register(600)
+        device.close()
+    assert challenge.headers.get("X-Platform-Trace") is None
+    assert ok.headers.get("X-Platform-Trace") == "t1"
+    assert ok.headers.get("Route") == "<sip:127.0.0.1;lr>"
