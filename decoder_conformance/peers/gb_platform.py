@@ -412,6 +412,7 @@ class GbPlatform(GbRegistrar):
         with_y: bool = True,
         media_format: str | None = DEFAULT_FORMAT,
         payloads: Sequence[int | RtpMap] = (gb_sdp.PS_PAYLOAD_TYPE,),
+        listen_after: float | None = None,
         timeout: float = 8.0,
     ) -> GbPlay:
         """INVITE `device_id` for real-time video and return the call once the INVITE is final.
@@ -425,7 +426,9 @@ class GbPlatform(GbRegistrar):
         `ssrc` is the platform's ``y=`` (ten digits; default: live, this domain, a fresh
         sequence); `with_y` False leaves ``y=`` out (the device must choose, notes §6.2).
         `media_format` is the ``f=`` value (None: no ``f=``); `payloads` the formats of the
-        offer style's m= line (default 96 PS/90000; an RtpMap offers another codec).
+        offer style's m= line (default 96 PS/90000; an RtpMap offers another codec);
+        `listen_after` (tcp_active) has the platform's media port listen only that many seconds
+        after the INVITE, so only a device that retries its connection gets through.
 
         A non-2xx final is returned (``code``); no final answer within `timeout` raises
         DeviceTimeout. The INVITE goes where `query()` sends (the registered Contact on the
@@ -451,6 +454,7 @@ class GbPlatform(GbRegistrar):
             with_y=with_y,
             media_format=media_format,
             payloads=payloads,
+            listen_after=listen_after,
         )
         with self._lock:
             # Filed before the INVITE leaves: the device may answer before start() goes on.

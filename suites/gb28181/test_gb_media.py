@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.device.status_series import bitrate_error
-from decoder_conformance.failures import NotExercised
+from decoder_conformance.failures import NotExercised, harness_check
 from decoder_conformance.media.sender import Impairments
 from decoder_conformance.peers.gb import checks
 from decoder_conformance.waiting import PeerTimeout, poll_until
@@ -181,6 +181,30 @@ def test_tcp_device_passive(player):
 @pytest.mark.needs("tcp_media")
 def test_tcp_device_active(player):
     tcp_case(player, "tcp_active")
+
+
+#: How long the platform's media port stays shut in GB-MED-015: past a first attempt and the
+#: retry 1 s after it that 2022 Annex D asks for.
+LISTEN_AFTER = 1.5
+
+
+@pytest.mark.req("GB-MED-015")
+@pytest.mark.needs("tcp_media")
+def test_tcp_active_connection_is_retried(player):
+    call = player.answered(
+        player.play(style="offer", transport="tcp_active", listen_after=LISTEN_AFTER)
+    )
+    sender = call.send(KBPS, SECONDS, connect_timeout=LISTEN_AFTER + 3 * 1.0 + 1.0)
+    media = call.media
+    harness_check(
+        media is not None and media.listening_at is not None and media.accepted_at is not None,
+        "the platform listened and accepted a connection",
+    )
+    player.device.wait_status(
+        lambda s: s.call in ESTABLISHED and s.bitrate > 0,
+        "a non-zero bitrate once the device's retried connection carries the stream",
+    )
+    sender.stop()
 
 
 @pytest.mark.req("GB-MED-008")

@@ -160,7 +160,11 @@ class MediaSide:
     first connection is accepted at send time.
     """
 
-    def __init__(self, transport: MediaTransport, host: str) -> None:
+    def __init__(
+        self, transport: MediaTransport, host: str, *, listen_after: float | None = None
+    ) -> None:
+        """`listen_after` (tcp_active): listen only that many seconds after now, so the device's
+        first connection attempts are refused and only its retries can connect (2022 Annex D)."""
         self.transport = transport
         self.host = host
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
@@ -169,8 +173,18 @@ class MediaSide:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, 0))
         self.port: int = self._sock.getsockname()[1]
+        self._listening = threading.Event()
+        self._timer: threading.Timer | None = None
+        #: Monotonic times the listening began and the device's connection was accepted.
+        self.listening_at: float | None = None
+        self.accepted_at: float | None = None
         if transport == "tcp_active":
-            self._sock.listen(1)
+            if listen_after is None:
+                self._listen()
+            else:
+                self._timer = threading.Timer(listen_after, self._listen)
+                self._timer.daemon = True
+                self._timer.start()
         self._connection: socket.socket | None = None
         #: Where the media connection goes to (tcp_passive) or came from (tcp_active).
         self.peer: tuple[str, int] | None = None
@@ -235,10 +249,20 @@ class MediaSide:
             raise NotExercised("harness invariant: connected without a socket")
         return connected
 
+    def _listen(self) -> None:
+        with contextlib.suppress(OSError):  # closed before the timer fired
+            self._sock.listen(1)
+            self.listening_at = time.monotonic()
+            self._listening.set()
+
     def _accept(self, timeout: float) -> tuple[socket.socket, tuple[str, int]]:
-        self._sock.settimeout(timeout)
+        deadline = Deadline(timeout)
+        if not self._listening.wait(deadline.remaining):
+            raise NotExercised("harness invariant: the platform's media port never listened")
+        self._sock.settimeout(max(0.1, deadline.remaining))
         try:
             connection, peer = self._sock.accept()
+            self.accepted_at = time.monotonic()
         except TimeoutError:
             raise DeviceTimeout(
                 f"after {timeout:.1f} s the device had not connected to the platform's media "
@@ -249,6 +273,8 @@ class MediaSide:
 
     def close(self) -> None:
         """Close the call's sockets (a sender's dup stays open until the sender stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
         if self._connection is not None:
             self._connection.close()
         self._sock.close()
@@ -305,6 +331,7 @@ class GbPlay:
         with_y: bool,
         media_format: str | None,
         payloads: Sequence[int | RtpMap] = (gb_sdp.PS_PAYLOAD_TYPE,),
+        listen_after: float | None = None,
     ) -> None:
         if style not in STYLES:
             raise NotExercised(f"harness invariant: INVITE style {style!r} is not one of {STYLES}")
@@ -323,6 +350,7 @@ class GbPlay:
         self.with_y = with_y
         self.media_format = media_format
         self.payloads = tuple(payloads)
+        self.listen_after = listen_after
         self.platform_ssrc = ssrc
         self.call_id = new_call_id(core.host)
         self.local_tag = new_tag()
@@ -444,7 +472,7 @@ class GbPlay:
         if self.style == "offer":
             if self.wanted is None:  # pragma: no cover - refused in __init__
                 raise NotExercised("harness invariant: an offer without a transport")
-            self.media = MediaSide(self.wanted, self.core.host)
+            self.media = MediaSide(self.wanted, self.core.host, listen_after=self.listen_after)
             self.platform_sdp = self._offer(self.media)
             body = self.platform_sdp.to_bytes()
         host, port = self.route.remote
