@@ -20,7 +20,7 @@ from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import RtpSender
 from decoder_conformance.peers.gb import checks
-from decoder_conformance.peers.gb.invite import ALLOW, CallState, GbPlay
+from decoder_conformance.peers.gb.invite import ALLOW, CallState, GbPlay, MediaSide
 from decoder_conformance.peers.gb_platform import DEFAULT_PLATFORM_ID, GbPlatform
 from decoder_conformance.waiting import DeviceTimeout, poll_until
 from tests.decoder_conformance.peers.test_gb_platform import DEVICE, ScriptedDevice
@@ -772,3 +772,32 @@ def test_the_sender_sends_on_a_given_socket(stream: EncodedStream) -> None:
             packets += deframer.feed(chunk)
         client.close()
         assert len(packets) == sender.stats().packets_sent
+
+
+def test_media_port_listens_only_after_listen_after() -> None:
+    media = MediaSide("tcp_active", LOOPBACK, listen_after=0.3)
+    refused: list[bool] = []
+
+    def connect() -> socket.socket | None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.connect((LOOPBACK, media.port))
+        except ConnectionRefusedError:
+            sock.close()
+            refused.append(True)
+            return None
+        return sock
+
+    try:
+        first = connect()
+        assert first is None and media.listening_at is None  # shut at first: refused
+        client = poll_until(connect, lambda s: s is not None, timeout=3, expected="listening")
+        assert client is not None
+        sock, peer = media.socket_for_sender((LOOPBACK, 1), timeout=2)
+        assert peer == client.getsockname() and media.accepted_at is not None
+        assert media.listening_at is not None and media.accepted_at >= media.listening_at
+        sock.close()
+        client.close()
+    finally:
+        media.close()
+    assert refused
