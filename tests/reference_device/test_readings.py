@@ -41,9 +41,12 @@ ALTERNATIVE_IDS = [f"{point.value}={name}" for point, name in ALTERNATIVES]
 
 
 def catalogue() -> dict[str, Json]:
-    """spec/requirements.yaml by id, read directly (the table must stand without the harness)."""
-    doc = yaml.safe_load((ROOT / "spec" / "requirements.yaml").read_text("utf-8"))
-    return {entry["id"]: entry for entry in doc["requirements"]}
+    """spec/requirements*.yaml by id, read directly (the table must stand without the harness)."""
+    entries: dict[str, Json] = {}
+    for path in sorted((ROOT / "spec").glob("requirements*.yaml")):
+        doc = yaml.safe_load(path.read_text("utf-8"))
+        entries |= {entry["id"]: entry for entry in doc["requirements"]}
+    return entries
 
 
 def test_every_point_has_one_row() -> None:
