@@ -38,6 +38,8 @@ class Fault(StrEnum):
     REGISTERED_BEFORE_OK = "registered_before_ok"
     LOSS_FRAMES_DOUBLE_COUNTED = "loss_frames_double_counted"
     BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
+    DIGEST_URI_WITHOUT_PORT = "digest_uri_without_port"
+    REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
     GB_NO_KEEPALIVE = "gb_no_keepalive"
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
@@ -223,6 +225,21 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.SIP,
             ("SIP-TRN-001",),
             ("suites/sip/test_transport.py::test_bind_shows_bound_port_and_answers",),
+        ),
+        Fault.DIGEST_URI_WITHOUT_PORT: FaultInfo(
+            "the digest uri answering a registrar's challenge leaves out the registrar's port "
+            "that the Request-URI carries (sip:HOST instead of sip:HOST:PORT); a registrar that "
+            "verifies with the digest's own uri still grants the binding",
+            Area.SIP,
+            ("SIP-REG-014",),
+            ("suites/sip/test_registration.py::test_digest_uri_is_the_request_uri",),
+        ),
+        Fault.REGISTER_CSEQ_RESTARTS: FaultInfo(
+            "each REGISTER round starts again at CSeq 1 on the same Call-ID, so a refresh "
+            "repeats the CSeq of the first REGISTER",
+            Area.SIP,
+            ("SIP-REG-015",),
+            ("suites/sip/test_registration.py::test_cseq_grows_on_one_call_id",),
         ),
         Fault.GB_NO_KEEPALIVE: FaultInfo(
             "a gb28181 account registers but never sends a keepalive, so the platform marks it "

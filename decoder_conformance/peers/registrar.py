@@ -6,7 +6,9 @@ plays the failures a decoder meets in the field: 403, 503 with Retry-After, sile
 answering N REGISTERs before going silent. Every message in and out is recorded as a
 `WireRecord` (monotonic time, both addresses, the raw bytes; `records()`); `wait_for` waits for a
 recorded message and, on timeout, lists what came. Bytes from the device that are not SIP are
-recorded unanswered: the case that reads them gets a DeviceFailure. `is_register`,
+recorded unanswered: the case that reads them gets a DeviceFailure. Every REGISTER is checked
+for the UA's duties of peers/register_duties.py (CSeq growth per Call-ID, digest uri = Request-URI)
+and a breach kept in `violations()`. `is_register`,
 `requested_expiry`, `is_authorized` and `is_answer` read a record's message.
 
 Written by hand on wire/ because the registrar must misbehave on purpose and measure; no
@@ -26,9 +28,22 @@ from dataclasses import dataclass, field
 from decoder_conformance import LOOPBACK
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.register_duties import CSeqTracker, digest_uri_findings
 from decoder_conformance.peers.sip_server import Route, SipSocketServer
 from wire import digest
 from wire.sip import SipRequest, SipResponse, make_response, new_tag
+
+
+@dataclass(frozen=True)
+class RegisterViolation:
+    """A REGISTER duty the device broke (codes in register_duties), with the REGISTER's record."""
+
+    record: WireRecord
+    code: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.record.t:.3f} {self.code}: {self.detail} ({self.record.first_line})"
 
 
 class Mode(enum.Enum):
@@ -114,6 +129,8 @@ class Registrar(SipSocketServer):
         #: While set, the 200s to authorized REGISTERs are held back (see hold_ok()).
         self._holding = False
         self._held: list[tuple[WireRecord, socket.socket, SipResponse]] = []
+        self._cseqs = CSeqTracker()
+        self._violations: list[RegisterViolation] = []
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -198,6 +215,8 @@ class Registrar(SipSocketServer):
             return  # recorded; not answered
         if not isinstance(message, SipRequest) or message.method == "ACK":
             return
+        if message.method == "REGISTER":
+            self._check(received, message)
         response = self._respond(message)
         if response is None:
             return
@@ -207,6 +226,27 @@ class Registrar(SipSocketServer):
                     self._held.append((received, sock, response))
                     return
         self._send(received, sock, response)
+
+    def _check(self, received: WireRecord, request: SipRequest) -> None:
+        """The device's REGISTER duties (register_duties), kept as violations."""
+        findings = self._cseqs.findings(request)
+        header = request.headers.get("Authorization")
+        if header is not None:
+            try:
+                credentials = digest.Credentials.parse(header)
+            except ValueError:
+                credentials = None  # an unreadable Authorization is answered with a challenge
+            if credentials is not None:
+                findings += digest_uri_findings(credentials, request)
+        with self._lock:
+            self._violations += [
+                RegisterViolation(received, code, detail) for code, detail in findings
+            ]
+
+    def violations(self, *codes: str) -> list[RegisterViolation]:
+        """The REGISTER duties the device broke so far (of `codes`, when given), in order."""
+        with self._lock:
+            return [v for v in self._violations if not codes or v.code in codes]
 
     def _send(self, received: WireRecord, sock: socket.socket, response: SipResponse) -> WireRecord:
         """Record `response` to `received`, then send it back the way the request came."""

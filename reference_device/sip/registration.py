@@ -334,6 +334,8 @@ class Registration:
             return Outcome(0)
         answered: set[str] = set()
         authorization: tuple[str, str] | None = None
+        if self._faults.on(Fault.REGISTER_CSEQ_RESTARTS):
+            self._cseq = 0  # the fault: every round (a refresh too) starts again at CSeq 1
         while True:
             request = self._build(expires, authorization)
             if self.transport.closed:
@@ -393,10 +395,13 @@ class Registration:
             return None
         answered.add(challenge.nonce)
         try:
+            uri = self._request_uri()
+            if self.identity is None and self._faults.on(Fault.DIGEST_URI_WITHOUT_PORT):
+                uri = f"sip:{self.config.server}"  # the fault: the port left out of the uri
             credentials = digest.build_authorization(
                 challenge,
                 sip.METHOD_REGISTER,
-                self._request_uri(),
+                uri,
                 self.config.username if self.identity is None else self.identity.username,
                 self.config.password,
             )

@@ -11,6 +11,7 @@ import pytest
 
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.peers import register_duties
 from decoder_conformance.peers.registrar import (
     Mode,
     is_answer,
@@ -450,3 +451,33 @@ def test_granted_registration_state(api, sip_account, registrar, timers, reading
     if state not in GRANTED_STATES:
         readings.none_of("register_status_granted", observed)
     readings.follow("register_status_granted", state, observed)
+
+
+def registered_and_refreshed(api, sip_account, registrar, timers, grant=2):
+    """An account registered with a short grant, through its challenge and one refresh."""
+    server = registrar(grant=grant)
+    account = sip_account(registrar=server)
+    granted, _ = wait_registered(api, account, server, timers)
+    server.wait_for(
+        lambda r: is_register(r) and r.t > granted.t,
+        since=server.records().index(granted),
+        timeout=grant + timers.state_timeout,
+        expected=f"a refresh REGISTER within the {grant} s granted",
+    )
+    return server
+
+
+@pytest.mark.req("SIP-REG-014")
+def test_digest_uri_is_the_request_uri(api, sip_account, registrar, timers):
+    server = registered_and_refreshed(api, sip_account, registrar, timers)
+    assert any(is_authorized(r) for r in server.registers())
+    found = server.violations(register_duties.AUTH_URI)
+    assert not found, "[SIP-REG-014] " + "; ".join(map(str, found))
+
+
+@pytest.mark.req("SIP-REG-015")
+def test_cseq_grows_on_one_call_id(api, sip_account, registrar, timers):
+    server = registered_and_refreshed(api, sip_account, registrar, timers)
+    assert len(server.registers()) >= 3  # REGISTER, its answer to the challenge, a refresh
+    found = server.violations(register_duties.CSEQ_NOT_INCREASING)
+    assert not found, "[SIP-REG-015] " + "; ".join(map(str, found))

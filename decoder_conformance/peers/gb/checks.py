@@ -60,6 +60,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from decoder_conformance.peers import register_duties
 from decoder_conformance.peers.capture import WireRecord
 from wire import digest, gb_id, gb_sdp, manscdp
 from wire.sdp import (
@@ -81,11 +82,11 @@ URI_DOMAIN = "uri-domain"
 REQUEST_URI = "request-uri"
 NO_CONTACT = "register-no-contact"
 CALL_ID_CHANGED = "register-call-id-changed"
-CSEQ_NOT_INCREASING = "cseq-not-increasing"
+CSEQ_NOT_INCREASING = register_duties.CSEQ_NOT_INCREASING
 UNREGISTER_CALL_ID = "unregister-call-id"
 AUTH_USERNAME = "auth-username"
 AUTH_REALM = "auth-realm"
-AUTH_URI = "auth-uri"
+AUTH_URI = register_duties.AUTH_URI
 AUTH_RESPONSE = "auth-response"
 AUTH_MALFORMED = "auth-malformed"
 # MESSAGE
@@ -244,15 +245,7 @@ def credential_findings(
         found.append(
             (AUTH_REALM, f"digest realm {credentials.realm!r} is not the challenge's {realm!r}")
         )
-    if credentials.uri != request.uri:
-        found.append(
-            (
-                AUTH_URI,
-                f"digest uri {credentials.uri!r} is not the Request-URI {request.uri!r} "
-                "(RFC 3261 §22.4)",
-            )
-        )
-    return found
+    return found + register_duties.digest_uri_findings(credentials, request)
 
 
 def content_type_findings(request: SipRequest) -> list[Finding]:

@@ -25,6 +25,7 @@ from decoder_conformance.peers.gb import checks
 from decoder_conformance.peers.gb.checks import Finding, Violation
 from decoder_conformance.peers.gb.model import Registration, gb_date
 from decoder_conformance.peers.gb.transport import Route, SipServer
+from decoder_conformance.peers.register_duties import CSeqTracker
 from wire import digest, gb_id
 from wire.sip import SipRequest, SipResponse, make_response, new_tag
 
@@ -63,7 +64,7 @@ class GbRegistrar(SipServer):
         self.grant_headers = tuple(grant_headers)
         self._bindings: dict[str, Registration] = {}
         self._nonces: set[str] = set()
-        self._last_cseq: dict[str, int] = {}  # Call-ID -> highest CSeq seen from the device
+        self._cseqs = CSeqTracker()  # the highest CSeq per Call-ID of the device's REGISTERs
         self._violations: list[Violation] = []
 
     # -- the registration view -------------------------------------------------------------
@@ -146,7 +147,7 @@ class GbRegistrar(SipServer):
 
     def _register(self, received: WireRecord, request: SipRequest, route: Route) -> None:
         try:
-            from_addr, _to, cseq = request.from_addr, request.to_addr, request.cseq.number
+            from_addr, _to, _cseq = request.from_addr, request.to_addr, request.cseq.number
         except ValueError as exc:
             self._violate(received, "", [(checks.URI_USER, f"REGISTER unreadable: {exc}")])
             self.reply(received, route, self._answer(request, 400))
@@ -165,7 +166,7 @@ class GbRegistrar(SipServer):
             self.reply(received, route, self._answer(request, 403))
             return
         call_id = request.call_id or ""
-        findings = self._register_findings(request, device, expires, call_id, cseq)
+        findings = self._register_findings(request, device, expires, call_id)
         with self._lock:
             binding = self._live(device)
         header = request.headers.get("Authorization")
@@ -216,7 +217,6 @@ class GbRegistrar(SipServer):
         device: str,
         expires: int,
         call_id: str,
-        cseq: int,
     ) -> list[Finding]:
         findings = checks.address_findings("From", request.from_addr, None)
         to_user = checks.user_of(request.to_addr)
@@ -229,12 +229,7 @@ class GbRegistrar(SipServer):
             findings.append((checks.NO_CONTACT, "REGISTER without Contact"))
         with self._lock:
             binding = self._live(device)
-            last = self._last_cseq.get(call_id)
-            self._last_cseq[call_id] = max(cseq, last or 0)
-        if last is not None and cseq <= last:
-            findings.append(
-                (checks.CSEQ_NOT_INCREASING, f"CSeq {cseq} after {last} on Call-ID {call_id}")
-            )
+        findings += self._cseqs.findings(request)
         if binding is not None and binding.call_id != call_id:
             code = checks.UNREGISTER_CALL_ID if expires == 0 else checks.CALL_ID_CHANGED
             findings.append(
