@@ -40,6 +40,7 @@ class Fault(StrEnum):
     BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
     DIGEST_URI_WITHOUT_PORT = "digest_uri_without_port"
     REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
+    REINVITE_VERSION_NOT_RAISED = "reinvite_version_not_raised"
     GB_NO_KEEPALIVE = "gb_no_keepalive"
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
@@ -240,6 +241,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.SIP,
             ("SIP-REG-015",),
             ("suites/sip/test_registration.py::test_cseq_grows_on_one_call_id",),
+        ),
+        Fault.REINVITE_VERSION_NOT_RAISED: FaultInfo(
+            "the SDP answering a re-INVITE (hold, resume) keeps the o= session version of the "
+            "previous SDP although the session changed",
+            Area.CALLS,
+            ("SIP-CALL-RE-002",),
+            ("suites/calls/test_reinvite.py::test_reinvite_answers_raise_the_origin_version",),
         ),
         Fault.GB_NO_KEEPALIVE: FaultInfo(
             "a gb28181 account registers but never sends a keepalive, so the platform marks it "

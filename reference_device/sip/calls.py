@@ -582,12 +582,14 @@ class Call:
                         f"the call's media is {media.transport}; a re-INVITE cannot move it to"
                         f" {remote.transport}"
                     )
+                # The fault: the answer keeps the session version of the previous SDP.
+                stale = self.owner.faults.on(Fault.REINVITE_VERSION_NOT_RAISED)
                 answer = sdp.answer_video_recvonly(
                     description,
                     host,
                     media.port,
                     session_id=self._session_id,
-                    session_version=self._next_version(),
+                    session_version=str(self._session_version) if stale else self._next_version(),
                 )
             except sdp.SdpNegotiationError as exc:
                 log.info("re-INVITE refused: %s", exc)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
+from decoder_conformance.failures import harness_check
 from wire import sdp
 
 
@@ -61,3 +64,43 @@ def test_reinvite_hold_then_resume(api, calls, sip_account, raw_caller):
     calls.status_now(account, calls.IN_PROGRESS, "the resumed call is established")
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     calls.ended_by_device(leg, account, why="hangup.json ended the resumed call")
+
+
+def _origins(leg):
+    """(o= line, whole SDP) of each 2xx to INVITE the leg received, once per CSeq, in order."""
+    seen, found = set(), []
+    for response in leg.responses("INVITE"):
+        number = response.cseq.number
+        if 200 <= response.status_code < 300 and response.body and number not in seen:
+            seen.add(number)
+            found.append((sdp.parse(response.body).origin, response.body))
+    return found
+
+
+@pytest.mark.req("SIP-CALL-RE-002")
+def test_reinvite_answers_raise_the_origin_version(api, calls, sip_account, raw_caller):
+    account = sip_account(call_cfg={"auto_aws": "true"})
+    caller = raw_caller()
+    leg = calls.answered(caller, account)
+    _reinvite(api, calls, leg, caller.offer(direction="inactive", version=2), "hold")
+    _reinvite(api, calls, leg, caller.offer(direction="sendonly", version=3), "resume")
+    origins = _origins(leg)
+    harness_check(len(origins) == 3, f"the answers to the INVITE and 2 re-INVITEs: {origins}")
+    for (before, old), (after, new) in itertools.pairwise(origins):
+        same, now = (
+            (o.username, o.session_id, o.nettype, o.addrtype, o.address) for o in (before, after)
+        )
+        assert same == now, (
+            f"[SIP-CALL-RE-002] expected the o= line kept but for its version, observed "
+            f"o={before.to_string()} then o={after.to_string()}"
+        )
+        changed = new.replace(after.to_string().encode(), b"") != old.replace(
+            before.to_string().encode(), b""
+        )
+        if changed:
+            assert int(after.session_version) > int(before.session_version), (
+                f"[SIP-CALL-RE-002] expected a higher o= version for a changed session, "
+                f"observed o={before.to_string()} then o={after.to_string()}"
+            )
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.ended_by_device(leg, account, why="hangup.json ended the call")
