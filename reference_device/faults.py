@@ -41,6 +41,7 @@ class Fault(StrEnum):
     DIGEST_URI_WITHOUT_PORT = "digest_uri_without_port"
     REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
     REINVITE_VERSION_NOT_RAISED = "reinvite_version_not_raised"
+    ACK_CSEQ_INCREMENTED = "ack_cseq_incremented"
     GB_NO_KEEPALIVE = "gb_no_keepalive"
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
@@ -248,6 +249,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.CALLS,
             ("SIP-CALL-RE-002",),
             ("suites/calls/test_reinvite.py::test_reinvite_answers_raise_the_origin_version",),
+        ),
+        Fault.ACK_CSEQ_INCREMENTED: FaultInfo(
+            "the ACK to the 2xx of the device's own INVITE carries the next CSeq number (as a "
+            "new request would) instead of the INVITE's",
+            Area.CALLS,
+            ("SIP-CALL-ACK-001",),
+            ("suites/calls/test_outgoing.py::test_ack_of_the_2xx_matches_the_invite",),
         ),
         Fault.GB_NO_KEEPALIVE: FaultInfo(
             "a gb28181 account registers but never sends a keepalive, so the platform marks it "

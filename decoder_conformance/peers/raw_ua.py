@@ -481,6 +481,41 @@ class RawCallee(RawUa):
                     )
                 self.cond.wait(deadline.remaining)
 
+    def ack_problems(self, call_id: str) -> list[str]:
+        """What is wrong with the device's ACKs to our 2xx on `call_id` (RFC 3261 §13.2.2.4:
+        the INVITE's CSeq number with method ACK; §12.2.1.1: the dialog's Call-ID and tags).
+        NotExercised when the call had no INVITE or no ACK to judge."""
+        invites = [r.message for r in self.invites() if r.message.call_id == call_id]
+        acks = [
+            r.message
+            for r in self.records()
+            if r.direction == "RX"
+            and isinstance(r.message, sip.SipRequest)
+            and r.message.method == "ACK"
+            and r.message.call_id == call_id
+        ]
+        if not invites or not acks or call_id not in self.tags:
+            raise NotExercised(
+                f"harness invariant: no answered INVITE and ACK on Call-ID {call_id} to judge; "
+                f"seen: {self.flow(call_id)}"
+            )
+        invite = invites[0]
+        problems = []
+        for ack in acks:
+            if (ack.cseq.number, ack.cseq.method) != (invite.cseq.number, "ACK"):
+                problems.append(
+                    f"ACK CSeq {ack.cseq.number} {ack.cseq.method}, the INVITE's was "
+                    f"{invite.cseq.number} {invite.cseq.method} (RFC 3261 §13.2.2.4)"
+                )
+            if ack.from_addr.params.get("tag") != invite.from_addr.params.get("tag"):
+                problems.append("ACK From tag is not the INVITE's (RFC 3261 §12.2.1.1)")
+            if ack.to_addr.params.get("tag") != self.tags[call_id]:
+                problems.append(
+                    f"ACK To tag {ack.to_addr.params.get('tag')!r} is not the callee's "
+                    f"{self.tags[call_id]!r} (RFC 3261 §12.2.1.1)"
+                )
+        return problems
+
     def call_ids(self) -> list[str]:
         """Distinct Call-IDs of the INVITEs received."""
         return list(dict.fromkeys(r.message.call_id or "" for r in self.invites()))

@@ -690,7 +690,10 @@ class Call:
 
     def _send_ack(self) -> None:
         assert self.dialog is not None and self.invite is not None
-        ack = self.dialog.request(sip.METHOD_ACK, self.owner.contact, cseq=self.invite.cseq.number)
+        number = self.invite.cseq.number
+        if self.owner.faults.on(Fault.ACK_CSEQ_INCREMENTED):
+            number += 1  # the fault: the ACK takes the next CSeq like a new request
+        ack = self.dialog.request(sip.METHOD_ACK, self.owner.contact, cseq=number)
         self._ack = ack
         self._dialog_flow().send(ack)
 

@@ -155,3 +155,14 @@ def test_own_offer_in_the_auto_call_invite_is_shaped_for_a_decoder(
     calls.offer_shape(offer, "the device's offer in its INVITE", account.sip.host)
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     calls.ended(account, why="hangup.json ended the outgoing call")
+
+
+@pytest.mark.req("SIP-CALL-ACK-001")
+def test_ack_of_the_2xx_matches_the_invite(api, calls, sip_account, raw_callee):
+    callee = raw_callee("callee")
+    account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
+    invite = _ringing_then_answered(api, calls, account, callee)
+    problems = callee.ack_problems(invite.call_id or "")
+    assert not problems, f"[SIP-CALL-ACK-001] {'; '.join(problems)}; flow: {callee.flow()}"
+    api.expect_ok(api.call("hangup", {"id": str(account.id)}))
+    calls.ended(account, why="hangup.json ended the outgoing call")
