@@ -101,8 +101,12 @@ def _handler(api: Api, path: str, endpoint: Endpoint) -> Handler:
             payload = endpoint(params)
         except ApiError as exc:
             log.info("%s %s refused: %s", request.method, request.path, exc)
-            return refused(exc.code)
-        return ok(payload)
+            response = refused(exc.code)
+        else:
+            response = ok(payload)
+        if api.faults.on(Fault.JSON_AS_TEXT_HTML):
+            response.content_type = "text/html"  # the fault: JSON labelled as an HTML page
+        return response
 
     return handle
 

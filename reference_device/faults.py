@@ -42,6 +42,7 @@ class Fault(StrEnum):
     REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
     REINVITE_VERSION_NOT_RAISED = "reinvite_version_not_raised"
     ACK_CSEQ_INCREMENTED = "ack_cseq_incremented"
+    JSON_AS_TEXT_HTML = "json_as_text_html"
     GB_NO_KEEPALIVE = "gb_no_keepalive"
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
@@ -256,6 +257,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.CALLS,
             ("SIP-CALL-ACK-001",),
             ("suites/calls/test_outgoing.py::test_ack_of_the_2xx_matches_the_invite",),
+        ),
+        Fault.JSON_AS_TEXT_HTML: FaultInfo(
+            "every sip/*.json answer (ok or error) carries Content-Type text/html although its "
+            "body is JSON",
+            Area.API,
+            ("SIP-API-ENV-008",),
+            ("suites/api/test_envelope.py::test_every_endpoint_answers_application_json",),
         ),
         Fault.GB_NO_KEEPALIVE: FaultInfo(
             "a gb28181 account registers but never sends a keepalive, so the platform marks it "

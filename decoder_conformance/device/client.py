@@ -151,6 +151,8 @@ class Exchange:
     status: int
     body: str
     elapsed_ms: float
+    #: the answer's Content-Type header ("" when it had none)
+    content_type: str = ""
 
     def curl(self) -> str:
         """A curl command line that replays the request (secrets redacted)."""
@@ -164,7 +166,8 @@ class Exchange:
     def render(self) -> str:
         """Request and answer as text for reports."""
         return (
-            f"{self.curl()}\n-> HTTP {self.status} in {self.elapsed_ms:.1f} ms\n"
+            f"{self.curl()}\n-> HTTP {self.status} ({self.content_type or 'no Content-Type'}) in "
+            f"{self.elapsed_ms:.1f} ms\n"
             f"{redact_body(self.body)}\n"
         )
 
@@ -290,6 +293,7 @@ class DeviceClient:
             status=response.status_code,
             body=response.text,
             elapsed_ms=(time.monotonic() - started) * 1000.0,
+            content_type=response.headers.get("Content-Type", ""),
         )
         if self.on_exchange is not None:
             self.on_exchange(exchange)

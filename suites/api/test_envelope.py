@@ -36,6 +36,20 @@ def test_every_endpoint_answers_http_200_envelope(api, endpoint, method):
 
 @pytest.mark.parametrize(
     "endpoint",
+    [pytest.param(e, marks=pytest.mark.req("SIP-API-ENV-008")) for e in SIP_ENDPOINTS],
+)
+def test_every_endpoint_answers_application_json(api, endpoint):
+    reply = api.call(endpoint)
+    api.expect_envelope(reply)
+    media_type = reply.exchange.content_type.split(";")[0].strip().lower()
+    assert media_type == "application/json", (
+        f"[SIP-API-ENV-008] expected Content-Type application/json on the JSON answer of "
+        f"{endpoint}.json, observed {reply.exchange.content_type or 'none'}"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint",
     [pytest.param(e, marks=pytest.mark.req("SIP-API-ENV-007")) for e in SIP_ENDPOINTS],
 )
 def test_every_endpoint_answers_http_200(api, endpoint):
