@@ -692,6 +692,16 @@ def test_fault_id_reused(tmp_path: Path) -> None:
     drive(tmp_path, scenario, faults=["id_reused"])
 
 
+def test_fault_json_as_text_html(tmp_path: Path) -> None:
+    async def scenario(dev: Device) -> None:
+        status, content_type, body = await dev.raw("sip/list.json")
+        assert (status, content_type, body["result"]) == (200, "text/html", "ok")
+        status, content_type, body = await dev.raw("sip/account.json", params={"id": "9"})
+        assert (status, content_type, body["result"]) == (200, "text/html", "error")
+
+    drive(tmp_path, scenario, faults=["json_as_text_html"])
+
+
 def test_fault_partial_modify(tmp_path: Path) -> None:
     async def scenario(dev: Device) -> None:
         await dev.add("a")

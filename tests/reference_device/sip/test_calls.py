@@ -269,9 +269,12 @@ def test_unacked_200_is_retransmitted_then_bye(tmp_path: Path) -> None:
     peer.close()
 
 
-def test_reinvite_follows_new_port_and_hold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", [(), ("reinvite_version_not_raised",)])
+def test_reinvite_follows_new_port_and_hold(tmp_path: Path, fault: tuple[str, ...]) -> None:
+    """A re-INVITE's answer raises the o= version; under reinvite_version_not_raised it keeps
+    the version of the first answer."""
     peer = Peer()
-    with device(tmp_path) as dev:
+    with device(tmp_path, faults=fault) as dev:
         dev.account()
         dev.ok("modify_call_cfg", id="1", auto_aws="1")
         dialog, ok = _answered_call(dev, peer)
@@ -281,7 +284,10 @@ def test_reinvite_follows_new_port_and_hold(tmp_path: Path) -> None:
         )
         reok = peer.response(200)
         answer = sdp.parse(reok.body)
-        assert int(answer.origin.session_version) > first_version
+        if fault:
+            assert int(answer.origin.session_version) == first_version
+        else:
+            assert int(answer.origin.session_version) > first_version
         assert video_of(reok.body).direction == "inactive"
         assert video_of(reok.body).port == video_of(ok.body).port
         dialog.ack()
@@ -315,9 +321,14 @@ def test_tcp_invite_and_bye(tmp_path: Path) -> None:
     peer.close()
 
 
-def test_auto_call_out_then_calling_then_hangup_without_redial(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fault", [(), ("ack_cseq_incremented",)])
+def test_auto_call_out_then_calling_then_hangup_without_redial(
+    tmp_path: Path, fault: tuple[str, ...]
+) -> None:
+    """The ACK to the 2xx carries the INVITE's CSeq number (the next one under
+    ack_cseq_incremented)."""
     callee = Peer()
-    with device(tmp_path) as dev:
+    with device(tmp_path, faults=fault) as dev:
         dev.account()
         dev.ok("modify_call_cfg", id="1", sip_out_url=f"cam@127.0.0.1:{callee.port}", auto_call="1")
         got = callee.request("INVITE")
@@ -335,7 +346,9 @@ def test_auto_call_out_then_calling_then_hangup_without_redial(tmp_path: Path) -
         answer.media[0].direction = "sendonly"
         ok.set_body(answer.to_bytes(), "application/sdp")
         callee.send(ok, port)
-        callee.request("ACK")
+        ack = callee.request("ACK").message
+        assert isinstance(ack, sip.SipRequest) and ack.cseq.method == "ACK"
+        assert ack.cseq.number == invite.cseq.number + (1 if fault else 0)
         dev.wait_state("call_status", "calling")
         dev.ok("hangup", id="1")
         bye = callee.request("BYE").message

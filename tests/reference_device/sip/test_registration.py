@@ -229,3 +229,33 @@ def test_registered_only_once_the_200_comes_unless_faulty(
         assert dev.status()["register_status"]["extra_info"] == 200
         _stop_answering_unregister(dev, registrar, port)
     registrar.close()
+
+
+def test_fault_digest_uri_without_port(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path, faults=("digest_uri_without_port",)) as dev:
+        _registered_device(dev, registrar)
+        first = _register(registrar)
+        challenge = digest.Challenge(realm="lab", nonce="n1", qop=["auth"])
+        respond(registrar, first, 401, dev.sip_port(), WWW_Authenticate=challenge.to_header())
+        second = _register(registrar)
+        credentials = digest.Credentials.parse(second.headers.get("Authorization") or "")
+        assert second.uri == f"sip:127.0.0.1:{registrar.port}"
+        assert credentials.uri == "sip:127.0.0.1"  # the port left out
+        respond(registrar, second, 200, dev.sip_port(), Expires="30")
+        _stop_answering_unregister(dev, registrar, dev.sip_port())
+    registrar.close()
+
+
+def test_fault_register_cseq_restarts(tmp_path: Path) -> None:
+    registrar = Peer()
+    with device(tmp_path, faults=("register_cseq_restarts",)) as dev:
+        port = dev.sip_port()
+        _registered_device(dev, registrar)
+        first = _challenge_and_grant(registrar, port, 1, "n1")
+        refresh = _register(registrar)  # the refresh's first REGISTER, on the same Call-ID
+        assert refresh.call_id == first.call_id
+        assert refresh.cseq.number == 1 < first.cseq.number
+        respond(registrar, refresh, 200, port, Expires="30")
+        _stop_answering_unregister(dev, registrar, port)
+    registrar.close()
