@@ -179,14 +179,7 @@ def meter_accuracy(client: DeviceClient, sip: DeviceSip) -> bool:
     end_call(client, call)
     print("meter accuracy (640x360 30 fps, 1000 kbit/s CBR, 12 s, samples every 0.25 s)")
     print(f"  sent (RTP payload)          {sent:8.1f} kbit/s")
-    print(
-        f"  reported (mean of {len(steady):2d})       {reported:8.1f} kbit/s   error {error:+.2%}"
-        f"   (target within {METER_TARGET:.0%})"
-    )
-    print(
-        f"  per sample vs its 2 s window: mean |error| {mean(per_sample):.2%}, "
-        f"max {max(per_sample):.2%}"
-    )
+    print_meter_error(len(steady), reported, error, per_sample)
     print(f"  libavformat estimate (MP4)  {libav:8.1f} kbit/s (the whole stream)")
     shown = "not installed" if ffprobe is None else f"{ffprobe:8.1f} kbit/s"
     print(f"  ffprobe estimate            {shown}")
@@ -323,6 +316,18 @@ def meter_error(
     return steady, reported, sent, (reported - sent) / sent, per_sample
 
 
+def print_meter_error(samples: int, reported: float, error: float, per_sample: list[float]) -> None:
+    """The reported bitrate's lines of a meter-accuracy figure."""
+    print(
+        f"  reported (mean of {samples:2d})       {reported:8.1f} kbit/s   error {error:+.2%}"
+        f"   (target within {METER_TARGET:.0%})"
+    )
+    print(
+        f"  per sample vs its 2 s window: mean |error| {mean(per_sample):.2%}, "
+        f"max {max(per_sample):.2%}"
+    )
+
+
 def first_frame_at(sender: RtpSender) -> float:
     """The monotonic time the sender sent its first frame (waits up to 5 s for it)."""
     started = poll_until(
@@ -374,14 +379,7 @@ def ps_meter_accuracy(
     print(
         f"  sent (PS payload of RTP)    {sent:8.1f} kbit/s   (PS over H.264: {ps / h264 - 1:+.2%})"
     )
-    print(
-        f"  reported (mean of {len(steady):2d})       {reported:8.1f} kbit/s   error {error:+.2%}"
-        f"   (target within {METER_TARGET:.0%})"
-    )
-    print(
-        f"  per sample vs its 2 s window: mean |error| {mean(per_sample):.2%}, "
-        f"max {max(per_sample):.2%}"
-    )
+    print_meter_error(len(steady), reported, error, per_sample)
     return abs(error) <= METER_TARGET
 
 
