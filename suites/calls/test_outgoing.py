@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.waiting import poll_until
 from wire import sdp, sip
 
 #: How long the callee watches for a re-dial after hangup.json. A deadline window for an event
@@ -83,6 +84,16 @@ def test_auto_call_to_sipp_callee(api, calls, sip_account, sipp_uas):
         if r.direction == "RX" and r.is_request and r.message.method == "INVITE"
     ]
     assert invites, f"[{api.req}] expected SIPp to have received the device's INVITE"
+    # hangup.json only once the call is up (SIPp's 200 ACKed): while it still rings, the device
+    # CANCELs, which SIPp's scenario does not expect, and the case would judge a race.
+    poll_until(
+        uas.records,
+        lambda records: any(
+            r.direction == "RX" and r.is_request and r.message.method == "ACK" for r in records
+        ),
+        timeout=calls.timeout,
+        expected="the device's ACK to SIPp's 200",
+    )
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     result = uas.wait(calls.timeout)
     calls.ended(account, why="hangup.json ended the outgoing call")
