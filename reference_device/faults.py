@@ -37,6 +37,12 @@ class Fault(StrEnum):
     FUA_BROKEN = "fua_broken"
     REGISTERED_BEFORE_OK = "registered_before_ok"
     LOSS_FRAMES_DOUBLE_COUNTED = "loss_frames_double_counted"
+    REORDER_DROPPED = "reorder_dropped"
+    FOREIGN_SSRC_METERED = "foreign_ssrc_metered"
+    SPROP_IGNORED = "sprop_ignored"
+    LOSS_STALLS_DECODER = "loss_stalls_decoder"
+    H265_OFFER_ACCEPTED = "h265_offer_accepted"
+    NO_KEYFRAME_REQUEST = "no_keyframe_request"
     BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
     DIGEST_URI_WITHOUT_PORT = "digest_uri_without_port"
     REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
@@ -221,6 +227,49 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.MEDIA,
             ("SIP-MED-LOSS-001",),
             ("suites/media/test_decoding.py::test_loss_still_decodes",),
+        ),
+        Fault.REORDER_DROPPED: FaultInfo(
+            "an RTP packet that arrives after one with a higher sequence number is dropped as "
+            "late instead of being put back in order (no reorder window), so each pair of "
+            "swapped neighbours loses a packet and its frame",
+            Area.MEDIA,
+            ("SIP-MED-REORD-001",),
+            ("suites/media/test_media_depth.py::test_reordered_packets_are_decoded_in_order",),
+        ),
+        Fault.FOREIGN_SSRC_METERED: FaultInfo(
+            "the bitrate meter counts every RTP packet arriving on the call's media port, so a "
+            "second, foreign SSRC sending the same stream doubles status.json's bitrate",
+            Area.MEDIA,
+            ("SIP-MED-SSRC-001",),
+            ("suites/media/test_media_depth.py::test_foreign_ssrc_is_not_metered",),
+        ),
+        Fault.SPROP_IGNORED: FaultInfo(
+            "the SDP offer's sprop-parameter-sets are ignored, so a stream that sends its SPS "
+            "and PPS only out of band is never decoded",
+            Area.MEDIA,
+            ("SIP-MED-H264-002",),
+            ("suites/media/test_media_depth.py::test_parameter_sets_only_in_sprop_are_used",),
+        ),
+        Fault.LOSS_STALLS_DECODER: FaultInfo(
+            "after a sequence gap the decoder is never fed again (its keyframe gate closes and "
+            "does not reopen at the next IDR): the picture freezes for the rest of the call",
+            Area.MEDIA,
+            ("SIP-MED-LOSS-002",),
+            ("suites/media/test_media_depth.py::test_decoding_resumes_after_a_loss_burst",),
+        ),
+        Fault.H265_OFFER_ACCEPTED: FaultInfo(
+            "the codec name of an offered video format is never read, so an INVITE offering "
+            "only H.265 is answered 200 receiving it as H.264 instead of being refused",
+            Area.MEDIA,
+            ("SIP-MED-CODEC-001",),
+            ("suites/media/test_media_depth.py::test_h265_only_offer_is_not_accepted",),
+        ),
+        Fault.NO_KEYFRAME_REQUEST: FaultInfo(
+            "a sequence gap never asks the sender for a keyframe (no RTCP PLI or FIR, no SIP "
+            "INFO): the picture stays damaged until the sender's next periodic IDR",
+            Area.MEDIA,
+            ("SIP-MED-LOSS-003",),
+            ("suites/media/test_media_depth.py::test_keyframe_requested_after_a_loss_burst",),
         ),
         Fault.BINDS_SHOW_REQUESTED_PORT: FaultInfo(
             "get_binds.json shows the binds as requested, so a bind written with port 0 shows "

@@ -18,19 +18,22 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Final
 
 import av
 
 from decoder_conformance.media.pattern import pattern_frame
-from wire.h264 import is_keyframe
+from wire.h264 import NAL_TYPE_PPS, NAL_TYPE_SPS, is_keyframe, join_annexb, split_annexb
 
 #: Pixel count from which ``preset="auto"`` trades quality for speed (720p and up).
 ULTRAFAST_FROM_PIXELS = 1280 * 720
 DEFAULT_BUFSIZE_SECONDS = 0.5
 #: Initial VBV fill; x264's default 0.9 makes the first 1-3 s overshoot by up to 40 %.
 DEFAULT_VBV_INIT = 0.5
+#: The NAL unit types of the parameter sets (H.264 §7.4.1.2).
+PARAMETER_SETS: Final = (NAL_TYPE_SPS, NAL_TYPE_PPS)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,13 @@ def _encode_segment(
     preset: str,
     bufsize_kbit: int,
     vbv_init: float,
+    slice_max_size: int = 0,
 ) -> tuple[tuple[EncodedFrame, ...], float]:
-    """Encode frames ``first_frame`` .. ``first_frame + frames - 1`` of the pattern; cached."""
+    """Encode frames ``first_frame`` .. ``first_frame + frames - 1`` of the pattern; cached.
+
+    ``slice_max_size`` (octets, 0 for no limit) cuts each picture into slices whose NAL units
+    fit it: what an RFC 6184 packetization-mode 0 sender needs (no fragmentation there).
+    """
     started = time.perf_counter()
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
@@ -95,7 +103,8 @@ def _encode_segment(
         "maxrate": f"{kbps}k",
         "minrate": f"{kbps}k",
         "bufsize": f"{bufsize_kbit}k",
-        "x264-params": f"nal-hrd=cbr:force-cfr=1:scenecut=0:vbv-init={vbv_init}",
+        "x264-params": f"nal-hrd=cbr:force-cfr=1:scenecut=0:vbv-init={vbv_init}"
+        + (f":slice-max-size={slice_max_size}" if slice_max_size else ""),
     }
     units: list[bytes] = []
     for index in range(first_frame, first_frame + frames):
@@ -122,6 +131,8 @@ class EncodedStream:
     gop: int
     frames: tuple[EncodedFrame, ...]
     segments: tuple[Segment, ...]
+    #: The picture sizes in stream order when they change (:meth:`resolution_change`), else ().
+    sizes: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def cbr(
@@ -136,6 +147,7 @@ class EncodedStream:
         preset: str = "auto",
         bufsize_seconds: float = DEFAULT_BUFSIZE_SECONDS,
         vbv_init: float = DEFAULT_VBV_INIT,
+        slice_max_size: int = 0,
     ) -> EncodedStream:
         """``seconds`` of the pattern at a constant ``kbps`` (kbit/s, 1000 bit).
 
@@ -145,7 +157,8 @@ class EncodedStream:
         stream undershoots until the buffer is full and filler data starts (about
         ``(1 - vbv_init) * bufsize``: 3274, 3726, then 4000 kbit/s per second at 0.5; 3800,
         then 4000 at 0.9), where it can (640x360 at 1000 kbit/s) the first second overshoots by
-        up to ``vbv_init * bufsize`` (+1 to +3 % at 0.5, +9 % at 0.9).
+        up to ``vbv_init * bufsize`` (+1 to +3 % at 0.5, +9 % at 0.9). ``slice_max_size`` > 0
+        keeps every NAL unit within that many octets (for packetization-mode 0).
         """
         return cls.segmented(
             width,
@@ -156,6 +169,7 @@ class EncodedStream:
             preset=preset,
             bufsize_seconds=bufsize_seconds,
             vbv_init=vbv_init,
+            slice_max_size=slice_max_size,
         )
 
     @classmethod
@@ -204,6 +218,7 @@ class EncodedStream:
         preset: str = "auto",
         bufsize_seconds: float = DEFAULT_BUFSIZE_SECONDS,
         vbv_init: float = DEFAULT_VBV_INIT,
+        slice_max_size: int = 0,
     ) -> EncodedStream:
         """Consecutive ``(seconds, kbps)`` segments, each from its own encoder, joined at IDRs."""
         if width <= 0 or height <= 0 or width % 2 or height % 2:
@@ -238,10 +253,81 @@ class EncodedStream:
                 preset=resolved,
                 bufsize_kbit=bufsize,
                 vbv_init=vbv_init,
+                slice_max_size=slice_max_size,
             )
             parts.append(Segment(len(frames), count, kbps, resolved, took))
             frames.extend(encoded)
         return cls(width, height, fps, gop, tuple(frames), tuple(parts))
+
+    @classmethod
+    def resolution_change(
+        cls,
+        before: tuple[int, int],
+        after: tuple[int, int],
+        change_at: float,
+        seconds: float,
+        *,
+        fps: int = 30,
+        kbps: int = 1000,
+    ) -> EncodedStream:
+        """``before`` (width, height) for ``change_at`` seconds, then ``after``: the second
+        encoder starts with an IDR carrying its new SPS and PPS, as a source that changes its
+        picture size mid-call sends it. :attr:`width`/:attr:`height` are the size *after* the
+        change (the one a decoder shows at the end); :attr:`sizes` gives both.
+        """
+        if not 0 < change_at < seconds:
+            raise ValueError(f"change_at {change_at} s must lie inside the {seconds} s stream")
+        first = cls.cbr(*before, fps, kbps, change_at)
+        count = round((seconds - change_at) * fps)
+        if count < 1 or abs(count - (seconds - change_at) * fps) > 1e-6:
+            raise ValueError(f"{seconds - change_at} s after the change is not whole frames")
+        preset = _resolve_preset("auto", *after)
+        # The second encoder continues the pattern's frame numbers (and starts with an IDR).
+        tail, took = _encode_segment(
+            *after,
+            fps,
+            kbps,
+            first_frame=len(first.frames),
+            frames=count,
+            gop=first.gop,
+            preset=preset,
+            bufsize_kbit=max(1, round(kbps * DEFAULT_BUFSIZE_SECONDS)),
+            vbv_init=DEFAULT_VBV_INIT,
+        )
+        segment = Segment(len(first.frames), count, kbps, preset, took)
+        return cls(
+            after[0],
+            after[1],
+            fps,
+            first.gop,
+            first.frames + tail,
+            (*first.segments, segment),
+            sizes=(before, after),
+        )
+
+    # -- parameter sets (RFC 6184 §8.1 sprop-parameter-sets) -------------------------------------
+
+    def parameter_sets(self) -> tuple[bytes, ...]:
+        """The SPS and PPS NAL units of the first keyframe (without start codes), in order."""
+        for frame in self.frames:
+            if frame.keyframe:
+                return tuple(
+                    nal for nal in split_annexb(frame.data) if nal[0] & 0x1F in PARAMETER_SETS
+                )
+        return ()
+
+    def without_parameter_sets(self) -> EncodedStream:
+        """The same stream with every SPS and PPS NAL unit taken out of the access units, as a
+        sender that gives them only in ``sprop-parameter-sets`` sends it."""
+        frames = tuple(
+            EncodedFrame(
+                f.index,
+                join_annexb([n for n in split_annexb(f.data) if n[0] & 0x1F not in PARAMETER_SETS]),
+                f.keyframe,
+            )
+            for f in self.frames
+        )
+        return replace(self, frames=frames)
 
     # -- figures from the access units -------------------------------------------------------
 

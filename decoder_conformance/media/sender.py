@@ -1,9 +1,10 @@
 """The sender: an encoded stream as paced RTP, with impairments and the ground truth of what left.
 
-:class:`RtpSender` sends a stream as RTP (RFC 3550; RFC 6184 packetization-mode 1 through
+:class:`RtpSender` sends a stream as RTP (RFC 3550; RFC 6184 packetization-mode 1, or 0, through
 :class:`wire.h264.Packetizer`) to the one ``host:port`` the decoder put in its SDP, over UDP or
-over TCP with RFC 4571 framing, paced in real time from a background thread. It can drop,
-reorder, and bring in a second SSRC, and keeps the ground truth (every packet and frame it sent
+over TCP with RFC 4571 framing, paced in real time from a background thread. It can drop (also a
+burst of whole frames), reorder, and bring in a second SSRC, keeps what the decoder sends back to
+its UDP socket (RTCP feedback), and keeps the ground truth (every packet and frame it sent
 or dropped, with monotonic send times) from which a case computes the bitrate it sent over any
 window. Each packet record keeps a reference to the bytes sent, so ``peers.capture.rtp_records``
 can give them as wire records for the case's pcap on demand, at no cost on the paced send path.
@@ -34,7 +35,7 @@ from decoder_conformance import LOOPBACK
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedFrame, EncodedStream
 from decoder_conformance.waiting import DeviceTimeout
-from wire.h264 import DEFAULT_MTU, Packetizer, RtpPayload
+from wire.h264 import DEFAULT_MTU, Packetizer, RtpPayload, split_annexb
 from wire.ps import mux as ps_mux
 from wire.ps import packetize as ps_packetize
 from wire.rtp import RTP_MAX_PAYLOAD_TYPE, RtpPacket
@@ -76,6 +77,8 @@ class Impairments:
     * ``other_ssrc_from``: from this frame index on, a second source (its own random SSRC,
       sequence and timestamp bases) sends: ``other_ssrc_mode`` ``"switch"`` moves all media to
       it, ``"add"`` sends each frame from both sources.
+    * ``loss_burst``: ``(first frame, frames)``: every packet of those frames is dropped (a burst
+      of loss, e.g. a link outage), on top of the other losses.
 
     A dropped packet still consumes its sequence number (it is lost on the way, as on a network).
     """
@@ -85,6 +88,7 @@ class Impairments:
     reorder: float = 0.0
     other_ssrc_from: int | None = None
     other_ssrc_mode: str = "switch"
+    loss_burst: tuple[int, int] | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,6 +102,15 @@ class Impairments:
             raise ValueError(f"other_ssrc_mode {self.other_ssrc_mode!r} is not switch or add")
         if self.other_ssrc_from is not None and self.other_ssrc_from < 0:
             raise ValueError(f"other_ssrc_from {self.other_ssrc_from} is negative")
+        if self.loss_burst is not None and (self.loss_burst[0] < 0 or self.loss_burst[1] < 1):
+            raise ValueError(f"loss_burst {self.loss_burst} is not (first frame >= 0, frames >= 1)")
+
+    def burst_drops(self, frame: int) -> bool:
+        """Whether frame `frame` lies in the loss burst."""
+        if self.loss_burst is None:
+            return False
+        first, count = self.loss_burst
+        return first <= frame < first + count
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,16 @@ class SendStats:
     ps_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class Received:
+    """A datagram that came back to the sender's UDP socket (RTCP feedback such as a PLI, RFC
+    4585), with the monotonic time it was read (within one frame interval of its arrival)."""
+
+    t: float
+    source: tuple[str, int]
+    data: bytes
+
+
 @dataclass
 class _Source:
     ssrc: int
@@ -206,6 +229,11 @@ class RtpSender:
     measured). Each pack is made on the send path: mux and split take 0.02-0.07 ms a frame (a 27 kB
     720p IDR included), and frames leave within 5 ms of their schedule on loopback.
 
+    ``packetization_mode`` 0 sends RFC 6184 single NAL unit packets only (§6.2: no STAP-A, no
+    FU-A); every NAL unit must then fit ``mtu`` (encode with ``slice_max_size``), else
+    :meth:`start` raises ``ValueError``. Over UDP, datagrams that come back to the sender's socket
+    (RTCP feedback from the decoder, symmetric RTP) are kept: :meth:`received`.
+
     ``sock`` hands the sender a socket to send on instead of making one: over UDP a bound socket
     (the media then comes from the port the suite put in its SDP), with ``tcp=True`` a connected
     one (a connection the suite accepted from the device, GB28181 Annex L with the device in the
@@ -230,6 +258,7 @@ class RtpSender:
     bind_host: str = LOOPBACK
     payload: str = PAYLOAD_H264
     sock: socket.socket | None = field(default=None, repr=False)
+    packetization_mode: int = 1
 
     def __post_init__(self) -> None:
         host, port = parse_destination(self.destination)
@@ -249,7 +278,10 @@ class RtpSender:
             raise ValueError(f"speed {self.speed} must be > 0 and loops {self.loops} >= 1")
         if self.payload not in (PAYLOAD_H264, PAYLOAD_PS):
             raise ValueError(f"payload {self.payload!r} is not {PAYLOAD_H264!r} or {PAYLOAD_PS!r}")
-        self.packetizer = Packetizer(self.mtu)
+        if self.packetization_mode not in (0, 1):
+            raise ValueError(f"packetization_mode {self.packetization_mode} is not 0 or 1")
+        self.packetizer = Packetizer(self.mtu, aggregate=self.packetization_mode == 1)
+        self._received: list[Received] = []
         self.other_ssrc = _random_u32()
         while self.other_ssrc == self.ssrc:
             self.other_ssrc = _random_u32()
@@ -315,6 +347,13 @@ class RtpSender:
         payloads = [
             [] if ps else self.packetizer.packetize_annexb(f.data) for f in self.stream.frames
         ]
+        if self.packetization_mode == 0 and not ps:
+            largest = max(len(n) for f in self.stream.frames for n in split_annexb(f.data))
+            if largest > self.mtu:
+                raise ValueError(
+                    f"packetization-mode 0 cannot carry a {largest}-octet NAL unit in {self.mtu}"
+                    " octets (RFC 6184 §6.2 allows no FU-A): encode with slice_max_size"
+                )
         if self.tcp and self.sock is None:
             self._sock = socket.create_connection(
                 (self.host, self.port), timeout=TCP_SEND_TIMEOUT, source_address=(self.bind_host, 0)
@@ -379,6 +418,28 @@ class RtpSender:
                 send_errors=self._send_errors,
                 ps_bytes=sum(p.payload_size for p in sent) if self.payload == PAYLOAD_PS else 0,
             )
+
+    def received(self) -> list[Received]:
+        """Datagrams that came back to the sender's UDP socket so far, in order (reads what is
+        waiting first while the socket is open; always empty over TCP)."""
+        self._read_back()
+        with self._lock:
+            return list(self._received)
+
+    def _read_back(self) -> None:
+        """Read, without blocking, what arrived on the UDP socket."""
+        sock = self._sock
+        if self.tcp or sock is None or sock.fileno() < 0:
+            return
+        while True:
+            try:
+                data, source = sock.recvfrom(65535, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error for an earlier datagram, or the socket closed
+                return
+            with self._lock:
+                self._received.append(Received(time.monotonic(), source[:2], data))
 
     def sent_packets(self, ssrc: int | None = None) -> list[PacketRecord]:
         """Packets actually sent (not dropped), in sending order; only ``ssrc``'s when given."""
@@ -478,8 +539,10 @@ class RtpSender:
                         if self._stop.wait(max(0.0, slot - time.monotonic())):
                             return
                     packet_count += 1
-                    drop = (imp.loss_every and packet_count % imp.loss_every == 0) or (
-                        imp.loss_fraction and rng.random() < imp.loss_fraction
+                    drop = (
+                        (imp.loss_every and packet_count % imp.loss_every == 0)
+                        or (imp.loss_fraction and rng.random() < imp.loss_fraction)
+                        or imp.burst_drops(n)
                     )
                     packet = RtpPacket(
                         payload_type=self.payload_type,
@@ -508,6 +571,7 @@ class RtpSender:
                                 data=data,
                             )
                         )
+                self._read_back()
                 with self._lock:
                     self.frames.append(
                         FrameRecord(

@@ -32,7 +32,14 @@ rtpmap of the SDP exchange):
 
 Until the first access unit holding an IDR slice they are counted in ``waiting_keyframe``; from it
 on each goes to the call's decoder thread, or is counted in ``decoder_overrun`` when that thread's
-queue is full.
+queue is full. Parameter sets the SDP offer carried in ``sprop-parameter-sets`` (RFC 6184 §8.1,
+:attr:`MediaSession.parameter_sets`) are put in front of that first keyframe, so a stream that
+sends them only out of band decodes.
+
+A sequence gap (packets lost) asks the sender for a keyframe through
+:attr:`MediaSession.keyframe_request` (the media port sends an RTCP PLI, RFC 4585 §6.3.1), at most
+once per ``KEYFRAME_REQUEST_SPACING``; the decoder is fed on regardless (FFmpeg conceals until the
+next IDR).
 """
 
 from __future__ import annotations
@@ -50,13 +57,16 @@ from reference_device.media.meter import BitrateMeter
 from reference_device.media.reorder import ReorderBuffer
 from wire.h264 import FU_END, NAL_TYPE_FU_A, AccessUnit, Depacketizer, is_keyframe
 from wire.ps import PsDemuxer, PsOverRtp
-from wire.rtp import RtpPacket, SequenceTracker, is_rtcp
+from wire.rtp import RtpPacket, SequenceTracker, is_rtcp, seq_distance
 from wire.sdp import ENCODING_H264, ENCODING_PS
 
 log = logging.getLogger(__name__)
 
 #: The largest access unit assembled (a 4K IDR frame is well below); beyond, it is abandoned.
 MAX_ACCESS_UNIT: Final = 4 * 1024 * 1024
+
+#: The shortest time between two keyframe requests (PLI) of one call.
+KEYFRAME_REQUEST_SPACING: Final = 0.5
 
 TRANSPORT_UDP: Final = "udp"
 TRANSPORT_TCP: Final = "tcp"
@@ -127,6 +137,9 @@ class MediaSession:
         self.counters = Counters()
         self.ssrc: int | None = None
         self.meter = BitrateMeter(clock=clock)
+        #: Octets metered per packet on top of its RTP payload (set by the call from the
+        #: bitrate_definition reading: 0 counts the payload only).
+        self.meter_overhead = 0
         self._clock = clock
         self._decoders = decoders
         self._tracker = SequenceTracker()
@@ -141,6 +154,17 @@ class MediaSession:
         # frames counted a second time.
         self._concealing = False
         self._counted_twice = 0
+        #: Annex-B SPS/PPS from the offer's sprop-parameter-sets (b"" when none), set by the call.
+        self.parameter_sets = b""
+        #: Sends a keyframe request for the given media SSRC (set by a UDP media port), or None.
+        self.keyframe_request: Callable[[int], None] | None = None
+        #: Keyframe requests made so far.
+        self.keyframe_requests = 0
+        self._last_request: float | None = None
+        # Only under the reorder_dropped fault: the highest sequence number seen.
+        self._highest: int | None = None
+        # Only under the loss_stalls_decoder fault: no access unit reaches the decoder any more.
+        self._stalled = False
         self._flush_timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._final: MediaView | None = None
@@ -188,6 +212,11 @@ class MediaSession:
             )
         elif packet.ssrc != self.ssrc:
             counters.wrong_ssrc += 1
+            if self.faults.on(Fault.FOREIGN_SSRC_METERED):
+                # The fault: the meter counts every packet on the port, whatever its source.
+                self.meter.add(len(packet.payload), self._clock())
+            return
+        if self.faults.on(Fault.REORDER_DROPPED) and self._drop_reordered(packet.sequence_number):
             return
         tracker = self._tracker
         before = (tracker.duplicates, tracker.late, tracker.bad, tracker.resyncs)
@@ -203,6 +232,29 @@ class MediaSession:
         self._release(self._reorder.push(packet, now), now)
         counters.late += self._reorder.late - late
         self._schedule_flush(now)
+
+    def _drop_reordered(self, seq: int) -> bool:
+        """The reorder_dropped fault: a packet behind the highest sequence number seen is late."""
+        if self._highest is not None and seq_distance(self._highest, seq) < 0:
+            self.counters.late += 1
+            return True
+        self._highest = seq
+        return False
+
+    def _lost_packets(self, now: float) -> None:
+        """A sequence gap: ask for a keyframe (rate-limited); the loss_stalls_decoder fault stops
+        feeding the decoder for good."""
+        if self.faults.on(Fault.LOSS_STALLS_DECODER):
+            self._stalled = True
+        if self.keyframe_request is None or self.ssrc is None:
+            return
+        if self.faults.on(Fault.NO_KEYFRAME_REQUEST):
+            return
+        if self._last_request is not None and now - self._last_request < KEYFRAME_REQUEST_SPACING:
+            return
+        self._last_request = now
+        self.keyframe_requests += 1
+        self.keyframe_request(self.ssrc)
 
     def count_malformed(self) -> None:
         """A transport-level framing error (RFC 4571 stream lost its framing)."""
@@ -232,7 +284,7 @@ class MediaSession:
             size = len(packet.payload)
             self.counters.packets += 1
             self.counters.bytes += size
-            self.meter.add(size, now)
+            self.meter.add(size + self.meter_overhead, now)
             payload = packet.payload
             if fua_broken and size > 1 and payload[0] & 0x1F == NAL_TYPE_FU_A:
                 # The fault: the FU header's end bit is masked off, so no fragmented NAL unit
@@ -242,8 +294,10 @@ class MediaSession:
             units = self._depacketizer.push(
                 payload, packet.marker, packet.sequence_number, packet.timestamp
             )
-            if double_counted and self._depacketizer.stats.gaps != gaps:
-                self._concealing = True
+            if self._depacketizer.stats.gaps != gaps:
+                self._lost_packets(now)
+                if double_counted:
+                    self._concealing = True
             for unit in units:
                 if self._decode(unit.data) and double_counted:
                     self._count_concealed(unit)
@@ -254,18 +308,24 @@ class MediaSession:
             size = len(packet.payload)
             self.counters.packets += 1
             self.counters.bytes += size
-            self.meter.add(size, now)
+            self.meter.add(size + self.meter_overhead, now)
             for pack in self._ps.push(packet):
                 for unit in self._demuxer.feed(pack) + self._demuxer.flush():
                     self._decode(unit.data)
 
     def _decode(self, access_unit: bytes) -> bool:
         """Hand one access unit to the decoder thread; whether it was taken."""
+        if self._stalled:
+            self.counters.waiting_keyframe += 1
+            return False
         if not self._keyframe_seen:
             if not is_keyframe(access_unit):
                 self.counters.waiting_keyframe += 1
                 return False
             self._keyframe_seen = True
+            if self.parameter_sets and not self.faults.on(Fault.SPROP_IGNORED):
+                # RFC 6184 §8.1: sprop-parameter-sets precede every other NAL unit.
+                access_unit = self.parameter_sets + access_unit
         if self._decoder is None:
             self._decoder = self._decoders.start(f"decoder-{self.name}")
         if not self._decoder.submit(access_unit):

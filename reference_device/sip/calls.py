@@ -48,7 +48,14 @@ from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSe
 from reference_device.readings import Point, Readings
 from reference_device.sip import gb_call
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
-from reference_device.sip.media import MediaPort, TcpActiveMediaPort, TcpMediaPort, UdpMediaPort
+from reference_device.sip.media import (
+    MediaPort,
+    TcpActiveMediaPort,
+    TcpMediaPort,
+    UdpMediaPort,
+    any_video_as_h264,
+    sprop_parameter_sets,
+)
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
 from wire import sdp, sip
@@ -406,6 +413,8 @@ class Call:
         """GB28181: our offer for a bodyless INVITE (third-party call control), else our answer
         to the platform's sendonly offer (its y= echoed); None: refused (488)."""
         contact = self.owner.contact
+        if self.owner.faults.on(Fault.H265_OFFER_ACCEPTED):
+            description = any_video_as_h264(description)
         session_id = int(self._session_id)
         if not request.body:
             media = self._open_media()
@@ -424,6 +433,10 @@ class Call:
         try:
             offered = gb_call.read_offer(description)
             # The y= of our answer: the offer's (echoed), or ours when it has none. The
+        if self.media is not None:  # parameter sets sent out of band (RFC 6184 §8.1)
+            self.media.session.parameter_sets = sprop_parameter_sets(
+                description, remote.payload_type
+            )
             # gb_ssrc_not_echoed fault answers an offered y= with one of its own.
             ssrc_text: str | None = None
             if offered.ssrc_text is None:

@@ -17,18 +17,30 @@
 Reads are non-blocking callbacks on the event loop that handle at most ``READS_PER_WAKEUP``
 reads before yielding, so a flood cannot starve the HTTP API or SIP. Decoding happens in the
 session's worker thread, never here.
+
+Keyframe requests: a UDP port answers the session's :attr:`MediaSession.keyframe_request` with an
+RTCP PLI (RFC 4585 §6.3.1) sent from its socket to the address the call's RTP comes from
+(symmetric RTP, RFC 4961): that is where a sender that sends from one socket reads. The offer's
+``sprop-parameter-sets`` are read by :func:`sprop_parameter_sets`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
+import secrets
 import socket
+import struct
 import time
 from typing import Final, Protocol
 
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
+from wire import sdp
+from wire.h264 import START_CODE
+from wire.rtp import RTCP_PSFB, RtcpUnknown
 from wire.rtp_tcp import Deframer
 
 log = logging.getLogger(__name__)
@@ -42,6 +54,49 @@ READS_PER_WAKEUP: Final = 64
 #: at least 3 retries, at least 1 s apart).
 CONNECT_RETRIES: Final = 3
 CONNECT_SPACING: Final = 1.0
+#: RFC 4585 §6.3.1: payload-specific feedback with FMT 1 is a Picture Loss Indication.
+PLI_FMT: Final = 1
+
+
+def picture_loss_indication(sender_ssrc: int, media_ssrc: int) -> bytes:
+    """An RTCP PLI (RFC 4585 §6.1, §6.3.1): PSFB, FMT 1, our SSRC, the media source's SSRC."""
+    return RtcpUnknown(RTCP_PSFB, PLI_FMT, struct.pack("!II", sender_ssrc, media_ssrc)).to_bytes()
+
+
+def any_video_as_h264(description: sdp.SessionDescription) -> sdp.SessionDescription:
+    """The h265_offer_accepted fault: every video format of the offer read as H.264 (the codec
+    name is never compared), so an offer of H.265 only is answered as if it were H.264."""
+    copy = sdp.parse(description.to_bytes())
+    for media in copy.media:
+        if media.media != "video":
+            continue
+        maps = media.rtpmaps()
+        media.remove_attribute("rtpmap")
+        for entry in maps:
+            renamed = sdp.RtpMap(entry.payload_type, sdp.ENCODING_H264, entry.clock_rate)
+            media.add_attribute("rtpmap", renamed.to_string())
+    return copy
+
+
+def sprop_parameter_sets(description: sdp.SessionDescription, payload_type: int | None) -> bytes:
+    """The parameter sets of the offer's ``sprop-parameter-sets`` for `payload_type` (RFC 6184
+    §8.1: base64 NAL units, comma-separated) as Annex-B bytes; b"" when absent or malformed."""
+    if payload_type is None:
+        return b""
+    for media in description.media:
+        if media.media != "video" or str(payload_type) not in media.formats:
+            continue
+        for parameter in (media.fmtp(payload_type) or "").split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name.strip().lower() != "sprop-parameter-sets":
+                continue
+            try:
+                nals = [base64.b64decode(v.strip(), validate=True) for v in value.split(",")]
+            except (binascii.Error, ValueError):
+                log.info("malformed sprop-parameter-sets %r: ignored", value[:80])
+                return b""
+            return b"".join(START_CODE + nal for nal in nals if nal)
+    return b""
 
 
 class MediaPort(Protocol):
@@ -86,6 +141,10 @@ class UdpMediaPort:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._sock.fileno(), self._drain)
         self._closed = False
+        #: Where the call's RTP last came from: keyframe requests go there.
+        self.source: tuple[str, int] | None = None
+        self._rtcp_ssrc = secrets.randbits(32)
+        session.keyframe_request = self._request_keyframe
         log.info("media port udp %s:%d open", host, self.port)
 
     @property
@@ -96,13 +155,24 @@ class UdpMediaPort:
     def _drain(self) -> None:
         for _ in range(READS_PER_WAKEUP):
             try:
-                data = self._sock.recv(MAX_DATAGRAM)
+                data, source = self._sock.recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. ICMP port unreachable reported on a later recv
                 log.debug("media port %d: %s", self.port, exc)
                 return
+            self.source = source[:2]
             self.session.receive(data)
+
+    def _request_keyframe(self, media_ssrc: int) -> None:
+        if self._closed or self.source is None:
+            return
+        try:
+            self._sock.sendto(picture_loss_indication(self._rtcp_ssrc, media_ssrc), self.source)
+        except OSError as exc:  # the sender's socket is gone: nothing to ask
+            log.debug("media port %d: PLI to %s:%d failed: %s", self.port, *self.source, exc)
+            return
+        log.info("media port %d: PLI to %s:%d", self.port, *self.source)
 
     def close(self) -> None:
         """Stop reading, close the socket, end the session (idempotent)."""
