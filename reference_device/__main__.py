@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -220,10 +221,12 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
     )
     sip = SipStack(settings, faults)
     # A bind stored as HOST.PORT (page_example_binds) opens HOST:PORT.
-    sip.start(
-        [bind_address(b) for b in store.state.binds],
-        sorted(store.state.accounts.values(), key=lambda a: a.id),
-    )
+    accounts = sorted(store.state.accounts.values(), key=lambda a: a.id)
+    if faults.on(Fault.NO_REGISTER_AFTER_RESTART):
+        # The fault: the user agent starts without the stored registrar; the next save of the
+        # account (modify.json, modify_call_cfg.json) hands it over.
+        accounts = [dataclasses.replace(a, register_server="") for a in accounts]
+    sip.start([bind_address(b) for b in store.state.binds], accounts)
     api = Api(
         store,
         faults,
@@ -284,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unknown fault {exc}", file=sys.stderr)
         return 2
     try:
-        store = Store.open(args.state, args.sip_bind or [DEFAULT_SIP_BIND])
+        store = Store.open(args.state, args.sip_bind or [DEFAULT_SIP_BIND], faults)
     except (StoreError, OSError) as exc:
         print(f"reference_device: {exc}", file=sys.stderr)
         return 2

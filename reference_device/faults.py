@@ -26,6 +26,11 @@ class Fault(StrEnum):
     ID_REUSED = "id_reused"
     PARTIAL_MODIFY = "partial_modify"
     POST_BODY_IGNORED = "post_body_ignored"
+    CALL_CFG_NOT_PERSISTED = "call_cfg_not_persisted"
+    RENAME_NOT_PERSISTED = "rename_not_persisted"
+    BINDS_NOT_PERSISTED = "binds_not_persisted"
+    ID_COUNTER_NOT_PERSISTED = "id_counter_not_persisted"
+    NO_REGISTER_AFTER_RESTART = "no_register_after_restart"
     REFRESH_REQUESTED_EXPIRY = "refresh_requested_expiry"
     NO_UNREGISTER_ON_REMOVE = "no_unregister_on_remove"
     POLICY1_ACCEPTS_SECOND = "policy1_accepts_second"
@@ -157,6 +162,41 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.API,
             ("SIP-API-ENV-003",),
             ("suites/api/test_envelope.py",),
+        ),
+        Fault.CALL_CFG_NOT_PERSISTED: FaultInfo(
+            "modify_call_cfg.json changes the call settings in memory only: after a restart "
+            "call_cfg.json shows them as they were when the account was added",
+            Area.API,
+            ("SIP-API-RST-002",),
+            ("suites/api/test_restart.py::test_call_settings_survive_a_restart",),
+        ),
+        Fault.RENAME_NOT_PERSISTED: FaultInfo(
+            "modify.json renames the account in memory only: after a restart list.json and "
+            "account.json show the name it was added with",
+            Area.API,
+            ("SIP-API-RST-001",),
+            ("suites/api/test_restart.py::test_accounts_survive_a_restart",),
+        ),
+        Fault.BINDS_NOT_PERSISTED: FaultInfo(
+            "set_binds.json opens the new binds but never stores them: after a restart "
+            "get_binds.json shows the binds the device had before",
+            Area.API,
+            ("SIP-API-RST-003",),
+            ("suites/api/test_restart.py::test_binds_survive_a_restart",),
+        ),
+        Fault.ID_COUNTER_NOT_PERSISTED: FaultInfo(
+            "the next account id is recomputed from the highest listed id at start-up, so after "
+            "a restart add.json gives a removed account's id again",
+            Area.API,
+            ("SIP-API-RST-004",),
+            ("suites/api/test_restart.py::test_ids_keep_growing_across_a_restart",),
+        ),
+        Fault.NO_REGISTER_AFTER_RESTART: FaultInfo(
+            "accounts loaded at start-up do not register until their settings are next saved: "
+            "after a restart a configured account stays unregistered",
+            Area.SIP,
+            ("SIP-REG-RST-001",),
+            ("suites/api/test_restart.py::test_registration_resumes_after_a_restart",),
         ),
         Fault.REFRESH_REQUESTED_EXPIRY: FaultInfo(
             "registration is refreshed on the requested expiry, not the one the registrar granted",

@@ -2,6 +2,12 @@
 
 Each commit writes state.json.tmp, flushes and fsyncs it, renames it over state.json and fsyncs
 the directory, so a SIGKILL at any moment leaves the old or the new state, never a torn file.
+
+Four faults live here, each a configuration kept in memory only and so lost on a restart:
+call_cfg_not_persisted (the file keeps every account's call settings as added),
+rename_not_persisted (the file keeps every account's name as added),
+binds_not_persisted (the file keeps the binds the process started with) and
+id_counter_not_persisted (the next id is recomputed from the highest id on load).
 """
 
 import copy
@@ -14,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from reference_device.faults import Fault, Faults
 from reference_device.model import Account, AccountType, CallSettings, State
 
 STATE_FILE: Final = "state.json"
@@ -110,12 +117,19 @@ def write_atomic(path: Path, data: bytes) -> None:
 class Store:
     """The current state and its file. Readers use `state`; writers commit a modified snapshot."""
 
-    def __init__(self, path: Path, state: State) -> None:
+    def __init__(self, path: Path, state: State, faults: Faults | None = None) -> None:
         self.path = path
         self._state = state
+        self.faults = faults if faults is not None else Faults()
+        # What the file holds of what the faults keep in memory only.
+        self._persisted_binds = list(state.binds)
+        self._persisted_calls = {i: copy.deepcopy(a.call) for i, a in state.accounts.items()}
+        self._persisted_names = {i: a.name for i, a in state.accounts.items()}
 
     @classmethod
-    def open(cls, directory: Path, default_binds: Iterable[str]) -> "Store":
+    def open(
+        cls, directory: Path, default_binds: Iterable[str], faults: Faults | None = None
+    ) -> "Store":
         """Load DIR/state.json, or start a new state with `default_binds` if there is none."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / STATE_FILE
@@ -124,7 +138,7 @@ class Store:
             log.warning("removing leftover %s from an interrupted write", tmp)
             tmp.unlink()
         if not path.exists():
-            store = cls(path, State(binds=list(default_binds)))
+            store = cls(path, State(binds=list(default_binds)), faults)
             store.commit(store.snapshot())
             log.info("new state in %s", path)
             return store
@@ -135,7 +149,9 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot read state file {path}: {exc}") from exc
         log.info("loaded %d account(s) from %s", len(state.accounts), path)
-        return cls(path, state)
+        if faults is not None and faults.on(Fault.ID_COUNTER_NOT_PERSISTED):
+            state.next_id = max(state.accounts, default=0) + 1
+        return cls(path, state, faults)
 
     @property
     def state(self) -> State:
@@ -148,6 +164,26 @@ class Store:
 
     def commit(self, new_state: State) -> None:
         """Persist `new_state`, then make it current; if persisting fails nothing changes."""
-        data = json.dumps(encode_state(new_state), indent=1, sort_keys=True).encode()
-        write_atomic(self.path, data + b"\n")
+        data = json.dumps(encode_state(self._as_persisted(new_state)), indent=1, sort_keys=True)
+        write_atomic(self.path, data.encode() + b"\n")
         self._state = new_state
+
+    def _as_persisted(self, new_state: State) -> State:
+        """`new_state` as written to the file: itself, unless a fault keeps part of it in memory."""
+        calls = self.faults.on(Fault.CALL_CFG_NOT_PERSISTED)
+        names = self.faults.on(Fault.RENAME_NOT_PERSISTED)
+        binds = self.faults.on(Fault.BINDS_NOT_PERSISTED)
+        if not (calls or names or binds):
+            return new_state
+        written = copy.deepcopy(new_state)
+        if binds:
+            written.binds = list(self._persisted_binds)
+        if calls:
+            for account_id, account in written.accounts.items():
+                # An account's call settings reach the file once, when it is first written.
+                stored = self._persisted_calls.setdefault(account_id, copy.deepcopy(account.call))
+                account.call = copy.deepcopy(stored)
+        if names:
+            for account_id, account in written.accounts.items():
+                account.name = self._persisted_names.setdefault(account_id, account.name)
+        return written

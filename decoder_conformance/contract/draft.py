@@ -56,7 +56,7 @@ def draft_profile(
         lines.append(f"# Discovery probes: {_comment(observations.probe_note)}")
     lines += ["", "[device]"]
     device = profile.device
-    for key in ("url", "model", "firmware", "user"):
+    for key in ("url", "model", "firmware", "user", "restart_command"):
         value = getattr(device, key)
         if value:
             lines.append(f"{key} = {_toml(value)}")

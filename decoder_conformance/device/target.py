@@ -3,7 +3,9 @@
 The target is decided once (`plan_target`, at configure time) into a `TargetPlan` that the report
 header, the Allure environment and the session's `Target` all read. This is the one place the
 suite starts `reference_device`, and only as a process: the suite must keep working with
-`reference_device/` deleted when a lab URL is given.
+`reference_device/` deleted when a lab URL is given. It is also where the device is restarted
+(`Target.restart`): the bundled decoder's process on its state directory and HTTP port, a lab
+decoder by its profile's [device].restart_command.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +30,7 @@ from decoder_conformance import PROJECT_ROOT
 from decoder_conformance.contract.profile import Profile
 from decoder_conformance.device.client import DeviceClient, Exchange
 from decoder_conformance.failures import NotExercised
-from decoder_conformance.waiting import Deadline
+from decoder_conformance.waiting import Deadline, PeerTimeout, WaitTimeout, poll_until
 
 BUNDLED = "bundled reference decoder on 127.0.0.1"
 
@@ -97,15 +101,32 @@ class TargetUnavailable(NotExercised):
     """The device under test could not be started or does not answer; the message says why."""
 
 
+class RestartNotSeen(NotExercised):
+    """A restart was asked for but never seen happen (the device kept answering); the device is
+    still usable, only the case that wanted the restart could not be exercised."""
+
+
 @dataclass
 class ReferenceProcess:
-    """A running reference decoder: its API URL, ready line, process and stderr log."""
+    """A running reference decoder: its API URL, ready line, process and stderr log.
+
+    `args` and `env` are how it was started, so `restart()` can start it again on the same state
+    directory and the same HTTP port.
+    """
 
     api_url: str
     ready: dict[str, Any]
     process: subprocess.Popen[str]
     log_path: Path
     _log: IO[str] = field(repr=False)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    timeout: float = 10.0
+
+    @property
+    def pid(self) -> int:
+        """The process id of the running decoder."""
+        return self.process.pid
 
     def stop(self, timeout: float = 5.0) -> int:
         """Terminate, wait, kill if needed; returns the exit code."""
@@ -121,9 +142,35 @@ class ReferenceProcess:
         self._log.close()
         return self.process.returncode
 
+    def restart(self) -> str:
+        """Stop the decoder and start it again on the same state dir and HTTP port; one line
+        saying what happened. The SIP binds are the stored ones (a port-0 bind gets a new port,
+        as it would on a real device). If the HTTP port was taken while the decoder was down it
+        takes any port, and `api_url` says which; TargetUnavailable if it does not come back."""
+        old_pid, old_url = self.pid, self.api_url
+        code = self.stop()
+        args = list(self.args)
+        at = args.index("--http") + 1
+        # The same HTTP port, so every client and fixture holding the URL keeps working.
+        args[at] = urlsplit(old_url).netloc
+        try:
+            again = _launch(tuple(args), self.env, self.log_path, self.timeout, append=True)
+        except TargetUnavailable:
+            args[at] = "127.0.0.1:0"
+            again = _launch(tuple(args), self.env, self.log_path, self.timeout, append=True)
+        self.api_url, self.ready = again.api_url, again.ready
+        self.process, self._log = again.process, again._log
+        where = "the same HTTP port" if self.api_url == old_url else "a new HTTP port"
+        return (
+            f"reference decoder pid {old_pid} stopped (exit code {code}) and started again as "
+            f"pid {self.pid} on the same state dir {self.ready.get('state')}, {where} "
+            f"({self.api_url})"
+        )
+
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the device's stderr log."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
@@ -147,7 +194,6 @@ def start_reference(
     """Start `python -m reference_device` on ephemeral loopback ports; wait for its ready line."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir.parent / f"{state_dir.name}.device.log"
-    log = log_path.open("w", encoding="utf-8")
     args = [
         sys.executable,
         "-m",
@@ -169,6 +215,18 @@ def start_reference(
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")])
     )
+    return _launch(tuple(args), env, log_path, timeout)
+
+
+def _launch(
+    args: tuple[str, ...], env: dict[str, str], log_path: Path, timeout: float, append: bool = False
+) -> ReferenceProcess:
+    """Start the decoder process and wait for its ready line (the log is appended to on a
+    restart, so it keeps both runs)."""
+    log = log_path.open("a" if append else "w", encoding="utf-8")
+    if append:
+        log.write("--- restarted by the suite on the same state dir ---\n")
+        log.flush()
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=env
     )
@@ -176,7 +234,7 @@ def start_reference(
     if process.stdout is None:
         raise NotExercised("harness invariant: the reference decoder's stdout is not piped")
     threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
-    running = ReferenceProcess("", {}, process, log_path, log)
+    running = ReferenceProcess("", {}, process, log_path, log, args, env, timeout)
     deadline = Deadline(timeout)
     while True:
         try:
@@ -195,6 +253,107 @@ def start_reference(
             if ready.get("event") == "ready":
                 running.api_url, running.ready = str(ready["api"]), ready
                 return running
+
+
+#: How often a lab decoder is polled while it restarts (seconds): a reboot shorter than this may
+#: go unseen (RestartNotSeen, the case broken), never mistaken for one.
+LAB_RESTART_POLL = 0.2
+
+
+@dataclass
+class _LabRestart:
+    """What polling the lab device saw while its restart command ran."""
+
+    command: subprocess.Popen[bytes]
+    started: float
+    down_at: float | None = None
+    up_at: float | None = None
+    answered: bool = True
+
+    @property
+    def done(self) -> bool:
+        return self.up_at is not None
+
+    def observe(self, answers: bool) -> _LabRestart:
+        now = time.monotonic()
+        self.answered = answers
+        if not answers and self.down_at is None:
+            self.down_at = now
+        elif answers and self.down_at is not None and self.up_at is None:
+            self.up_at = now
+        code = self.command.poll()
+        if code not in (None, 0) and self.down_at is None:
+            raise RestartNotSeen(
+                f"[device].restart_command exited with code {code} and the device never "
+                "stopped answering: no restart happened"
+            )
+        return self
+
+    def __repr__(self) -> str:
+        state = "answering" if self.answered else "not answering"
+        down = "never went down" if self.down_at is None else "went down"
+        command = "running" if self.command.poll() is None else "done"
+        return f"<device {state}; {down}; command {command}>"
+
+
+def _answers(api_url: str, timeout: float) -> bool:
+    """Whether the device's HTTP API answers list.json at all (any HTTP status)."""
+    try:
+        requests.get(f"{api_url.rstrip('/')}/sip/list.json", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def restart_lab(api_url: str, command: str, *, timeout: float, poll_timeout: float) -> str:
+    """Run a lab decoder's restart command (no shell) and poll list.json until the device has
+    been seen down and answering again, on one monotonic deadline; one line saying what
+    happened. The command may return at once or only once the device is back."""
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            shlex.split(command),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError as exc:  # no such program, not executable
+        raise RestartNotSeen(f"[device].restart_command {command!r} cannot run: {exc}") from None
+    seen = _LabRestart(process, started)
+    try:
+        poll_until(
+            lambda: seen.observe(_answers(api_url, poll_timeout)),
+            lambda state: state.done,
+            timeout=timeout,
+            expected=f"{api_url} to stop answering and answer list.json again after "
+            f"[device].restart_command",
+            interval=LAB_RESTART_POLL,
+            timeout_error=PeerTimeout,
+        )
+    except WaitTimeout as exc:
+        if seen.down_at is None:
+            raise RestartNotSeen(
+                f"the device never stopped answering within {timeout:.0f} s of "
+                f"[device].restart_command {command!r}: no restart happened ({exc})"
+            ) from None
+        raise TargetUnavailable(
+            f"the device did not answer again within {timeout:.0f} s of "
+            f"[device].restart_command {command!r} ([timers].restart_timeout)"
+        ) from None
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5.0)
+    down = (seen.down_at or seen.started) - seen.started
+    up = (seen.up_at or seen.started) - seen.started
+    return (
+        f"[device].restart_command {command!r}: the device stopped answering after {down:.1f} s "
+        f"and answered again after {up:.1f} s"
+    )
 
 
 def probe(api_url: str, *, timeout: float, token: str | None = None) -> None:
@@ -234,6 +393,49 @@ class Target:
     password: str = field(default="", repr=False)
     reference: ReferenceProcess | None = None
     restore_report: list[str] = field(default_factory=list)
+    #: Why the device is gone, once a restart did not bring it back ("" while it answers).
+    lost: str = ""
+    #: One line per restart the session made, saying what happened.
+    restarts: list[str] = field(default_factory=list)
+
+    @property
+    def can_restart(self) -> bool:
+        """Whether `restart()` has a way to restart this device."""
+        return self.reference is not None or bool(self.profile.device.restart_command)
+
+    def restart(self) -> str:
+        """Restart the device and wait until it answers again; one line saying what happened.
+
+        The bundled decoder's process is stopped and started again on the same state directory
+        and HTTP port; a lab decoder is restarted by its profile's [device].restart_command and
+        must be seen going down and answering again within [timers].restart_timeout. The session
+        logs in again when it uses login (a restart ends every token). RestartNotSeen when no
+        restart was seen (the device is still usable); TargetUnavailable when the device did not
+        come back (`lost` then says why).
+        """
+        try:
+            if self.reference is not None:
+                what = self.reference.restart()
+                self.api_url = self.reference.api_url
+            elif self.profile.device.restart_command:
+                what = restart_lab(
+                    self.api_url,
+                    self.profile.device.restart_command,
+                    timeout=self.profile.timers.restart_timeout,
+                    poll_timeout=min(self.profile.timers.http_timeout, 1.0),
+                )
+            else:
+                raise NotExercised(
+                    f"harness: no way to restart {self.api_url}: profile {self.profile.source} "
+                    "gives no [device].restart_command"
+                )
+        except TargetUnavailable as exc:
+            self.lost = str(exc)
+            raise
+        if self.user:
+            self.token = self.client().login(self.user, self.password)
+        self.restarts.append(what)
+        return what
 
     def client(
         self,

@@ -4,7 +4,9 @@ The target plan was decided at configure time (`options`); this module only carr
 start the bundled decoder or probe the lab device, log in, snapshot the device's state, hand out
 clients, and restore the snapshot at the end, also after a failure or on Ctrl-C. A discovery run
 (`--discover`) first measures the device's limits and `policy_write` (`device/probe.py`), once,
-after the last case and before the restore, and records them for the draft.
+after the last case and before the restore, and records them for the draft. A case that needs a
+restart (capability restart) asks `restart_device`; a device a restart did not bring back ends
+the run, as an unreachable device at the start does.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,7 @@ from decoder_conformance.device.target import (
     probe,
     start_reference,
 )
+from decoder_conformance.failures import NotExercised
 from decoder_conformance.plugin.stash import (
     OBSERVATIONS,
     SUITE_CONFIG,
@@ -43,6 +47,21 @@ from decoder_conformance.plugin.stash import (
     item_req,
 )
 from decoder_conformance.report.allure import write_run_metadata
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Capability restart only where the suite has a way to restart: the bundled decoder, or a
+    lab device with [device].restart_command (after options' configure, before collection, so
+    the gate skips the restart cases of a lab profile that declares restart but says not how)."""
+    suite = config.stash.get(SUITE_CONFIG, None)
+    if suite is None:
+        return
+    profile = suite.profile
+    if suite.plan.lab and profile.has("restart") and not profile.device.restart_command:
+        config.stash[SUITE_CONFIG] = replace(
+            suite, profile=replace(profile, capabilities=profile.capabilities - {"restart"})
+        )
 
 
 @pytest.fixture(scope="session")
@@ -118,10 +137,14 @@ def device_target(
             # half-restored.
             with _sigint_ignored():
                 try:
-                    target.restore_report = snapshot.restore(target.client())
+                    if target.lost:
+                        target.restore_report = [f"not restored: {target.lost}"]
+                    else:
+                        target.restore_report = snapshot.restore(target.client())
                 finally:
-                    if reference is not None:
-                        reference.stop()
+                    # The target's process: a restart replaced the one started above.
+                    if target.reference is not None:
+                        target.reference.stop()
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and target.restore_report:
             reporter.write_line("decoder conformance: device state restored:")
@@ -197,6 +220,51 @@ def api(request: pytest.FixtureRequest, device_target: Target) -> DeviceClient:
     observations = request.config.stash[OBSERVATIONS]
     return device_target.client(
         req=item_req(request.node), on_exchange=recorded.append, on_code=observations.code
+    )
+
+
+@pytest.fixture
+def restart_device(
+    request: pytest.FixtureRequest, api: DeviceClient, device_target: Target
+) -> Callable[[], str]:
+    """`restart_device()`: restart the device (capability restart) and wait until it answers;
+    returns one line saying what happened, also attached to the case. The case's `api` client
+    follows (a new login token; a new URL if the device came back on another port). A device
+    that did not come back ends the run; a restart that was never seen (RestartNotSeen) makes
+    the case broken."""
+    done: list[str] = []
+    case_evidence(request.node).add_attacher(lambda: _attach_restarts(done))
+
+    def restart() -> str:
+        if api.api_url != device_target.api_url.rstrip("/"):
+            raise NotExercised("harness: the case's client is not the session's device")
+        try:
+            what = device_target.restart()
+        except TargetUnavailable as exc:
+            pytest.exit(
+                f"decoder conformance: the device did not come back after a restart: {exc}",
+                returncode=3,
+            )
+        if api.api_url != device_target.api_url.rstrip("/"):
+            # The device came back on another port: the case's client follows it.
+            api.api_url = device_target.api_url
+            api.__post_init__()
+        api.token = device_target.token
+        # Connections to the stopped process are dead: new ones from here on.
+        api.session.close()
+        done.append(what)
+        return what
+
+    return restart
+
+
+def _attach_restarts(done: list[str]) -> None:
+    if not done:
+        return
+    import allure
+
+    allure.attach(
+        "\n".join(done), name="device restarts", attachment_type=allure.attachment_type.TEXT
     )
 
 

@@ -719,3 +719,80 @@ def test_fault_post_body_ignored(tmp_path: Path) -> None:
         assert await dev.id_of("q") == 1
 
     drive(tmp_path, scenario, faults=["post_body_ignored"])
+def drive_restarted(
+    tmp_path: Path, before: Scenario, after: Scenario, faults: Sequence[str] = ()
+) -> None:
+    """`before` against a device, then `after` against one restarted on the same state dir (the
+    store's faults on in both)."""
+
+    async def main() -> None:
+        for scenario in (before, after):
+            store = Store.open(tmp_path / "state", ["127.0.0.1:0"], Faults(faults))
+            api = Api(store, Faults(faults), Authenticator(None))
+            server = TestServer(make_app(api), host="127.0.0.1", port=0)
+            async with TestClient(server) as client:
+                await scenario(Device(client, api, store))
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["clean", "fault"])
+def test_fault_call_cfg_not_persisted(tmp_path: Path, fault: bool) -> None:
+    async def before(dev: Device) -> None:
+        await dev.add("a")
+        await dev.ok("modify_call_cfg", id="1", allow_in="2", buffer="live:1:1:1:0:0")
+        await dev.ok("modify", id="1", username="kept")  # the account itself is stored
+        assert (await dev.ok("call_cfg", id="1"))["data"]["allow_in"] == 2
+
+    async def after(dev: Device) -> None:
+        cfg = (await dev.ok("call_cfg", id="1"))["data"]
+        shown = (cfg["allow_in"], cfg["buffer"])
+        assert shown == ((1, CALL_CFG_DEFAULTS["buffer"]) if fault else (2, "live:1:1:1:0:0"))
+        assert (await dev.ok("account", id="1"))["data"]["username"] == "kept"
+
+    drive_restarted(tmp_path, before, after, ["call_cfg_not_persisted"] if fault else [])
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["clean", "fault"])
+def test_fault_rename_not_persisted(tmp_path: Path, fault: bool) -> None:
+    async def before(dev: Device) -> None:
+        await dev.add("added")
+        await dev.ok("modify", id="1", name="renamed", username="kept")
+        assert await dev.id_of("renamed") == 1
+
+    async def after(dev: Device) -> None:
+        assert await dev.id_of("added" if fault else "renamed") == 1
+        data = (await dev.ok("account", id="1"))["data"]
+        assert (data["name"], data["username"]) == ("added" if fault else "renamed", "kept")
+
+    drive_restarted(tmp_path, before, after, ["rename_not_persisted"] if fault else [])
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["clean", "fault"])
+def test_fault_binds_not_persisted(tmp_path: Path, fault: bool) -> None:
+    async def before(dev: Device) -> None:
+        await dev.ok("set_binds", binds="127.0.0.1:5999")
+        assert (await dev.ok("get_binds"))["data"]["binds"] == "127.0.0.1:5999"
+
+    async def after(dev: Device) -> None:
+        binds = (await dev.ok("get_binds"))["data"]["binds"]
+        assert binds == ("127.0.0.1:0" if fault else "127.0.0.1:5999")
+
+    drive_restarted(tmp_path, before, after, ["binds_not_persisted"] if fault else [])
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["clean", "fault"])
+def test_fault_id_counter_not_persisted(tmp_path: Path, fault: bool) -> None:
+    async def before(dev: Device) -> None:
+        await dev.add("kept")
+        assert await dev.add("removed") == 2
+        await dev.ok("remove", id="2")
+        assert await dev.add("same-run") == 3  # ids grow while the process runs
+        await dev.ok("remove", id="3")
+
+    async def after(dev: Device) -> None:
+        assert await dev.add("new") == (2 if fault else 4)
+
+    drive_restarted(tmp_path, before, after, ["id_counter_not_persisted"] if fault else [])
+
+
