@@ -58,6 +58,7 @@ class Fault(StrEnum):
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
     GB_SSRC_NOT_ECHOED = "gb_ssrc_not_echoed"
+    CALL_STATUS_IDLE_FLICKER = "call_status_idle_flicker"
 
 
 class Area(StrEnum):
@@ -380,6 +381,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.GB,
             ("GB-MED-004",),
             ("suites/gb28181/test_gb_media.py::test_ssrc_echoed",),
+        ),
+        Fault.CALL_STATUS_IDLE_FLICKER: FaultInfo(
+            "call_status drops to idle for half a second, half a second after a call is up, "
+            "then shows the call again (the call itself stays up)",
+            Area.CALLS,
+            ("SIP-STAT-TRACE-002",),
+            ("suites/calls/test_call_trace.py::test_no_idle_or_error_while_the_call_is_up",),
         ),
     }
 )

@@ -3,8 +3,8 @@
 Each part registers its own hooks and fixtures: `options` (command line and configuration),
 `gates` (requirement IDs, capability skips, waivers), `session` (the target, lab snapshot and
 restore, device clients), `peers` (SIP peers and accounts), `gb` (the GB28181 platform,
-gb28181 accounts, status series), `evidence` (attachments, summary) and
-`verdicts` (findings, readings).
+gb28181 accounts, status series), `status_trace` (status.json of a case's accounts recorded and
+judged), `evidence` (attachments, summary) and `verdicts` (findings, readings, device duties).
 """
 
 pytest_plugins = [
@@ -13,6 +13,7 @@ pytest_plugins = [
     "decoder_conformance.plugin.session",
     "decoder_conformance.plugin.peers",
     "decoder_conformance.plugin.gb",
+    "decoder_conformance.plugin.status_trace",
     "decoder_conformance.plugin.evidence",
     "decoder_conformance.plugin.verdicts",
 ]

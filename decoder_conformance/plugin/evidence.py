@@ -5,9 +5,12 @@ fixture gives it to a suite): its HTTP exchanges, the wire records of every peer
 extra attachers its fixtures registered. When the call phase ends, pass or fail, they become
 attachments: the HTTP exchanges; the SIP ladder of all the peers' SIP records merged by time
 (SVG and text, lifelines named by role); a pcap of everything the peers sent and received (SIP
-and RTP) when there is any; then the extra attachers (e.g. the bitrate plot). Every suite
-case's verdict is folded into the per-requirement summary written at the end of the session,
-and with `--discover` the drafted profile is written there too, with a line per discovery probe.
+and RTP) when there is any; then the extra attachers (e.g. the bitrate plot, and the status
+trace of the SIP, call and media cases: its table of changes, its verdict and its plot, next to
+the ladder, plugin/status_trace.py). Every suite case's verdict, and every device duty its
+teardown judged (plugin/verdicts.py), is folded into the per-requirement summary written at the
+end of the session, and with `--discover` the drafted profile is written there too, with a line
+per discovery probe.
 """
 
 from __future__ import annotations

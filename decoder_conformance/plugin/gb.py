@@ -19,8 +19,9 @@ from decoder_conformance.device.accounts import AccountFactory, DeviceSip, GbAcc
 from decoder_conformance.device.status_series import StatusRecorder
 from decoder_conformance.device.target import Target
 from decoder_conformance.peers.gb_platform import GbPlatform
+from decoder_conformance.plugin.peer_duties import gb_platform_duties
 from decoder_conformance.plugin.peers import track_server
-from decoder_conformance.plugin.stash import case_evidence, item_req
+from decoder_conformance.plugin.stash import add_duty, case_evidence, item_req
 from decoder_conformance.report.plot import bitrate_plot_png
 from wire import gb_id
 
@@ -42,7 +43,10 @@ def gb_platform(
         kwargs.setdefault("keepalive_interval", gb.keepalive_interval)
         kwargs.setdefault("keepalive_count", gb.keepalive_count)
         kwargs.setdefault("gb_version", GB_VERSION[gb.edition])
-        return track_server(request, started, GbPlatform(**kwargs).start(), "GB platform")
+        platform = track_server(request, started, GbPlatform(**kwargs).start(), "GB platform")
+        # Its REGISTER and MESSAGE duties fail any case that saw them broken (peer_duties.py).
+        add_duty(request.node, f"GB platform {platform.address}", gb_platform_duties(platform))
+        return platform
 
     yield start
     for platform in started:

@@ -33,7 +33,8 @@ from decoder_conformance.peers.raw_ua import RawCallee, RawCaller, RawUa
 from decoder_conformance.peers.registrar import Registrar
 from decoder_conformance.peers.sipp.run import SippResult, run_scenario
 from decoder_conformance.peers.sipp.uas import SippUas, start_uas
-from decoder_conformance.plugin.stash import LOCAL_ACCOUNTS, case_evidence
+from decoder_conformance.plugin.peer_duties import callee_duties, registrar_duties
+from decoder_conformance.plugin.stash import LOCAL_ACCOUNTS, add_duty, case_evidence
 
 
 @pytest.fixture
@@ -103,7 +104,10 @@ def registrar(
 
     def start(**kwargs: Any) -> Registrar:
         kwargs.setdefault("host", suite_host)
-        return track_server(request, started, Registrar(**kwargs).start(), "registrar")
+        server = track_server(request, started, Registrar(**kwargs).start(), "registrar")
+        # Its REGISTER duties fail any case that saw them broken (plugin/peer_duties.py).
+        add_duty(request.node, f"registrar {server.address}", registrar_duties(server))
+        return server
 
     yield start
     for server in started:
@@ -214,6 +218,8 @@ def _raw_factory(
         ua = kind(user or f"{kind.role}{len(made) + 1}", api.req, host=host)
         made.append(ua)
         case_evidence(request.node).add_records(f"raw {ua.role} {ua.address}", ua.records, ua.roles)
+        if isinstance(ua, RawCallee):  # its ACK checks fail any case that saw them broken
+            add_duty(request.node, f"raw callee {ua.address}", callee_duties(ua))
         return ua
 
     yield make

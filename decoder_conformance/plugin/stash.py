@@ -97,12 +97,42 @@ class CaseEvidence:
         return merged(*streams), roles, problems
 
 
+#: What a duty check returns: requirement ID -> the problems seen ([] when it was checked and
+#: held). A requirement left out was not exercised by the case.
+DutyResults = Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class DutyCheck:
+    """A device duty a peer or a recorder checked through the whole case (a registrar's REGISTER
+    duties, the callee's ACK checks, the status trace), judged when the case's teardown ends.
+
+    A problem fails the case that saw it under the duty's own requirement (plugin/verdicts.py),
+    whatever requirement the case itself carries.
+    """
+
+    name: str
+    check: Callable[[], DutyResults]
+
+
+@dataclass(frozen=True)
+class DutyOutcome:
+    """One duty requirement as one case's teardown judged it."""
+
+    requirement: str
+    source: str
+    problems: tuple[str, ...]
+
+
 SUITE_CONFIG = pytest.StashKey[SuiteConfig]()
 #: The readings and error codes the device was seen to choose in this run.
 OBSERVATIONS = pytest.StashKey[Observations]()
 SUMMARY = pytest.StashKey[Summary]()
 #: The case's evidence wrapper, attached when its call phase ends.
 CASE_EVIDENCE = pytest.StashKey[CaseEvidence]()
+#: The duty checks the case's fixtures registered (run at teardown), and what they found.
+CASE_DUTIES = pytest.StashKey[list[DutyCheck]]()
+DUTY_OUTCOMES = pytest.StashKey[list[DutyOutcome]]()
 #: Local account numbers (7001, 7002, ...) handed out across the session, so no two collide.
 LOCAL_ACCOUNTS = pytest.StashKey[Iterator[int]]()
 
@@ -110,6 +140,11 @@ LOCAL_ACCOUNTS = pytest.StashKey[Iterator[int]]()
 def case_evidence(item: pytest.Item) -> CaseEvidence:
     """The evidence wrapper of `item`, made on first use."""
     return item.stash.setdefault(CASE_EVIDENCE, CaseEvidence([]))
+
+
+def add_duty(item: pytest.Item, name: str, check: Callable[[], DutyResults]) -> None:
+    """Register a duty check of `item`, run once its teardown ends (plugin/verdicts.py)."""
+    item.stash.setdefault(CASE_DUTIES, []).append(DutyCheck(name, check))
 
 
 def item_req(item: pytest.Item) -> str:

@@ -7,14 +7,21 @@ exercise the case: any other exception), skipped (not applicable per the profile
 xfail), and xpassed (a waived defect that no longer shows: strict xfail turns it into a
 failure). Beside the verdicts, the summary lists the readings the device follows on the page's
 ambiguous points and the error codes it answered where the page numbers none.
+
+Device duties checked through every case (a peer's RFC checks on every exchange, the status
+trace) are kept apart from the case's own verdict: a duty a case saw broken is recorded under the
+duty's own requirement, with the case and the problems, and makes the case itself count as failed
+(its own requirement keeps the verdict of its own check: one device defect fails the one
+requirement about it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from decoder_conformance.contract.observations import Observations
 
@@ -55,11 +62,25 @@ def verdict(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str | Non
     return None
 
 
+@dataclass(frozen=True)
+class DutyVerdict:
+    """A duty requirement as judged on one case: passed, failed, finding or waived."""
+
+    verdict: str
+    problems: tuple[str, ...] = ()
+
+
+def _worse(a: str, b: str) -> str:
+    return a if ORDER.index(a) <= ORDER.index(b) else b
+
+
 @dataclass
 class Summary:
     """Collects one verdict per case and folds them per requirement."""
 
     cases: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (req, verdict)
+    #: nodeid -> duty requirement -> its verdict on that case
+    duties: dict[str, dict[str, DutyVerdict]] = field(default_factory=dict)
 
     def record(
         self, req: str, nodeid: str, report: pytest.TestReport, call: pytest.CallInfo[None]
@@ -72,10 +93,29 @@ class Summary:
         if previous is None or ORDER.index(found) < ORDER.index(previous[1]):
             self.cases[nodeid] = (req, found)
 
+    def record_duty(
+        self, nodeid: str, requirement: str, verdict: str, problems: Sequence[str] = ()
+    ) -> None:
+        """A duty requirement judged on case `nodeid` (a worse verdict replaces a better one)."""
+        duties = self.duties.setdefault(nodeid, {})
+        previous = duties.get(requirement)
+        if previous is None or ORDER.index(verdict) < ORDER.index(previous.verdict):
+            duties[requirement] = DutyVerdict(verdict, tuple(problems))
+
+    def case_verdict(self, nodeid: str) -> str:
+        """The case's verdict: its own check's, made worse by any duty it saw broken."""
+        found = self.cases[nodeid][1] if nodeid in self.cases else "passed"
+        for duty in self.duties.get(nodeid, {}).values():
+            if duty.verdict in ("failed", "finding"):
+                found = _worse(found, duty.verdict)
+        return found
+
     def verdicts(self) -> dict[str, str]:
-        """Requirement -> the worst verdict of its cases."""
+        """Requirement -> the worst verdict of its cases (its own and as a duty)."""
         worst: dict[str, str] = {}
-        for req, found in self.cases.values():
+        pairs = [*self.cases.values()]
+        pairs += [(req, d.verdict) for duties in self.duties.values() for req, d in duties.items()]
+        for req, found in pairs:
             if req not in worst or ORDER.index(found) < ORDER.index(worst[req]):
                 worst[req] = found
         return worst
@@ -83,23 +123,39 @@ class Summary:
     def write(self, path: Path, observations: Observations) -> None:
         """Write PATH (JSON) and PATH with .md (a table for people)."""
         catalogue, profile = observations.catalogue, observations.profile
-        by_req: dict[str, list[tuple[str, str]]] = {}
+        by_req: dict[str, list[dict[str, Any]]] = {}
         for nodeid, (req, found) in self.cases.items():
-            by_req.setdefault(req, []).append((nodeid, found))
+            case: dict[str, Any] = {"nodeid": nodeid, "verdict": found}
+            duties = self.duties.get(nodeid, {})
+            broke = {r: d.verdict for r, d in duties.items() if r != req and d.verdict != "passed"}
+            if broke:
+                case["duties"] = broke  # the case failed on these duties besides its own check
+            by_req.setdefault(req, []).append(case)
+        for nodeid, duties in self.duties.items():
+            for req, duty in duties.items():
+                entry_case: dict[str, Any] = {"nodeid": nodeid, "verdict": duty.verdict}
+                entry_case |= {"duty": True, "problems": list(duty.problems)}
+                by_req.setdefault(req, []).append(entry_case)
         counts = {name: 0 for name in ORDER}
-        for _req, found in self.cases.values():
-            counts[found] += 1
+        for nodeid in dict.fromkeys([*self.cases, *self.duties]):
+            counts[self.case_verdict(nodeid)] += 1
         requirements = {}
         for req_id, cases in sorted(by_req.items()):
             entry = catalogue.requirements.get(req_id)
-            worst = min((found for _n, found in cases), key=ORDER.index)
+            worst = min((c["verdict"] for c in cases), key=ORDER.index)
             requirements[req_id] = {
                 "level": entry.level if entry else "?",
                 "basis": entry.basis if entry else "?",
                 "check": entry.check if entry else "",
                 "verdict": worst,
-                "cases": [{"nodeid": n, "verdict": v} for n, v in cases],
+                "cases": cases,
             }
+        duty_failures = [
+            {"nodeid": nodeid, "requirement": req, "verdict": d.verdict, "problems": d.problems}
+            for nodeid, duties in self.duties.items()
+            for req, d in sorted(duties.items())
+            if d.verdict != "passed"
+        ]
         must_failed = [
             r for r, e in requirements.items() if e["level"] == "MUST" and e["verdict"] == "failed"
         ]
@@ -128,6 +184,7 @@ class Summary:
             "requirements_checked": len(requirements),
             "must_failed": must_failed,
             "findings": findings,
+            "duty_failures": [{**f, "problems": list(f["problems"])} for f in duty_failures],
             "readings": readings,
             "codes_seen": codes,
             "requirements": requirements,
@@ -164,6 +221,20 @@ class Summary:
             f"| {name} | {', '.join(f'{c} ({n})' for c, n in seen.items())} |"
             for name, seen in codes.items()
         ]
+        lines += ["", "## Device duties broken, checked through every case", ""]
+        if not duty_failures:
+            lines.append("none")
+        else:
+            lines += [
+                "| case | requirement | verdict | what the check saw |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {f['nodeid']} | {f['requirement']} | {f['verdict']} | "
+                + "; ".join(f["problems"])[:300].replace("|", "/")
+                + " |"
+                for f in duty_failures
+            ]
         lines += [
             "",
             "## Requirements",

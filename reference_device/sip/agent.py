@@ -298,6 +298,17 @@ class Agent:
             status = CallStatus.ERROR
         else:
             status = CallStatus.IDLE
+        if up and self.faults.on(Fault.CALL_STATUS_IDLE_FLICKER):
+            # The fault: from 0.5 s to 1 s after a call is up, call_status shows idle.
+            loop = asyncio.get_running_loop()
+            first_up: dict[int, float] = vars(self).setdefault("_fault_up_at", {})
+            key = id(min(up, key=lambda c: c.created))
+            if key not in first_up:
+                first_up[key] = loop.time()
+                for delay in (0.5, 1.0):
+                    loop.call_later(delay, self._project)
+            if 0.5 <= loop.time() - first_up[key] < 1.0:
+                status = CallStatus.IDLE
         machine = self.runtime.call
         if machine.state is CallStatus.IDLE and status is CallStatus.CALLING:
             # The move table (reference_device/status.py) has no idle -> calling: under

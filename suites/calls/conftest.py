@@ -23,6 +23,7 @@ from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
+from decoder_conformance.plugin.status_trace import StatusTrace
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp, sip
 
@@ -362,6 +363,13 @@ def _hang_up_leftovers(api: DeviceClient, sip_account: Any) -> Iterator[None]:
     for account in sip_account.made:
         if api.status(account.id).call in IN_PROGRESS:
             api.call("hangup", {"id": str(account.id)})
+
+
+@pytest.fixture(autouse=True)
+def _status_trace(status_trace: StatusTrace) -> StatusTrace:
+    """status.json of the case's accounts, recorded through the case and judged at its end
+    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
+    return status_trace
 
 
 __all__ = ["ANSWER_TO_SENDONLY", "ENDED", "IN_PROGRESS", "CallKit"]

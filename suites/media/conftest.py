@@ -28,6 +28,7 @@ from decoder_conformance.media.sender import Impairments, RtpSender
 from decoder_conformance.peers.capture import WireRecord, rtp_records
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
 from decoder_conformance.plugin.stash import CaseEvidence
+from decoder_conformance.plugin.status_trace import StatusTrace
 from decoder_conformance.report.plot import bitrate_plot_png
 from wire import sdp
 
@@ -309,3 +310,10 @@ def media(
     evidence.add_attacher(kit.attach_all)
     yield kit
     kit.close()
+
+
+@pytest.fixture(autouse=True)
+def _status_trace(status_trace: StatusTrace) -> StatusTrace:
+    """status.json of the case's accounts, recorded through the case and judged at its end
+    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
+    return status_trace

@@ -18,6 +18,7 @@ from decoder_conformance.device.client import DeviceClient
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.capture import Direction, Transport, WireRecord, address_text
 from decoder_conformance.plugin.stash import CaseEvidence
+from decoder_conformance.plugin.status_trace import StatusTrace
 from wire import sip
 
 
@@ -186,3 +187,10 @@ def saved_binds(api: DeviceClient) -> Iterator[list[str]]:
     yield before
     if api.binds() != before:
         api.set_binds(before)
+
+
+@pytest.fixture(autouse=True)
+def _status_trace(status_trace: StatusTrace) -> StatusTrace:
+    """status.json of the case's accounts, recorded through the case and judged at its end
+    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
+    return status_trace
