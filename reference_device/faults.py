@@ -36,6 +36,9 @@ class Fault(StrEnum):
     POLICY1_ACCEPTS_SECOND = "policy1_accepts_second"
     BODYLESS_INVITE_488 = "bodyless_invite_488"
     HANGUP_SENDS_NOTHING = "hangup_sends_nothing"
+    DIALER_STOPS_AFTER_REMOTE_BYE = "dialer_stops_after_remote_bye"
+    ANSWER_IGNORES_DIR = "answer_ignores_dir"
+    ALLOW_IN_NUM_CAPPED_AT_ONE = "allow_in_num_capped_at_one"
     PT_RENUMBERED = "pt_renumbered"
     BITRATE_BYTES = "bitrate_bytes"
     BITRATE_STUCK_AFTER_BYE = "bitrate_stuck_after_bye"
@@ -51,6 +54,13 @@ class Fault(StrEnum):
     BINDS_SHOW_REQUESTED_PORT = "binds_show_requested_port"
     DIGEST_URI_WITHOUT_PORT = "digest_uri_without_port"
     REGISTER_CSEQ_RESTARTS = "register_cseq_restarts"
+    REGISTERED_WHILE_REGISTRAR_SILENT = "registered_while_registrar_silent"
+    REGISTER_STATUS_IDLE_WHILE_PENDING = "register_status_idle_while_pending"
+    CLEAR_SERVER_KEEPS_BINDING = "clear_server_keeps_binding"
+    CLEARED_SERVER_SHOWS_REGISTERING = "cleared_server_shows_registering"
+    INVITE_IGNORES_RECORD_ROUTE = "invite_ignores_record_route"
+    INVITE_CHALLENGE_UNANSWERED = "invite_challenge_unanswered"
+    INVITE_AUTH_CSEQ_KEPT = "invite_auth_cseq_kept"
     REINVITE_VERSION_NOT_RAISED = "reinvite_version_not_raised"
     ACK_CSEQ_INCREMENTED = "ack_cseq_incremented"
     JSON_AS_TEXT_HTML = "json_as_text_html"
@@ -229,6 +239,27 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             ("SIP-CALL-HUP-001",),
             ("suites/calls/test_hangup.py",),
         ),
+        Fault.DIALER_STOPS_AFTER_REMOTE_BYE: FaultInfo(
+            "the auto_call dialer stops for good once the callee ends the call with BYE "
+            "(call_status idle, no re-dial) instead of re-dialling after retry_base",
+            Area.CALLS,
+            ("SIP-CALL-LIFE-003",),
+            ("suites/calls/test_call_lifecycle.py::test_auto_call_callee_hangs_up",),
+        ),
+        Fault.ANSWER_IGNORES_DIR: FaultInfo(
+            "answer.json ignores dir: a dir it does not know (dir=sip_bogus) answers the ringing "
+            "call as if it were sip_out",
+            Area.CALLS,
+            ("SIP-CALL-ANS-003",),
+            ("suites/calls/test_call_lifecycle.py::test_answer_with_an_unknown_dir",),
+        ),
+        Fault.ALLOW_IN_NUM_CAPPED_AT_ONE: FaultInfo(
+            "incoming calls are limited to one whatever allow_in_num says: with allow_in_num 2 "
+            "the second concurrent call is refused (policy 1) with 486",
+            Area.CALLS,
+            ("SIP-CALL-NUM-001",),
+            ("suites/calls/test_concurrent_calls.py::test_allow_in_num_2_holds_two_calls",),
+        ),
         Fault.PT_RENUMBERED: FaultInfo(
             "the SDP answer always uses payload type 96, whatever the offer's H.264 type",
             Area.CALLS,
@@ -333,6 +364,55 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.SIP,
             ("SIP-REG-015",),
             ("suites/sip/test_registration.py::test_cseq_grows_on_one_call_id",),
+        ),
+        Fault.REGISTERED_WHILE_REGISTRAR_SILENT: FaultInfo(
+            "a refresh REGISTER the registrar never answers (timer F) leaves register_status "
+            "registered: the device claims a binding nobody has confirmed while it retries",
+            Area.SIP,
+            ("SIP-REG-LIFE-002",),
+            ("suites/sip/test_register_states.py::test_refresh_lost_stops_claiming_registered",),
+        ),
+        Fault.REGISTER_STATUS_IDLE_WHILE_PENDING: FaultInfo(
+            "register_status is updated only when the registrar's final answer arrives: it stays "
+            "idle while an account's first REGISTER awaits its challenge and its 200",
+            Area.SIP,
+            ("SIP-REG-LIFE-001",),
+            ("suites/sip/test_register_states.py::test_pending_registration_state",),
+        ),
+        Fault.CLEAR_SERVER_KEEPS_BINDING: FaultInfo(
+            "modify.json clearing registerServer on a registered account stops refreshing but "
+            "sends no REGISTER with Expires: 0: the registrar keeps the binding until it expires",
+            Area.SIP,
+            ("SIP-REG-LIFE-003",),
+            ("suites/sip/test_register_states.py::test_clearing_register_server_unregisters",),
+        ),
+        Fault.CLEARED_SERVER_SHOWS_REGISTERING: FaultInfo(
+            "once clearing registerServer has unregistered the account, register_status goes "
+            "back to registering and stays there, although nothing is being registered",
+            Area.SIP,
+            ("SIP-REG-LIFE-004",),
+            ("suites/sip/test_register_states.py::test_state_after_clearing_register_server",),
+        ),
+        Fault.INVITE_IGNORES_RECORD_ROUTE: FaultInfo(
+            "an incoming INVITE's Record-Route is not kept as the dialog's route set: the BYE "
+            "goes straight to the caller's Contact, past the proxy, with no Route header",
+            Area.CALLS,
+            ("SIP-CALL-PROXY-001",),
+            ("suites/calls/test_via_registrar.py::test_proxy_routed_invite_honours_record_route",),
+        ),
+        Fault.INVITE_CHALLENGE_UNANSWERED: FaultInfo(
+            "a 401 or 407 to the device's own INVITE ends the attempt: it is never sent again "
+            "with credentials, so a call through an authenticating proxy never goes out",
+            Area.CALLS,
+            ("SIP-CALL-AUTH-001",),
+            ("suites/calls/test_via_registrar.py::test_invite_answers_401_and_407",),
+        ),
+        Fault.INVITE_AUTH_CSEQ_KEPT: FaultInfo(
+            "the INVITE sent again with credentials after a 401 or 407 keeps the challenged "
+            "INVITE's CSeq (a new branch, the same number)",
+            Area.CALLS,
+            ("SIP-CALL-AUTH-002",),
+            ("suites/calls/test_via_registrar.py::test_invite_retry_cseq_and_digest_uri",),
         ),
         Fault.REINVITE_VERSION_NOT_RAISED: FaultInfo(
             "the SDP answering a re-INVITE (hold, resume) keeps the o= session version of the "

@@ -432,15 +432,21 @@ class Api:
         return {}
 
     def answer(self, params: Params) -> Payload:
-        """answer.json: 200 to the ringing incoming call; 1211 when none rings (`dir` ignored,
-        unless the process follows answer_dir=required_sip_out: dir=sip_out is then required)."""
+        """answer.json: 200 to the ringing incoming call; 1211 when none rings. `dir` may be
+        absent or sip_out (required under answer_dir=required_sip_out); any other value is
+        refused with 1203: the page lists only sip_out, and a guess could answer a call."""
         account = self._lookup(self.store.state, params)
-        if self.readings.follows(Point.ANSWER_DIR, "required_sip_out"):
-            if not params.get("dir"):
-                raise ApiError(ErrorCode.MISSING_PARAMETER, "dir")
-            if params.get("dir") != "sip_out":
-                raise ApiError(ErrorCode.BAD_VALUE, "dir")
+        direction = params.get("dir")
+        if not direction and self.readings.follows(Point.ANSWER_DIR, "required_sip_out"):
+            raise ApiError(ErrorCode.MISSING_PARAMETER, "dir")
+        if direction and direction != "sip_out" and not self.faults.on(Fault.ANSWER_IGNORES_DIR):
+            raise ApiError(ErrorCode.BAD_VALUE, "dir")
         if self.sip is None or not self.sip.answer(account.id):
+            # answer_outgoing_call=ok_unchanged: dir=sip_out on our own established call is ok
+            agent = None if self.sip is None else self.sip.agents.get(account.id)
+            outgoing_ok = self.readings.follows(Point.ANSWER_OUTGOING_CALL, "ok_unchanged")
+            if direction == "sip_out" and outgoing_ok and agent and agent.outgoing_call_up():
+                return {}
             raise ApiError(ErrorCode.NO_CALL)
         return {}
 

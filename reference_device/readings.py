@@ -47,6 +47,16 @@ class Point(StrEnum):
     ANSWER_DIR = "answer_dir"
     REGISTER_STATUS_GRANTED = "register_status_granted"
     GB_DECODER_CHANNELS = "gb_decoder_channels"
+    BITRATE_DEFINITION = "bitrate_definition"
+    REGISTER_STATUS_PENDING = "register_status_pending"
+    REGISTER_STATUS_REFRESH_LOST = "register_status_refresh_lost"
+    REGISTER_STATUS_AFTER_UNREGISTER = "register_status_after_unregister"
+    AUTO_CALL_AFTER_REFUSAL = "auto_call_after_refusal"
+    AUTO_CALL_AFTER_TIMEOUT = "auto_call_after_timeout"
+    AUTO_CALL_AFTER_REMOTE_BYE = "auto_call_after_remote_bye"
+    ANSWER_OUTGOING_CALL = "answer_outgoing_call"
+    ALLOW_IN_NUM_LIMIT = "allow_in_num_limit"
+    CONCURRENT_CALL_BITRATE = "concurrent_call_bitrate"
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ class PointInfo:
     #: profile capabilities those cases need (the bundled decoder has them all; a profile that
     #: observes the point must declare them)
     capabilities: tuple[str, ...] = ()
+    #: profile TOML a profile pinning the point also gives (a tolerance that goes with the pin)
+    pinned_profile: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -304,6 +316,100 @@ READINGS: Final[Mapping[Point, PointInfo]] = MappingProxyType(
             },
             ("suites/gb28181/test_gb_queries.py::test_catalog_channels",),
             ("gb28181",),
+        ),
+        Point.BITRATE_DEFINITION: PointInfo(
+            "SIP-MED-BR-001",
+            "payload_1000",
+            {
+                "payload_1024": "status.json bitrate counts the RTP payload per 1024 bits",
+                "ip_1000": "status.json bitrate counts whole IP datagrams (RTP payload plus the "
+                "RTP, UDP and IPv4 headers, 40 octets a packet) per 1000 bits",
+            },
+            ("suites/media/test_bitrate.py::test_reported_bitrate_matches_sent",),
+            # the tolerance profiles/reference.toml pins with payload_1000 (the measured one)
+            pinned_profile="[media]\nbitrate_tolerance = 0.015\n",
+        ),
+        Point.REGISTER_STATUS_PENDING: PointInfo(
+            "SIP-REG-LIFE-001",
+            "registering",
+            {
+                "connecting": "register_status is connecting (instead of registering) while an "
+                "account's first REGISTER awaits its answers, the challenge and the 200",
+            },
+            ("suites/sip/test_register_states.py::test_pending_registration_state",),
+        ),
+        Point.REGISTER_STATUS_REFRESH_LOST: PointInfo(
+            "SIP-REG-LIFE-002",
+            "reconnecting",
+            {
+                "error": "register_status is error (instead of reconnecting) once a refresh "
+                "REGISTER got no answer, and stays so through the retries until the registrar "
+                "answers again",
+            },
+            ("suites/sip/test_register_states.py::test_refresh_lost_stops_claiming_registered",),
+        ),
+        Point.REGISTER_STATUS_AFTER_UNREGISTER: PointInfo(
+            "SIP-REG-LIFE-004",
+            "idle",
+            {
+                "closed": "register_status stays closed (instead of idle) once clearing "
+                "registerServer has unregistered the account",
+            },
+            ("suites/sip/test_register_states.py::test_state_after_clearing_register_server",),
+        ),
+        Point.AUTO_CALL_AFTER_REFUSAL: PointInfo(
+            "SIP-CALL-LIFE-001",
+            "redial_reconnecting",
+            {
+                "no_redial_error": "after the auto_call callee refuses the INVITE (4xx-6xx) the "
+                "dialer stops: call_status error, no new INVITE until the call settings change",
+            },
+            ("suites/calls/test_call_lifecycle.py::test_auto_call_callee_refuses",),
+        ),
+        Point.AUTO_CALL_AFTER_TIMEOUT: PointInfo(
+            "SIP-CALL-LIFE-002",
+            "redial_reconnecting",
+            {
+                "no_redial_error": "after the auto_call INVITE got no answer (Timer B) the dialer "
+                "stops: call_status error, no new INVITE until the call settings change",
+            },
+            ("suites/calls/test_call_lifecycle.py::test_auto_call_callee_never_answers",),
+        ),
+        Point.AUTO_CALL_AFTER_REMOTE_BYE: PointInfo(
+            "SIP-CALL-LIFE-003",
+            "redial_reconnecting",
+            {
+                "no_redial_idle": "after the auto_call callee ends the call with BYE the dialer "
+                "stops: call_status idle, no new INVITE until the call settings change",
+            },
+            ("suites/calls/test_call_lifecycle.py::test_auto_call_callee_hangs_up",),
+        ),
+        Point.ANSWER_OUTGOING_CALL: PointInfo(
+            "SIP-CALL-ANS-002",
+            "refused",
+            {
+                "ok_unchanged": "answer.json with dir=sip_out answers ok while an established "
+                "outgoing call is up (and no call rings), and leaves the call as it is",
+            },
+            ("suites/calls/test_call_lifecycle.py::test_answer_on_an_outgoing_call",),
+        ),
+        Point.ALLOW_IN_NUM_LIMIT: PointInfo(
+            "SIP-CALL-NUM-001",
+            "limit",
+            {
+                "single_per_policy": "incoming calls are held one at a time whatever allow_in_num "
+                "says: the policy decides the second one (policy 1 refuses it with 486)",
+            },
+            ("suites/calls/test_concurrent_calls.py::test_allow_in_num_2_holds_two_calls",),
+        ),
+        Point.CONCURRENT_CALL_BITRATE: PointInfo(
+            "SIP-CALL-NUM-002",
+            "newest_call",
+            {
+                "sum": "status.json bitrate is the sum of the rates of every established call "
+                "of the account",
+            },
+            ("suites/calls/test_concurrent_calls.py::test_each_call_metered_on_its_own",),
         ),
     }
 )

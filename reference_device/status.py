@@ -88,7 +88,7 @@ R = RegisterStatus
 # DISCONNECTED are in the page's value set but never used by a SIP account. CONNECTED takes
 # REGISTERED's place (same moves in and out) under --reading register_status_granted=connected.
 _REGISTER_MOVES: Final[Mapping[RegisterStatus, frozenset[RegisterStatus]]] = {
-    R.IDLE: frozenset({R.REGISTERING}),
+    R.IDLE: frozenset({R.REGISTERING, R.CONNECTING}),  # connecting: register_status_pending
     R.REGISTERING: frozenset(
         {
             R.REGISTERED,
@@ -108,9 +108,12 @@ _REGISTER_MOVES: Final[Mapping[RegisterStatus, frozenset[RegisterStatus]]] = {
     R.RECONNECTING: frozenset(
         {R.REGISTERED, R.CONNECTED, R.ERROR, R.IDLE, R.UNREGISTERING, R.CLOSED}
     ),
-    R.ERROR: frozenset({R.REGISTERING, R.IDLE, R.UNREGISTERING, R.CLOSED}),
+    # error -> registered: a lost binding's retry answered (register_status_refresh_lost=error)
+    R.ERROR: frozenset(
+        {R.REGISTERING, R.IDLE, R.UNREGISTERING, R.CLOSED, R.REGISTERED, R.CONNECTED}
+    ),
     R.UNREGISTERING: frozenset({R.CLOSED, R.IDLE}),
-    R.CLOSED: frozenset({R.IDLE, R.REGISTERING}),
+    R.CLOSED: frozenset({R.IDLE, R.REGISTERING, R.CONNECTING}),
     R.ON: frozenset({R.OFF, R.ERROR}),
     R.OFF: frozenset({R.ON, R.IDLE}),
     R.CONNECTED: frozenset(
@@ -122,8 +125,10 @@ _REGISTER_MOVES: Final[Mapping[RegisterStatus, frozenset[RegisterStatus]]] = {
 C = CallStatus
 # call_status is the account-level view of its calls (reference_device/sip/agent.py projects it:
 # calling > in > out > close > reconnecting > error > idle); these are the moves it can make.
+# From idle: the auto_call dialer waits to re-dial (reconnecting) or fails to send (error) when
+# the account shows no call, e.g. once the callee's BYE ended the last one.
 _CALL_MOVES: Final[Mapping[CallStatus, frozenset[CallStatus]]] = {
-    C.IDLE: frozenset({C.OUT, C.IN}),
+    C.IDLE: frozenset({C.OUT, C.IN, C.RECONNECTING, C.ERROR}),
     C.IN: frozenset({C.CALLING, C.IDLE, C.CLOSE, C.OUT, C.RECONNECTING, C.ERROR}),
     C.OUT: frozenset({C.CALLING, C.CLOSE, C.ERROR, C.IDLE, C.IN, C.RECONNECTING}),
     C.CALLING: frozenset({C.CLOSE, C.IDLE, C.RECONNECTING, C.ERROR, C.IN, C.OUT}),

@@ -533,3 +533,30 @@ class RawCallee(RawUa):
             response.set_body(body, "application/sdp")
         self.send(response, invite.remote)
         return response
+
+    def bye(self, invite: WireRecord, *, cseq: int = 1) -> sip.SipRequest:
+        """End the call of `invite`, which this callee answered 2xx: a BYE in its dialog
+        (RFC 3261 §12.2.1.1: our To tag as From tag, the device's From as To, the device's Contact
+        as Request-URI), sent where the INVITE came from. Its 200 is the case's to wait for."""
+        request = invite.message
+        call_id = (request.call_id or "") if isinstance(request, sip.SipRequest) else ""
+        if not isinstance(request, sip.SipRequest) or call_id not in self.tags:
+            raise NotExercised(
+                f"harness invariant: bye() of an answered INVITE, not {invite.label!r}"
+            )
+        target = request.contacts[0].uri if request.contacts else request.uri
+        bye = sip.make_request(
+            "BYE",
+            target,
+            sent_by=(self.host, self.port),
+            from_uri=request.to_addr.uri,
+            from_tag=self.tags[call_id],
+            to_uri=request.from_addr.uri,
+            to_tag=request.from_addr.tag,
+            call_id=call_id,
+            cseq=cseq,
+            contact=self.contact,
+            headers=[("User-Agent", "decoder-sip-conformance (raw)")],
+        )
+        self.send(bye, invite.remote)
+        return bye

@@ -33,6 +33,8 @@ MARKERS = (
     "only_reading(point, reading): the case applies only to a device whose profile pins this "
     "reading of the point; skipped, naming it, otherwise",
     "selftest: project test that runs whole suites in a subprocess (slow)",
+    "negative_control(*ids): project test that feeds the check of these requirements a "
+    "recorded bad observation and sees it fail (counted by tests/test_negative_controls.py)",
 )
 
 # Hypothesis profiles: dev explores, ci and lab are reproducible (fixed seed) and never time out

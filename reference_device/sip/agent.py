@@ -11,10 +11,11 @@ direction) and a call being set up `calling`.
 Auto-call: while `auto_call` is on, `sip_out_url` is set, the account is created (and registered
 when it has a registrar) the dialer keeps one outgoing call up: a failed attempt sets `error` then
 `reconnecting` and is retried after `retry_base * 2**n` (capped at 30 s); a call the peer ends is
-re-dialled after `retry_base` (the page leaves both open and no suite case judges them; see
-SIP-CALL-OUT-001's decision). Decision: after `hangup.json` ends an auto-call, the dialer does NOT
-re-dial until the call settings change (any modify_call_cfg.json) - hanging up means "stop
-calling", otherwise the operator could never end an auto-call.
+re-dialled after `retry_base`, `reconnecting` from the peer's BYE on (the page leaves both open:
+the readings auto_call_after_refusal / _timeout / _remote_bye, SIP-CALL-LIFE-001..003).
+Decision: after `hangup.json` ends an auto-call, the dialer does NOT re-dial until the call
+settings change (any modify_call_cfg.json) - hanging up means "stop calling", otherwise the
+operator could never end an auto-call.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
-from reference_device.sip.calls import Call, CallState
+from reference_device.sip.calls import Call, CallState, InviteCredentials
 from reference_device.sip.dialog import LocalContact
 from reference_device.sip.registration import (
     RegisterSettings,
@@ -116,6 +117,7 @@ class Agent:
         self._retire_tasks: set[asyncio.Task[None]] = set()
         self.calls: list[Call] = []
         self._dialer: asyncio.Task[None] | None = None
+        self._dial_call: Call | None = None  # the dialer's current call
         self._dial_suppressed = False
         self._dial_failed = False
         self._dial_waiting = False
@@ -186,6 +188,10 @@ class Agent:
             self.registration = None
             self._retiring.add(current)
             unregister = not (self.removed and self.faults.on(Fault.NO_UNREGISTER_ON_REMOVE))
+            if not self.account.register_server and self.faults.on(
+                Fault.CLEAR_SERVER_KEEPS_BINDING
+            ):
+                unregister = False  # the fault: a cleared registerServer is dropped silently
             task = asyncio.get_running_loop().create_task(
                 self._retire(current, unregister=unregister)
             )
@@ -196,7 +202,16 @@ class Agent:
             return  # the new registration starts once the old one is unregistered
         transport = self.transport
         if desired is None or transport is None:
-            if self.runtime.register.state is not RegisterStatus.IDLE:
+            closed = self.runtime.register.state is RegisterStatus.CLOSED
+            if closed and self.faults.on(Fault.CLEARED_SERVER_SHOWS_REGISTERING):
+                # The fault: the finished registration's retry path shows registering again.
+                self.runtime.register.transition(RegisterStatus.REGISTERING)
+                return
+            # register_status_after_unregister=closed: an unregistered account stays closed.
+            stays_closed = closed and (
+                self.readings.follows(Point.REGISTER_STATUS_AFTER_UNREGISTER, "closed")
+            )
+            if self.runtime.register.state is not RegisterStatus.IDLE and not stays_closed:
                 self.runtime.register.transition(RegisterStatus.IDLE)
             return
         registration = Registration(
@@ -269,6 +284,10 @@ class Agent:
             self.calls.remove(call)
             if call.state is CallState.FAILED:
                 self._dial_failed = True  # the last outgoing attempt failed
+            elif call is self._dial_call and self._redials(call):
+                # The callee ended the dialer's call: reconnecting from this step on (status.json
+                # never shows idle between the call and its re-dial).
+                self._dial_waiting = True
         self._project()
 
     def _project(self) -> None:
@@ -333,10 +352,19 @@ class Agent:
         call = self._established()
         if call is not None and call.media is not None:
             kbps = call.media.session.bitrate_kbps()
+            if self.readings.follows(Point.CONCURRENT_CALL_BITRATE, "sum"):
+                up = (CallState.CONFIRMED, CallState.ANSWERED)
+                kbps = sum(
+                    c.media.session.bitrate_kbps()
+                    for c in self.calls
+                    if c.state in up and c.media is not None
+                )
         elif self.faults.on(Fault.BITRATE_STUCK_AFTER_BYE) and self._ended_media is not None:
             kbps = self._ended_media[1].final_kbps  # the fault: the last reading is kept
         else:
             kbps = 0.0
+        if self.readings.follows(Point.BITRATE_DEFINITION, "payload_1024"):
+            kbps *= 1000 / 1024  # a kbit of 1024 bits
         if self.faults.on(Fault.BITRATE_BYTES):
             kbps /= 8  # the fault: kbyte/s reported as if it were kbit/s
         return round(kbps)
@@ -374,7 +402,12 @@ class Agent:
             tx.respond(_response(request, 403))
             return
         active = [c for c in self.calls if c.counts]
-        if len(active) >= settings.allow_in_num:
+        # allow_in_num_limit=single_per_policy (and the allow_in_num_capped_at_one fault): one
+        # call at a time whatever allow_in_num says.
+        single = self.readings.follows(Point.ALLOW_IN_NUM_LIMIT, "single_per_policy")
+        capped = single or self.faults.on(Fault.ALLOW_IN_NUM_CAPPED_AT_ONE)
+        limit = 1 if capped else settings.allow_in_num
+        if len(active) >= limit:
             # policy_3_meaning=undocumented: policy 3 keeps the current call, as 1 does
             keeps = settings.policy == 3 and self.readings.follows(
                 Point.POLICY_3_MEANING, "undocumented"
@@ -485,6 +518,19 @@ class Agent:
             self._dialer = asyncio.get_running_loop().create_task(self._dial_loop())
             self._dialer.add_done_callback(_log_failure)
 
+    def _redials(self, call: Call) -> bool:
+        """Whether the dialer dials again once its established `call` ended: not after
+        hangup.json, nor (the dialer_stops_after_remote_bye fault) after the callee's BYE."""
+        if call.local_hangup or self.faults.on(Fault.DIALER_STOPS_AFTER_REMOTE_BYE):
+            return False
+        if self.readings.follows(Point.AUTO_CALL_AFTER_REMOTE_BYE, "no_redial_idle"):
+            return False
+        return self._dial_ready()
+
+    def outgoing_call_up(self) -> bool:
+        """Whether one of our own (auto_call) calls is established."""
+        return any(not c.incoming and c.state is CallState.CONFIRMED for c in self.calls)
+
     def _stop_dialer(self) -> None:
         if self._dialer is not None:
             self._dialer.cancel()
@@ -518,8 +564,11 @@ class Agent:
                 )
                 self._dial_waiting = False
                 self._dial_failed = False
+                self._dial_call = call
                 self.calls.append(call)
-                call.dial(uri, destination)
+                account = self.account
+                credentials = InviteCredentials(account.username, account.password, account.realm)
+                call.dial(uri, destination, credentials if account.username else None)
                 self._project()
                 if await call.established:
                     failures = 0
@@ -533,9 +582,26 @@ class Agent:
                     )
                     self._dial_suppressed = True
                     return
+                if call.established.result() and not self._redials(call):
+                    log.info("account %d: callee ended the auto-call; no re-dial", self.account_id)
+                    # auto_call_after_remote_bye=no_redial_idle: until the settings change
+                    self._dial_suppressed = self.readings.follows(
+                        Point.AUTO_CALL_AFTER_REMOTE_BYE, "no_redial_idle"
+                    )
+                    return
                 if not call.established.result():
                     self._dial_failed = True
                     self._project()
+                    # auto_call_after_refusal / _timeout = no_redial_error: a failed attempt
+                    # stops the dialer until the call settings change.
+                    point = (
+                        Point.AUTO_CALL_AFTER_TIMEOUT
+                        if call.timed_out
+                        else Point.AUTO_CALL_AFTER_REFUSAL
+                    )
+                    if self.readings.follows(point, "no_redial_error"):
+                        self._dial_suppressed = True
+                        return
                 if not self._dial_ready():
                     return
                 self._dial_waiting = True

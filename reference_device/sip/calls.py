@@ -58,13 +58,16 @@ from reference_device.sip.media import (
 )
 from reference_device.sip.transaction import ServerTransaction, Timers, TransactionLayer
 from reference_device.sip.transport import Flow, Transport
-from wire import sdp, sip
+from wire import digest, sdp, sip
 
 log = logging.getLogger(__name__)
 
 ALLOW: Final = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 SDP_TYPE: Final = "application/sdp"
 RENUMBERED_PT: Final = 96
+#: What the ip_1000 reading of bitrate_definition meters per packet besides the RTP payload:
+#: the RTP fixed header (12), UDP (8) and IPv4 (20) headers.
+IP_RTP_HEADERS: Final = 40
 
 
 class CallState(StrEnum):
@@ -91,6 +94,19 @@ _MOVES: Final = {
     S.CONFIRMED: frozenset({S.TERMINATING, S.ENDED}),
     S.TERMINATING: frozenset({S.ENDED}),
 }
+
+
+#: A challenge realm any realm matches (the account's realm "*", as the page's example).
+ANY_REALM: Final = "*"
+
+
+@dataclass(frozen=True)
+class InviteCredentials:
+    """The account's digest credentials, for a challenge to our INVITE."""
+
+    username: str
+    password: str
+    realm: str = ANY_REALM
 
 
 class IllegalCallMoveError(RuntimeError):
@@ -247,6 +263,13 @@ class Call:
         self.invite: sip.SipRequest | None = None
         self._ack: sip.SipRequest | None = None
         self.call_id = ""
+        self.timed_out = False  # our INVITE got no final answer at all (Timer B)
+        self._target = ""
+        self._from = ""
+        self._offer = b""
+        self._credentials: InviteCredentials | None = None
+        # RFC 3261 §22.3: the credentials sent so far, by header, repeated on each retry.
+        self._authorization: dict[str, str] = {}
 
     def __repr__(self) -> str:
         direction = "in" if self.incoming else "out"
@@ -314,6 +337,8 @@ class Call:
             owner = self.owner
             name = f"{'in' if self.incoming else 'out'}-{(self.call_id or '?')[:8]}"
             session = MediaSession(transport, owner.faults, owner.decoders, name=name)
+            if owner.readings.follows(Point.BITRATE_DEFINITION, "ip_1000"):
+                session.meter_overhead = IP_RTP_HEADERS
             host = owner.contact.host
             if connect_to is not None:
                 self.media = TcpActiveMediaPort(host, session, connect_to)
@@ -350,6 +375,8 @@ class Call:
         self.invite_tx = tx
         self.call_id = request.call_id or ""
         self.dialog = Dialog.as_uas(request, sip.new_tag(), self.flow)
+        if self.owner.faults.on(Fault.INVITE_IGNORES_RECORD_ROUTE):
+            self.dialog.route_set = []  # the fault: in-dialog requests skip the proxies
         self._offer_unusable = False
         body = self._answer_or_offer(request)
         if body is None:
@@ -386,6 +413,8 @@ class Call:
         description = _parse_sdp(request.body)
         if description is None:
             return None
+        if self.owner.faults.on(Fault.H265_OFFER_ACCEPTED):
+            description = any_video_as_h264(description)
         try:
             remote = _remote_media(description)
             _check_media_transport(remote)
@@ -404,6 +433,10 @@ class Call:
         if self.owner.faults.on(Fault.PT_RENUMBERED):
             renumber(answer, RENUMBERED_PT)
         self._media_payload_type(_video_payload_type(answer))
+        if self.media is not None:  # parameter sets sent out of band (RFC 6184 §8.1)
+            self.media.session.parameter_sets = sprop_parameter_sets(
+                description, remote.payload_type
+            )
         self._offer_sent = False
         self.remote_media = remote
         self.on_hold = remote.direction in (sdp.DIRECTION_SENDONLY, sdp.DIRECTION_INACTIVE)
@@ -413,8 +446,6 @@ class Call:
         """GB28181: our offer for a bodyless INVITE (third-party call control), else our answer
         to the platform's sendonly offer (its y= echoed); None: refused (488)."""
         contact = self.owner.contact
-        if self.owner.faults.on(Fault.H265_OFFER_ACCEPTED):
-            description = any_video_as_h264(description)
         session_id = int(self._session_id)
         if not request.body:
             media = self._open_media()
@@ -433,10 +464,6 @@ class Call:
         try:
             offered = gb_call.read_offer(description)
             # The y= of our answer: the offer's (echoed), or ours when it has none. The
-        if self.media is not None:  # parameter sets sent out of band (RFC 6184 §8.1)
-            self.media.session.parameter_sets = sprop_parameter_sets(
-                description, remote.payload_type
-            )
             # gb_ssrc_not_echoed fault answers an offered y= with one of its own.
             ssrc_text: str | None = None
             if offered.ssrc_text is None:
@@ -640,8 +667,14 @@ class Call:
 
     # -- outgoing --------------------------------------------------------------------------------
 
-    def dial(self, target_uri: str, destination: tuple[str, int]) -> None:
-        """Send our INVITE with a receive-only H.264 offer to `destination`."""
+    def dial(
+        self,
+        target_uri: str,
+        destination: tuple[str, int],
+        credentials: InviteCredentials | None = None,
+    ) -> None:
+        """Send our INVITE with a receive-only H.264 offer to `destination`; a 401/407 is
+        answered with `credentials` (the account's), when given."""
         contact = self.owner.contact
         self.call_id = sip.new_call_id(contact.host)
         media = self._open_media()
@@ -651,21 +684,62 @@ class Call:
             session_id=self._session_id,
             session_version=self._next_version(),
         )
+        self._target = target_uri
+        self._from = f"<sip:{contact.user}@{contact.host}>;tag={sip.new_tag()}"
+        self._offer = offer.to_bytes()
+        self._credentials = credentials
+        self._send_invite(1)
+
+    def _send_invite(self, cseq: int) -> None:
+        """Our INVITE (again, with the credentials gathered, after a challenge) in a new
+        transaction: same Call-ID, From tag and offer, CSeq `cseq` (RFC 3261 §22.2)."""
+        contact = self.owner.contact
         headers = sip.Headers()
         headers.add("Via", contact.via())
         headers.add("Max-Forwards", MAX_FORWARDS)
-        headers.add("From", f"<sip:{contact.user}@{contact.host}>;tag={sip.new_tag()}")
-        headers.add("To", f"<{target_uri}>")
+        headers.add("From", self._from)
+        headers.add("To", f"<{self._target}>")
         headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"1 {sip.METHOD_INVITE}")
+        headers.add("CSeq", f"{cseq} {sip.METHOD_INVITE}")
         headers.add("Contact", f"<{contact.uri}>")
+        for name, value in self._authorization.items():
+            headers.add(name, value)
         headers.add("Allow", ALLOW)
         headers.add("User-Agent", USER_AGENT)
-        invite = sip.SipRequest(sip.METHOD_INVITE, target_uri, headers)
-        invite.set_body(offer.to_bytes(), SDP_TYPE)
+        invite = sip.SipRequest(sip.METHOD_INVITE, self._target, headers)
+        invite.set_body(self._offer, SDP_TYPE)
         self.invite = invite
         tx = self.owner.layer.send_request(invite, self.flow, self._provisional)
         self.owner.spawn(self._await_final(tx.final))
+
+    def _answer_challenge(self, response: sip.SipResponse) -> bool:
+        """Send the INVITE again answering a 401/407 (RFC 3261 §22.2, §22.3); False when it
+        cannot be answered: no credentials, an unusable challenge, another realm, or the same
+        kind of challenge again without stale=true (the credentials were refused)."""
+        credentials, invite = self._credentials, self.invite
+        if credentials is None or invite is None or self.state is S.CANCELLING:
+            return False
+        if self.owner.faults.on(Fault.INVITE_CHALLENGE_UNANSWERED):
+            return False  # the fault: a challenged INVITE is taken as refused
+        proxy = response.status_code == 407
+        asked = response.headers.get("Proxy-Authenticate" if proxy else "WWW-Authenticate")
+        header = "Proxy-Authorization" if proxy else "Authorization"
+        try:
+            challenge = digest.Challenge.parse(asked or "")
+            if credentials.realm not in (ANY_REALM, "", challenge.realm):
+                raise ValueError(f"realm {challenge.realm!r} is not {credentials.realm!r}")
+            if header in self._authorization and not challenge.stale:
+                raise ValueError("challenged again: credentials refused")
+            answer = digest.build_authorization(
+                challenge, sip.METHOD_INVITE, invite.uri, credentials.username, credentials.password
+            )
+        except ValueError as exc:
+            log.info("call %s: %d not answered: %s", self.call_id, response.status_code, exc)
+            return False
+        self._authorization[header] = answer.to_header()
+        kept = self.owner.faults.on(Fault.INVITE_AUTH_CSEQ_KEPT)  # the fault: CSeq not raised
+        self._send_invite(invite.cseq.number if kept else invite.cseq.number + 1)
+        return True
 
     def _provisional(self, response: sip.SipResponse) -> None:
         if self.state is S.INVITING and response.status_code > 100:
@@ -673,9 +747,13 @@ class Call:
 
     async def _await_final(self, final: asyncio.Future[sip.SipResponse | None]) -> None:
         response = await final
+        challenged = response is not None and response.status_code in (401, 407)
+        if challenged and self.live and response is not None and self._answer_challenge(response):
+            return
         if response is None or not response.is_success:
             code = 408 if response is None else response.status_code
             log.info("call %s: INVITE failed (%d)", self.call_id, code)
+            self.timed_out = response is None
             if self.state is S.CANCELLING:
                 self._transition(S.ENDED)
             elif self.live:

@@ -6,7 +6,9 @@ States as `status.json` shows them (every move through `RegisterMachine.transiti
 * `registered`: the registrar granted the binding (a refresh in flight keeps this state);
   `connected` instead under `--reading register_status_granted=connected`;
 * `connecting` / `reconnecting`: the last REGISTER got no answer (timer F), before / after a first
-  success; retries keep the state until an answer arrives;
+  success; retries keep the state until an answer arrives (`error` instead of `reconnecting`
+  under `--reading register_status_refresh_lost=error`; `connecting` instead of `registering`
+  for the first REGISTER under `--reading register_status_pending=connecting`);
 * `error`: 403, 404, a realm that is not the configured one, a non-stale challenge to a REGISTER
   that carried credentials (wrong credentials), any other 4xx-6xx;
 * `unregistering` (Expires: 0 in flight), then `closed`.
@@ -216,9 +218,15 @@ class Registration:
 
     async def _run(self) -> None:
         failures = 0
-        self._set(R.REGISTERING)
+        # The fault: register_status is updated only when a round ends, so the pending state
+        # never shows while the REGISTER awaits its answers (it is passed through at once).
+        late = self._faults.on(Fault.REGISTER_STATUS_IDLE_WHILE_PENDING)
+        if not late:
+            self._set(self._pending_state())
         while True:
             outcome = await self._round(self._settings.expires)
+            if late and self.state is R.IDLE:
+                self._set(self._pending_state())
             if outcome.ok:
                 failures = 0
                 self.bound = outcome.granted > 0
@@ -241,7 +249,7 @@ class Registration:
             else:
                 self._halt_keepalive()
                 if outcome.timed_out:
-                    self._set(R.RECONNECTING if self._ever_registered else R.CONNECTING)
+                    self._set(self._no_answer_state())
                 else:
                     self._set(self._failure_state(outcome.code))
                 delay = outcome.retry_after or backoff(self._settings, failures)
@@ -253,7 +261,10 @@ class Registration:
                     delay,
                 )
             await asyncio.sleep(delay)
-            if self.state in (R.ERROR, R.CLOSED):
+            # An `error` that stands for a lost binding (register_status_refresh_lost=error) stays
+            # until the registrar answers again; any other error is retried as `registering`.
+            lost = outcome.timed_out and self._ever_registered
+            if self.state in (R.ERROR, R.CLOSED) and not lost:
                 self._set(R.REGISTERING)
 
     # -- GB28181 keepalive -------------------------------------------------------------------
@@ -294,6 +305,27 @@ class Registration:
         follows register_status_granted=connected."""
         connected = self._readings().follows(Point.REGISTER_STATUS_GRANTED, "connected")
         return R.CONNECTED if connected else R.REGISTERED
+
+    def _pending_state(self) -> RegisterStatus:
+        """The register_status while a REGISTER awaits its answer: registering, or connecting
+        for an account's first registration under register_status_pending=connecting."""
+        connecting = self._readings().follows(Point.REGISTER_STATUS_PENDING, "connecting")
+        first = not self._ever_registered and self.state in (R.IDLE, R.CLOSED)
+        return R.CONNECTING if connecting and first else R.REGISTERING
+
+    def _no_answer_state(self) -> RegisterStatus:
+        """The register_status once a REGISTER got no answer (timer F): connecting before a
+        first success; after one the binding is no longer known to be valid (RFC 3261 §10.2.4),
+        so reconnecting, or error under register_status_refresh_lost=error."""
+        if not self._ever_registered:
+            return R.CONNECTING
+        if self._faults.on(Fault.REGISTERED_WHILE_REGISTRAR_SILENT) and self.state in (
+            R.REGISTERED,
+            R.CONNECTED,
+        ):
+            return self.state  # the fault: a refresh nobody answered still counts as granted
+        error = self._readings().follows(Point.REGISTER_STATUS_REFRESH_LOST, "error")
+        return R.ERROR if error else R.RECONNECTING
 
     def _failure_state(self, code: int) -> RegisterStatus:
         """The register_status after a refusal: error, or closed after a 403 when the process

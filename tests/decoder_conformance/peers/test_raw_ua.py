@@ -126,3 +126,39 @@ def test_non_2xx_is_acked_by_the_wire_builder_and_records_carry_addresses() -> N
     ]
     assert all(r.transport == "udp" and r.protocol == "sip" for r in records)
     assert all(r.local == caller.local and r.remote == (LOOPBACK, port) for r in records)
+
+
+def test_callee_bye_is_in_the_dialog_of_the_answered_invite() -> None:
+    """The callee ends a call it answered: BYE to the device's Contact, tags swapped (RFC 3261
+    §12.2.1.1), sent where the INVITE came from."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device:
+        device.bind((LOOPBACK, 0))
+        device.settimeout(5.0)
+        port = device.getsockname()[1]
+        callee = RawCallee("d1", "LOCAL-TEST-000")
+        try:
+            invite = sip.make_request(
+                "INVITE",
+                f"sip:d1@{callee.address}",
+                sent_by=(LOOPBACK, port),
+                from_uri=f"sip:dec@{LOOPBACK}",
+                from_tag="devtag",
+                to_uri=f"sip:d1@{callee.address}",
+                call_id="call-1",
+                cseq=1,
+                contact=f"sip:dec@{LOOPBACK}:{port}",
+            )
+            device.sendto(invite.to_bytes(), callee.local)
+            record = callee.wait_invite(5.0)
+            ok = callee.respond(record, 200)
+            sent = callee.bye(record)
+            data = b""
+            while not data.startswith(b"BYE"):  # the 200 comes first
+                data, _ = device.recvfrom(65535)
+        finally:
+            callee.close()
+    bye = sip.parse(data)
+    assert isinstance(bye, sip.SipRequest) and bye.to_bytes() == sent.to_bytes()
+    assert bye.uri == f"sip:dec@{LOOPBACK}:{port}"
+    assert bye.call_id == "call-1" and bye.cseq.method == "BYE"
+    assert bye.from_addr.tag == ok.to_addr.tag and bye.to_addr.tag == "devtag"
