@@ -68,6 +68,8 @@ class Fault(StrEnum):
     GB_RESPONSE_WRONG_SN = "gb_response_wrong_sn"
     GB_UTF8_UNDER_GB2312 = "gb_utf8_under_gb2312"
     GB_SSRC_NOT_ECHOED = "gb_ssrc_not_echoed"
+    BUFFER_UPPER_BOUND_OFF_BY_ONE = "buffer_upper_bound_off_by_one"
+    BITRATE_HELD_WHEN_MEDIA_STOPS = "bitrate_held_when_media_stops"
     CALL_STATUS_IDLE_FLICKER = "call_status_idle_flicker"
 
 
@@ -461,6 +463,19 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.GB,
             ("GB-MED-004",),
             ("suites/gb28181/test_gb_media.py::test_ssrc_echoed",),
+        ),
+        Fault.BUFFER_UPPER_BOUND_OFF_BY_ONE: FaultInfo(
+            "modify_call_cfg.json takes 100001 (max + 1) as the buffer's last number",
+            Area.API,
+            ("LOCAL-API-FUZZ-002",),
+            ("suites/api/test_fuzz.py::test_modify_call_cfg_fuzz",),
+        ),
+        Fault.BITRATE_HELD_WHEN_MEDIA_STOPS: FaultInfo(
+            "status.json keeps the last bitrate while the call stays up after its media stopped "
+            "(a meter that moves only when packets arrive)",
+            Area.MEDIA,
+            ("SIP-MED-BR-003",),
+            ("suites/media/test_bitrate.py::test_bitrate_zero_after_source_stops",),
         ),
         Fault.CALL_STATUS_IDLE_FLICKER: FaultInfo(
             "call_status drops to idle for half a second, half a second after a call is up, "

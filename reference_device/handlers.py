@@ -3,6 +3,7 @@ then commits (persists) it, then answers; a refused request changes nothing."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Final
 
 from reference_device import IMPLEMENTATION, __version__
@@ -350,7 +351,12 @@ class Api:
         (applied to the account under mcfg_type_param=applied)."""
         state = self.store.snapshot()
         account = self._lookup(state, params)
-        changes, error = collect_changes(params, CALL_FIELDS)
+        fields = CALL_FIELDS
+        if self.faults.on(Fault.BUFFER_UPPER_BOUND_OFF_BY_ONE):
+            # The fault: the buffer's last number is checked against max + 1.
+            off_by_one = partial(v.parse_buffer, last_max=v.BUFFER_NUMBER_MAX + 1)
+            fields = {**CALL_FIELDS, "buffer": ("buffer", off_by_one)}
+        changes, error = collect_changes(params, fields)
         if error is not None:
             raise error
         raw_type = params.get("type")

@@ -136,11 +136,15 @@ def parse_allow_in_num(raw: str) -> int:
     return int(raw)
 
 
-def parse_buffer(raw: str) -> str:
-    """MODE:N:N:N:N:N, MODE lower-case letters, each N 0..100000; else 1205."""
+def parse_buffer(raw: str, *, last_max: int = BUFFER_NUMBER_MAX) -> str:
+    """MODE:N:N:N:N:N, MODE lower-case letters, each N 0..100000; else 1205. `last_max` is
+    the last number's bound (only the buffer_upper_bound_off_by_one fault moves it)."""
     parse_text(raw)
     match = _BUFFER.fullmatch(raw)
-    if match is None or any(int(n) > BUFFER_NUMBER_MAX for n in match.group(1)[1:].split(":")):
+    if match is None:
+        raise ApiError(ErrorCode.BAD_BUFFER)
+    *numbers, last = (int(n) for n in match.group(1)[1:].split(":"))
+    if any(n > BUFFER_NUMBER_MAX for n in numbers) or last > last_max:
         raise ApiError(ErrorCode.BAD_BUFFER)
     return raw
 

@@ -88,7 +88,7 @@ def test_pinned_default_fails_only_the_points_requirement(
     tmp_path: Path, point: Point, reading: str
 ) -> None:
     info = READINGS[point]
-    pin = f'[readings]\n{point.value} = "{info.default}"\n'
+    pin = f'[readings]\n{point.value} = "{info.default}"\n' + info.pinned_profile
     profile = generic_profile(tmp_path, pin, info.capabilities)
     code, summary, output = run_with_reading(tmp_path, point, reading, profile)
     assert code == 1, f"{point}={reading} pinned to {info.default}: exit {code}\n{output}"

@@ -140,6 +140,8 @@ class MediaSession:
         #: Octets metered per packet on top of its RTP payload (set by the call from the
         #: bitrate_definition reading: 0 counts the payload only).
         self.meter_overhead = 0
+        # Only under the bitrate_held_when_media_stops fault: the last non-zero reading.
+        self._held_kbps = 0.0
         self._clock = clock
         self._decoders = decoders
         self._tracker = SequenceTracker()
@@ -345,7 +347,14 @@ class MediaSession:
 
     def bitrate_kbps(self) -> float:
         """The meter now (0 once the call's media has ended)."""
-        return 0.0 if self._final is not None else self.meter.kbps()
+        if self._final is not None:
+            return 0.0
+        kbps = self.meter.kbps()
+        if self.faults.on(Fault.BITRATE_HELD_WHEN_MEDIA_STOPS):
+            # The fault: the reading moves only while packets arrive; none keeps the last one.
+            self._held_kbps = kbps or self._held_kbps
+            return self._held_kbps
+        return kbps
 
     def view(self) -> MediaView:
         """media.json's data for this call: live, or frozen at the end."""

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.device.api_checks import (
+    SSIP_READINGS,
+    check_read_back,
+    refused_or_shown_reading,
+)
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 
@@ -25,10 +30,7 @@ def test_add_sip_account_listed(api, add_named, new_account):
         raise ConformanceFailure(
             api.req, f"{name!r} listed after add.json ok", "not listed", reply.exchange
         )
-    if found.type != "sip":
-        raise ConformanceFailure(
-            api.req, f"{name!r} listed with type sip", f"type {found.type!r}", reply.exchange
-        )
+    check_read_back(api.req, f"list.json type of {name!r}", "sip", found.type, reply.exchange)
 
 
 @pytest.mark.req("SIP-API-ADD-002")
@@ -37,14 +39,12 @@ def test_add_gb28181_account(api, new_account, listed):
     account_id = new_account("gb28181")
     entry = listed(account_id)
     protocol = api.account(account_id)["protocol"]
-    assert (entry.type, protocol) == ("gb28181", "gb28181"), (
-        f"[{api.req}] expected list type and account.json protocol gb28181, "
-        f"observed {entry.type!r}, {protocol!r}"
+    check_read_back(
+        api.req,
+        "list type and account.json protocol",
+        ("gb28181", "gb28181"),
+        (entry.type, protocol),
     )
-
-
-#: (list.json type, account.json protocol) of an account add.json type=Ssip created -> reading.
-SSIP_READINGS = {("sip", "sip"): "alias_of_sip", ("Ssip", "Ssip"): "own_type"}
 
 
 @pytest.mark.req("SIP-API-ADD-003")
@@ -59,7 +59,7 @@ def test_add_type_ssip(api, add_named, new_account, guard, readings):
     if not reply.ok:
         seen = f"add.json?name={name}&type=Ssip answered error {reply.msg}"
         changed = before.diff(guard.snap())
-        if changed:
+        if refused_or_shown_reading(False, changed, None, SSIP_READINGS) is None:
             readings.none_of("ssip_type", f"{seen} but changed {changed}")
         readings.follow("ssip_type", "refused", f"{seen}, nothing listed or changed")
         api.expect_error(reply, "unknown_type")  # records the code (or checks a pinned one)
@@ -73,7 +73,7 @@ def test_add_type_ssip(api, add_named, new_account, guard, readings):
         f"add.json?name={name}&type=Ssip answered ok; list.json type {found.type!r}, "
         f"account.json protocol {protocol!r}"
     )
-    reading = SSIP_READINGS.get((found.type, protocol))
+    reading = refused_or_shown_reading(True, None, (found.type, protocol), SSIP_READINGS)
     if reading is None:
         readings.none_of("ssip_type", seen)
     readings.follow("ssip_type", reading, seen)

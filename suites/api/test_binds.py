@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.device.client import ConformanceFailure, binds_match
+from decoder_conformance.device.api_checks import (
+    PAGE_EXAMPLE_BINDS_READINGS,
+    check_binds_list,
+    refused_or_shown_reading,
+    server_port_entries,
+    server_port_params_reading,
+    server_port_reading,
+)
+from decoder_conformance.device.client import binds_match
 from decoder_conformance.failures import NotExercised
 
 # The cases that write binds write `trial_binds` (conftest): spare binds from the profile that
@@ -17,24 +25,12 @@ def test_get_binds_shape(api):
     `*:5060,*.2222` passes; what set_binds takes is SBIND-*'s."""
     reply = api.call("get_binds")
     data = api.expect_ok(reply, data_schema="PageBindsOk")
-    binds = data["binds"]
-    if binds and any(not entry.strip() for entry in binds.split(",")):
-        raise ConformanceFailure(
-            api.req,
-            "a comma-separated list of binds (no empty entry)",
-            f"{binds!r}",
-            reply.exchange,
-        )
+    check_binds_list(api.req, data["binds"], reply.exchange)
 
 
 def _entries(reply):
     """server_port.json's data as a list of {name, value} objects, or None if it is not one."""
-    data = reply.data
-    if not isinstance(data, list) or not all(
-        isinstance(e, dict) and "name" in e and "value" in e for e in data
-    ):
-        return None
-    return data
+    return server_port_entries(reply.data)
 
 
 @pytest.mark.req("SIP-API-PORT-001")
@@ -55,16 +51,10 @@ def test_server_port_entries(api, new_account, trial_binds, readings):
         f"server_port.json {reply.data} with get_binds.json {shown} and accounts "
         f"{[(a.id, a.name) for a in accounts]}"
     )
-    if entries is None:
+    reading = server_port_reading(entries, shown, [(a.id, a.name) for a in accounts])
+    if reading is None:
         readings.none_of("server_port_entries", seen)
-    if entries == [{"name": b, "value": b} for b in shown]:
-        readings.follow("server_port_entries", "binds", seen)
-        return
-    names = sorted(str(e["name"]) for e in entries)
-    if names in (sorted(str(a.id) for a in accounts), sorted(a.name for a in accounts)):
-        readings.follow("server_port_entries", "accounts", seen)
-        return
-    readings.none_of("server_port_entries", seen)
+    readings.follow("server_port_entries", reading, seen)
 
 
 @pytest.mark.req("SIP-API-PORT-002")
@@ -87,20 +77,12 @@ def test_server_port_example_parameters(api, new_account, trial_binds, readings)
         f"server_port.json answered {plain.body} without parameters, {example.body} with "
         f"id=3&type=sip and {mine.body} with id={account_id}&type=sip"
     )
-    if example.body == plain.body and mine.body == plain.body:
-        readings.follow("server_port_params", "ignored", seen)
-        return
-
-    def selects(reply):
-        entries = _entries(reply) if reply.ok else None
-        return entries is not None and all(e in listed_entries for e in entries)
-
     # Under filter, id 3 may name no account: an error answer then selects nothing.
     unknown_3 = 3 not in {a.id for a in api.accounts()}
-    if selects(mine) and (selects(example) or (not example.ok and unknown_3)):
-        readings.follow("server_port_params", "filter", seen)
-        return
-    readings.none_of("server_port_params", seen)
+    reading = server_port_params_reading(plain, example, mine, id_3_unknown=unknown_3)
+    if reading is None:
+        readings.none_of("server_port_params", seen)
+    readings.follow("server_port_params", reading, seen)
 
 
 @pytest.mark.req("SIP-API-SBIND-001")
@@ -114,10 +96,7 @@ def test_set_binds_then_read_back(api, trial_binds):
 
 #: The page's get_binds/set_binds example, as written, and with "*.2222" read as "*:2222".
 PAGE_EXAMPLE = "*:5060,*.2222"
-PAGE_READINGS = {
-    "*:5060,*.2222": "accepted_as_written",
-    "*:5060,*:2222": "accepted_normalised",
-}
+PAGE_READINGS = PAGE_EXAMPLE_BINDS_READINGS
 
 
 @pytest.mark.req("SIP-API-SBIND-002")
@@ -131,14 +110,14 @@ def test_page_example_binds(api, guard, saved_binds, readings):
         after = guard.snap()
         changed = before.diff(after)
         seen = f"set_binds.json?binds={PAGE_EXAMPLE} answered error {reply.msg}"
-        if changed:
+        if refused_or_shown_reading(False, changed, None, PAGE_READINGS) is None:
             readings.none_of("page_example_binds", f"{seen} but changed {changed}")
         readings.follow("page_example_binds", "refused", f"{seen}, state unchanged")
         api.expect_error(reply, "bad_binds")  # records the code (or checks a pinned one)
         return
     shown = ",".join(api.binds())
     seen = f"set_binds.json?binds={PAGE_EXAMPLE} answered ok; get_binds.json shows {shown!r}"
-    reading = PAGE_READINGS.get(shown)
+    reading = refused_or_shown_reading(True, None, shown, PAGE_READINGS)
     if reading is None:
         readings.none_of("page_example_binds", seen)
     readings.follow("page_example_binds", reading, seen)

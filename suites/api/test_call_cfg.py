@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.device.api_checks import (
+    buffer_key_reading,
+    call_cfg_read_back,
+    check_allow_in_shown,
+    check_call_cfg_defaults,
+    check_read_back,
+    check_setting_shown,
+    flag_encoding_reading,
+    mcfg_type_reading,
+    sent_as_cfg,
+)
 from decoder_conformance.device.client import PAGE_FLAG_FORMS, ConformanceFailure, setting_of
 from decoder_conformance.failures import NotExercised
 
@@ -44,12 +55,6 @@ def views_of(api, account_id, field):
     return setting, _dig(account, path), path
 
 
-def sent_as_cfg(field, value):
-    """The setting a value sent stands for, as `setting_of` shows it: a flag as yes/no, numbers
-    as integers, text unchanged."""
-    return setting_of({field: int(value) if value.isdigit() else value}, field)
-
-
 def shared_pinned(device_target):
     """Whether the profile pins call_settings_views = shared (VIEW-001 observes the reading;
     other cases check account.json's view only where the profile pins that it follows)."""
@@ -59,10 +64,7 @@ def shared_pinned(device_target):
 def expect_read_back(api, account_id, field, want):
     """call_cfg.json shows the setting `want` (yes/no for a flag, in any encoding the page
     allows); account.json's view of it is VIEW-001's reading."""
-    cfg_value = api.call_cfg(account_id).get(field)
-    assert setting_of({field: cfg_value}, field) == want, (
-        f"[{api.req}] expected call_cfg.json {field} showing {want!r}, observed {cfg_value!r}"
-    )
+    check_setting_shown(api.req, field, api.call_cfg(account_id).get(field), want)
 
 
 # -- call_cfg.json ----------------------------------------------------------------------------
@@ -76,10 +78,7 @@ def test_call_cfg_shape(api, new_account):
 
 @pytest.mark.req("SIP-API-CFG-002")
 def test_call_cfg_defaults(api, new_account):
-    cfg = api.call_cfg(new_account())
-    seen = {k: cfg[k] for k in ("allow_in_num", "source_id", "default_name")}
-    want = {"allow_in_num": 1, "source_id": "", "default_name": ""}
-    assert seen == want, f"[{api.req}] expected page defaults {want}, observed {seen}"
+    check_call_cfg_defaults(api.req, api.call_cfg(new_account()))
 
 
 @pytest.mark.req("SIP-API-CFG-003")
@@ -234,17 +233,12 @@ def test_modify_call_cfg_page_example(api, new_account):
         auto_call="1",
     )
     api.modify_call_cfg(account_id, **PAGE_EXAMPLE)
-    cfg = api.call_cfg(account_id)
-    want = {k: sent_as_cfg(k, v) for k, v in PAGE_EXAMPLE.items() if k != "type"}
-    seen = {k: setting_of(cfg, k) for k in want}
-    assert seen == want, (
-        f"[{api.req}] expected call_cfg.json {want} after the example, observed {seen}"
-    )
+    written = {k: v for k, v in PAGE_EXAMPLE.items() if k != "type"}
+    want, seen = call_cfg_read_back(written, api.call_cfg(account_id))
+    check_read_back(api.req, "call_cfg.json after the example", want, seen)
     api.modify_call_cfg(account_id, type="sip", default_name="example-name")
     name = api.call_cfg(account_id)["default_name"]
-    assert name == "example-name", (
-        f"[{api.req}] expected default_name 'example-name' stored, observed {name!r}"
-    )
+    check_read_back(api.req, "default_name stored", "example-name", name)
 
 
 @pytest.mark.req("SIP-API-MCFG-011")
@@ -256,7 +250,7 @@ def test_modify_call_cfg_type_parameter(api, new_account, readings):
     api.modify_call_cfg(account_id, type="gb28181", default_name="typed")
     protocol = api.account(account_id)["protocol"]
     seen = f"modify_call_cfg.json type=gb28181 on a sip account: account.json protocol {protocol!r}"
-    reading = {"sip": "ignored", "gb28181": "applied"}.get(protocol)
+    reading = mcfg_type_reading(protocol)
     if reading is None:
         readings.none_of("mcfg_type_param", seen)
     readings.follow("mcfg_type_param", reading, seen)
@@ -314,10 +308,7 @@ def test_flag_page_forms(api, new_account, case):
     account_id = new_account()
     _set_flag(api, account_id, case)
     if field == "allow_in":
-        shown = api.call_cfg(account_id)["allow_in"]
-        assert shown == int(value) and not isinstance(shown, bool), (
-            f"[{api.req}] expected call_cfg.json allow_in {int(value)}, observed {shown!r}"
-        )
+        check_allow_in_shown(api.req, api.call_cfg(account_id)["allow_in"], value)
 
 
 @pytest.mark.parametrize(
@@ -358,18 +349,6 @@ def test_flag_bad_value_refused(api, new_account, guard, field, value):
 # -- how call_cfg.json shows what was written (readings) ----------------------------------------
 
 
-def _json_kind(value):
-    """A JSON value with its type, so that 1 and true (equal in Python) stay apart."""
-    return (type(value).__name__, value)
-
-
-#: (yes shown, no shown) -> reading name, for each flag's encoding point.
-ENCODINGS = {
-    (_json_kind(1), _json_kind(0)): "zero_one",
-    (_json_kind(1), _json_kind(2)): "one_two",
-    (_json_kind(True), _json_kind(False)): "boolean",
-}
-
 #: Each flag's encoding point (the point of the requirement marked on its parameter below).
 FLAG_POINTS = {
     "auto_aws": "auto_aws_encoding",
@@ -396,7 +375,7 @@ def test_flag_encoding(api, new_account, readings, field):
         api.modify_call_cfg(account_id, **{field: value})
         shown.append(api.call_cfg(account_id).get(field))
     seen = f"call_cfg.json {field} {shown[0]!r} after {field}={yes}, {shown[1]!r} after {no}"
-    reading = ENCODINGS.get((_json_kind(shown[0]), _json_kind(shown[1])))
+    reading = flag_encoding_reading(*shown)
     if reading is None:
         readings.none_of(point, seen)
     readings.follow(point, reading, seen)
@@ -411,8 +390,8 @@ def test_buffer_key(api, new_account, readings):
     cfg = api.call_cfg(account_id)
     keys = tuple(k for k in ("buffer", "buffer_option") if k in cfg)
     seen = f"buffer={written} written; call_cfg.json shows { ({k: cfg[k] for k in keys}) }"
-    reading = {("buffer",): "buffer", ("buffer_option",): "buffer_option"}.get(keys, "both")
-    if not keys or any(cfg[k] != written for k in keys):
+    reading = buffer_key_reading(cfg, written)
+    if reading is None:
         readings.none_of("call_cfg_buffer_key", seen)
     readings.follow("call_cfg_buffer_key", reading, seen)
 

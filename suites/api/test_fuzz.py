@@ -1,17 +1,27 @@
 """Property-based: whatever text arrives in modify.json / modify_call_cfg.json fields, the device
 either applies all of it (and reads it back exactly) or refuses it with a catalogue code and
-changes nothing.
+changes nothing; a value outside a limit the contract gives is refused, and a set of values all
+on the inside edge of their limits is accepted.
 
-The account is created by the case (through `new_account`), outside the @given body: the inner
-property function takes no fixtures, so hypothesis runs its examples against one account, which
-is put back to the settings it started with before every example (so a failing example fails
-again when hypothesis replays it, whatever the examples before it changed).
+Every limit spec/openapi.yaml gives a field (lengths, port ranges, allow_in_num, each of the
+buffer's five numbers, the enums) is tried at its edges with explicit `@example`s (min - 1, min,
+max, max + 1), which hypothesis runs first on every run; the generated values then cluster
+around the same edges (`near_*`) besides arbitrary text. The lengths are judged against the
+profile's [limits] (the examples use the OpenAPI document's 64 and 128).
+
+The cases are top-level `@given` tests, so `--hypothesis-show-statistics` reports them. The
+account is made once per case by the `fuzz` fixture (function-scoped, shared by the
+examples of one case: HealthCheck.function_scoped_fixture is suppressed for that reason) and
+put back to the settings it started with before every example, so a failing example fails
+again when hypothesis replays it, whatever the examples before it changed.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
 from decoder_conformance.device.client import (
@@ -21,8 +31,12 @@ from decoder_conformance.device.client import (
     setting_of,
 )
 
+# How many generated examples: the hypothesis profile's (dev 30, ci 40, lab 100; the plugin's
+# --hypothesis-profile), on top of the explicit boundary examples.
 FUZZ_SETTINGS = settings(
-    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 #: Printable ASCII, a few separators SIP and URLs care about, some non-ASCII and control chars.
@@ -32,47 +46,102 @@ ALPHABET = st.characters(
 
 TEXT = st.text(ALPHABET, max_size=24)
 
+# -- the limits (spec/openapi.yaml) ----------------------------------------------------------------
+NAME_MAX = 64  # modify.json name: 1..64 (the profile's [limits].max_name_length judges)
+VALUE_MAX = 128  # every other free string (the profile's [limits].max_value_length judges)
+PORT_MAX = 65535
+ALLOW_IN_NUM_MAX = 16
+BUFFER_NUMBER_MAX = 100_000
+BUFFER = re.compile(r"[a-z]+((?::[0-9]{1,6}){5})")
+ENUMS = {
+    "allow_in": ("1", "2"),
+    "source_enable": ("1", "2"),
+    "auto_aws": ("0", "1", "2", "true", "false"),
+    "auto_call": ("0", "1", "2", "true", "false"),
+    "policy": ("1", "2", "3"),
+}
+#: A spare bind of the profile: placeholders the case replaces (the strategy cannot see fixtures).
+SPARE = ("<spare bind 0>", "<spare bind 1>")
+#: sip_out_url of exactly `n` characters, to a loopback literal (nothing to resolve).
+LOOPBACK_AT = "@127.0.0.1"
+#: IPv4 loopback literals (127.0.0.0/8).
+LOOPBACK = st.tuples(*[st.integers(0, 255)] * 3).map(lambda t: "127.{}.{}.{}".format(*t))
+#: One character over the string limit, and still a loopback literal to a device that trims it.
+LOOPBACK_TOO_LONG = "127.0.0.1".ljust(VALUE_MAX + 1)
+#: A URL's user part: no character that could end it and start a host.
+USER_TEXT = st.text(ALPHABET.filter(lambda c: c not in "@:;/?#[] "), max_size=24)
 
-def values(*typical):
-    """Generated text, plus numbers as strings, plus `typical` well-formed values."""
-    return st.one_of(
-        TEXT,
-        st.integers(-3, 70000).map(str),
-        st.sampled_from(["", "x" * 129, *typical]),
-    )
+
+def sip_out_url(n: int) -> str:
+    """A user@127.0.0.1 call-out address of `n` characters."""
+    return "u" * (n - len(LOOPBACK_AT)) + LOOPBACK_AT
+
+
+def buffer_with(position: int, number: int) -> str:
+    """live:0:0:0:0:0 with number `position` (0..4) set to `number`."""
+    numbers = ["0"] * 5
+    numbers[position] = str(number)
+    return "live:" + ":".join(numbers)
+
+
+def near(*edges: int, spread: int = 2) -> st.SearchStrategy[str]:
+    """Decimal strings within `spread` of each of `edges`."""
+    return st.sampled_from(edges).flatmap(lambda e: st.integers(e - spread, e + spread)).map(str)
+
+
+def near_length(limit: int, char: str = "x") -> st.SearchStrategy[str]:
+    """Strings of `char` within 2 of `limit` characters long."""
+    return st.integers(max(0, limit - 2), limit + 2).map(lambda n: char * n)
+
+
+#: Buffers whose numbers sit at and around 0 and 100000, any one of them moved.
+NEAR_BUFFER = st.tuples(
+    st.integers(0, 4),
+    st.sampled_from([0, BUFFER_NUMBER_MAX]).flatmap(lambda e: st.integers(e - 2, e + 2)),
+).map(lambda pn: buffer_with(*pn))
+
+
+def values(*typical: str, around: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str]:
+    """Generated text, plus numbers as strings, plus `typical` well-formed values, plus values
+    `around` the field's limits."""
+    drawn = [TEXT, st.integers(-3, 70000).map(str), st.sampled_from(["", "x" * 129, *typical])]
+    return st.one_of(*drawn, *([around] if around is not None else []))
 
 
 MODIFY_FIELDS = {
-    "name": values("renamed-by-fuzz"),
-    "localAccount": values("1001", "34020000001320000001"),
-    "localAddress": values("*"),  # plus the profile's spare binds: see modify_fields()
-    "realm": values("*", "realm-fuzz"),
-    "serverId": values("34020000002000000001"),
-    # Loopback literals only: a fuzzed address must never make the device contact another host.
-    "registerServer": values("127.0.0.1", "127.0.0.2"),
-    "registerPort": values("5060", "1", "65535", "0", "65536"),
-    "username": values("user"),
-    "password": values("secret"),
+    "name": values("renamed-by-fuzz", around=near_length(NAME_MAX, "n")),
+    "localAccount": values("1001", "34020000001320000001", around=near_length(VALUE_MAX, "a")),
+    # The spare binds only: the device opens an accepted localAddress.
+    "localAddress": values(*SPARE, "*", around=st.sampled_from(["*:65536", "*:-1", "256.0.0.1:5"])),
+    "realm": values("*", "realm-fuzz", around=near_length(VALUE_MAX, "r")),
+    "serverId": values("34020000002000000001", around=near_length(VALUE_MAX, "s")),
+    # Loopback literals only (and the empty value): a fuzzed address must never make the device
+    # look a name up or contact another host, so no free text goes here.
+    "registerServer": st.one_of(LOOPBACK, st.sampled_from(["", LOOPBACK_TOO_LONG])),
+    "registerPort": values("5060", around=near(1, PORT_MAX)),
+    "username": values("user", around=near_length(VALUE_MAX, "u")),
+    "password": values("secret", around=near_length(VALUE_MAX, "p")),
 }
 
-
-def modify_fields(spare_binds):
-    """MODIFY_FIELDS with the spare binds as well-formed localAddress values: the device opens
-    an accepted localAddress, so the only binds offered are the ones the suite may open."""
-    return {**MODIFY_FIELDS, "localAddress": values(*spare_binds, "*")}
-
-
 CALL_FIELDS = {
-    "allow_in": values("1", "2", "true"),
-    "auto_aws": values("0", "1", "2", "true", "false"),
-    "auto_call": values("0", "1", "2", "true", "false"),
-    "source_enable": values("1", "2"),
-    "policy": values("1", "2", "3", "4"),
-    "allow_in_num": values("1", "16", "17"),
-    "buffer": values("live:200:200:500:0:0", "live:1:2:3:4:100001", "LIVE:1:1:1:1:1"),
-    "sip_out_url": values("1001@127.0.0.1", "sip:1@127.0.0.2:5062"),
-    "source_id": values("src-1"),
-    "default_name": values("decoder-1"),
+    "allow_in": values("1", "2", "true", around=near(1, 2, spread=1)),
+    "auto_aws": values("0", "1", "2", "true", "false", around=near(0, 2, spread=1)),
+    "auto_call": values("0", "1", "2", "true", "false", around=near(0, 2, spread=1)),
+    "source_enable": values("1", "2", around=near(1, 2, spread=1)),
+    "policy": values("1", "2", "3", "4", around=near(1, 3, spread=1)),
+    "allow_in_num": values("1", "16", "17", around=near(1, ALLOW_IN_NUM_MAX)),
+    "buffer": values(
+        "live:200:200:500:0:0", "live:1:2:3:4:100001", "LIVE:1:1:1:1:1", around=NEAR_BUFFER
+    ),
+    # Free text in the user part only, the host a loopback literal: an auto_call example dials
+    # nothing but 127.0.0.1.
+    "sip_out_url": st.one_of(
+        st.tuples(USER_TEXT, LOOPBACK).map("@".join),
+        st.sampled_from(["", "1001@127.0.0.1", "sip:1@127.0.0.2:5062", "@127.0.0.1"]),
+        st.integers(126, 130).map(sip_out_url),
+    ),
+    "source_id": values("src-1", around=near_length(VALUE_MAX, "s")),
+    "default_name": values("decoder-1", around=near_length(VALUE_MAX, "d")),
 }
 
 
@@ -83,8 +152,120 @@ def field_sets(fields):
     )
 
 
-def _expect_refusal_or_readback(api, guard, reply, before, readback, *, codes):
-    """The property: a catalogue error with nothing changed, or ok with `readback()` == sent."""
+# -- the boundary examples -----------------------------------------------------------------------
+# (field, value, inside): `inside` values sit on the inside edge of a limit and must be taken;
+# the others are one step outside and must be refused.
+MODIFY_EDGES = [
+    ("name", "", False),
+    ("name", "n", True),
+    ("name", "n" * NAME_MAX, True),
+    ("name", "n" * (NAME_MAX + 1), False),
+    *(
+        (field, char * n, n <= VALUE_MAX)
+        for field, char in (
+            ("localAccount", "a"),
+            ("realm", "r"),
+            ("serverId", "s"),
+            ("username", "u"),
+            ("password", "p"),
+        )
+        for n in (VALUE_MAX, VALUE_MAX + 1)
+    ),
+    ("registerServer", LOOPBACK_TOO_LONG, False),
+    ("registerPort", "0", False),
+    ("registerPort", "1", True),
+    ("registerPort", str(PORT_MAX), True),
+    ("registerPort", str(PORT_MAX + 1), False),
+    ("localAddress", f"*:{PORT_MAX + 1}", False),
+]
+CALL_EDGES = [
+    *((f, v, True) for f, allowed in ENUMS.items() for v in allowed),
+    ("allow_in", "0", False),
+    ("allow_in", "3", False),
+    ("source_enable", "0", False),
+    ("source_enable", "3", False),
+    ("auto_aws", "3", False),
+    ("auto_aws", "-1", False),
+    ("auto_call", "3", False),
+    ("auto_call", "-1", False),
+    ("policy", "0", False),
+    ("policy", "4", False),
+    ("allow_in_num", "0", False),
+    ("allow_in_num", "1", True),
+    ("allow_in_num", str(ALLOW_IN_NUM_MAX), True),
+    ("allow_in_num", str(ALLOW_IN_NUM_MAX + 1), False),
+    # Each of the buffer's five numbers at 0, its max and max + 1; the number's edges (-1, seven
+    # digits), the mode's (one letter, upper case, none) and the count's (four, six numbers).
+    *((("buffer", buffer_with(p, BUFFER_NUMBER_MAX), True)) for p in range(5)),
+    *((("buffer", buffer_with(p, BUFFER_NUMBER_MAX + 1), False)) for p in range(5)),
+    ("buffer", "a:0:0:0:0:0", True),
+    ("buffer", "live:-1:0:0:0:0", False),
+    ("buffer", "live:0:0:0:0:0000000", False),
+    ("buffer", "LIVE:0:0:0:0:0", False),
+    ("buffer", ":0:0:0:0:0", False),
+    ("buffer", "live:0:0:0:0", False),
+    ("buffer", "live:0:0:0:0:0:0", False),
+    *(
+        (field, build(n), n <= VALUE_MAX)
+        for field, build in (
+            ("source_id", lambda n: "s" * n),
+            ("default_name", lambda n: "d" * n),
+            ("sip_out_url", sip_out_url),
+        )
+        for n in (VALUE_MAX, VALUE_MAX + 1)
+    ),
+]
+INSIDE = {(f, v) for f, v, inside in MODIFY_EDGES + CALL_EDGES if inside}
+
+
+def edges(cases):
+    """The boundary examples as @example decorators, one field each."""
+
+    def decorate(test):
+        for field, value, _inside in reversed(cases):
+            test = example(fields={field: value})(test)
+        return test
+
+    return decorate
+
+
+# -- the property ----------------------------------------------------------------------------------
+
+
+def outside(field, value, limits):
+    """Why `value` is outside a limit the contract gives `field` (None: inside every limit).
+    Accepting such a value is a defect; only the limits are judged here, not the formats."""
+    decimal = value.isascii() and value.isdigit()
+    if field in ENUMS:
+        return None if value in ENUMS[field] else f"{field} is one of {ENUMS[field]}"
+    if field == "name":
+        if not 1 <= len(value) <= limits.max_name_length:
+            return f"name is 1..{limits.max_name_length} characters"
+        return None
+    if field == "registerPort":
+        return None if decimal and 1 <= int(value) <= PORT_MAX else f"registerPort 1..{PORT_MAX}"
+    if field == "allow_in_num":
+        if decimal and 1 <= int(value) <= ALLOW_IN_NUM_MAX:
+            return None
+        return f"allow_in_num 1..{ALLOW_IN_NUM_MAX}"
+    if field == "buffer":
+        match = BUFFER.fullmatch(value)
+        numbers = [int(n) for n in match.group(1)[1:].split(":")] if match else []
+        if not numbers or max(numbers) > BUFFER_NUMBER_MAX:
+            return f"buffer MODE:N:N:N:N:N, MODE [a-z]+, each N 0..{BUFFER_NUMBER_MAX}"
+        return None
+    if len(value) > limits.max_value_length:
+        return f"{field} is at most {limits.max_value_length} characters"
+    if field == "localAddress":
+        port = value.rpartition(":")[2]
+        if port.isascii() and port.isdigit() and int(port) > PORT_MAX:
+            return f"localAddress's port is 0..{PORT_MAX}"
+    return None
+
+
+def _expect_refusal_or_readback(api, guard, reply, before, readback, *, codes, fields, limits):
+    """The property: a catalogue error with nothing changed, or ok with `readback()` == sent;
+    outside a limit refused, a set all on the inside edges accepted."""
     api.expect_envelope(reply)
     if not reply.ok:
         if reply.msg not in codes:
@@ -92,7 +273,22 @@ def _expect_refusal_or_readback(api, guard, reply, before, readback, *, codes):
                 api.req, "an error code from the catalogue", f"error {reply.msg!r}", reply.exchange
             )
         guard.unchanged(before, reply)
+        if all((f, v) in INSIDE for f, v in fields.items()):
+            raise ConformanceFailure(
+                api.req,
+                f"values on the inside edge of their limits accepted: {fields!r}",
+                f"error {reply.msg!r}",
+                reply.exchange,
+            )
         return
+    broken = {f: why for f, v in fields.items() if (why := outside(f, v, limits)) is not None}
+    if broken:
+        raise ConformanceFailure(
+            api.req,
+            f"a refusal of values outside their limits ({'; '.join(broken.values())})",
+            f"ok to {fields!r}",
+            reply.exchange,
+        )
     want, seen = readback()
     if seen != want:
         raise ConformanceFailure(
@@ -107,31 +303,73 @@ def port_of(value):
     return f"<no port: {value!r} should have been refused>"
 
 
+class Fuzz:
+    """What every example of a case uses: the clients, the limits, and the case's scratch
+    account with its settings as made (every example starts from them). Not a dataclass, and
+    its repr names only the account: hypothesis prints the arguments of a failing example, and
+    the client's repr would bring the whole profile with it."""
+
+    def __init__(self, api, guard, codes, limits, spare_binds, *, writes_policy, account_id):
+        self.api, self.guard, self.codes, self.limits = api, guard, codes, limits
+        self.spare_binds, self.writes_policy, self.id = spare_binds, writes_policy, account_id
+        self.account = api.account(account_id)
+        self.call_cfg = api.call_cfg(account_id)
+
+    def __repr__(self) -> str:
+        return f"Fuzz(account {self.id})"
+
+    def expect(self, reply, before, readback, fields):
+        """The property for `reply` to the example's `fields`."""
+        _expect_refusal_or_readback(
+            self.api,
+            self.guard,
+            reply,
+            before,
+            readback,
+            codes=self.codes,
+            fields=fields,
+            limits=self.limits,
+        )
+
+
+@pytest.fixture
+def fuzz(api, new_account, guard, spare_binds, catalogue_codes, *, limits, device_target):
+    """One scratch account (and the clients) for all the examples of a case."""
+    return Fuzz(
+        api,
+        guard,
+        catalogue_codes,
+        limits,
+        spare_binds,
+        # policy is written through modify_call_cfg.json only where the profile says the device
+        # takes it (capability policy_write): the page documents no way to write it.
+        writes_policy=device_target.profile.has("policy_write"),
+        account_id=new_account(),
+    )
+
+
 @pytest.mark.req("LOCAL-API-FUZZ-001")
-def test_modify_fuzz(api, new_account, guard, spare_binds, catalogue_codes):
-    account_id = new_account()
-    start = api.account(account_id)
-    baseline = {k: str(start[k]) for k in MODIFY_FIELDS}
+@FUZZ_SETTINGS
+@given(fields=field_sets(MODIFY_FIELDS))
+@edges(MODIFY_EDGES)
+def test_modify_fuzz(fuzz, fields):
+    api, account_id = fuzz.api, fuzz.id
+    # The spare-bind placeholders as the profile's binds (the only binds the suite may open).
+    spare = dict(zip(SPARE, fuzz.spare_binds, strict=False))
+    fields = {k: spare.get(v, v) for k, v in fields.items()}
+    baseline = {k: str(fuzz.account[k]) for k in MODIFY_FIELDS}
+    api.modify(account_id, **baseline)
+    before = fuzz.guard.snap(account_id)
+    reply = api.call("modify", {"id": str(account_id), **fields})
 
-    @FUZZ_SETTINGS
-    @given(fields=field_sets(modify_fields(spare_binds)))
-    def prop(fields):
-        api.modify(account_id, **baseline)
-        before = guard.snap(account_id)
-        reply = api.call("modify", {"id": str(account_id), **fields})
+    def readback():
+        data = api.account(account_id)
+        want = {k: (port_of(v) if k == "registerPort" else v) for k, v in fields.items()}
+        # registerPort compared as a number: its JSON type is SIP-API-ACC-003's reading.
+        seen = {k: (as_number(data.get(k)) if k == "registerPort" else data.get(k)) for k in fields}
+        return want, seen
 
-        def readback():
-            data = api.account(account_id)
-            want = {k: (port_of(v) if k == "registerPort" else v) for k, v in fields.items()}
-            # registerPort compared as a number: its JSON type is SIP-API-ACC-003's reading.
-            seen = {
-                k: (as_number(data.get(k)) if k == "registerPort" else data.get(k)) for k in fields
-            }
-            return want, seen
-
-        _expect_refusal_or_readback(api, guard, reply, before, readback, codes=catalogue_codes)
-
-    prop()
+    fuzz.expect(reply, before, readback, fields)
 
 
 YES, NO = ("1", "true"), ("0", "2", "false")
@@ -162,31 +400,28 @@ def _as_param(field, cfg):
 
 
 @pytest.mark.req("LOCAL-API-FUZZ-002")
-def test_modify_call_cfg_fuzz(api, new_account, guard, catalogue_codes, *, device_target):
-    # policy is written through modify_call_cfg.json only where the profile says the device
-    # takes it (capability policy_write): the page documents no way to write it.
-    writes_policy = device_target.profile.has("policy_write")
-    call_fields = {k: v for k, v in CALL_FIELDS.items() if writes_policy or k != "policy"}
-    account_id = new_account()
-    start = api.call_cfg(account_id)
-    baseline = {k: _as_param(k, start) for k in call_fields if k != "policy"}
-    if writes_policy:
-        baseline["policy"] = str(api.account(account_id)["call_in_options"]["policy"])
+@FUZZ_SETTINGS
+@given(fields=field_sets(CALL_FIELDS))
+@edges(CALL_EDGES)
+def test_modify_call_cfg_fuzz(fuzz, fields):
+    api, account_id = fuzz.api, fuzz.id
+    if not fuzz.writes_policy:
+        fields = {k: v for k, v in fields.items() if k != "policy"}
+        if not fields:
+            reject()
+    call_fields = [k for k in CALL_FIELDS if fuzz.writes_policy or k != "policy"]
+    baseline = {k: _as_param(k, fuzz.call_cfg) for k in call_fields if k != "policy"}
+    if fuzz.writes_policy:
+        baseline["policy"] = str(fuzz.account["call_in_options"]["policy"])
+    api.modify_call_cfg(account_id, **baseline)
+    before = fuzz.guard.snap(account_id)
+    reply = api.call("modify_call_cfg", {"id": str(account_id), **fields})
 
-    @FUZZ_SETTINGS
-    @given(fields=field_sets(call_fields))
-    def prop(fields):
-        api.modify_call_cfg(account_id, **baseline)
-        before = guard.snap(account_id)
-        reply = api.call("modify_call_cfg", {"id": str(account_id), **fields})
+    def readback():
+        cfg = api.call_cfg(account_id)
+        policy = api.account(account_id)["call_in_options"]["policy"]
+        want = {k: expected_cfg(k, v) for k, v in fields.items()}
+        seen = {k: (policy if k == "policy" else setting_of(cfg, k)) for k in fields}
+        return want, seen
 
-        def readback():
-            cfg = api.call_cfg(account_id)
-            policy = api.account(account_id)["call_in_options"]["policy"]
-            want = {k: expected_cfg(k, v) for k, v in fields.items()}
-            seen = {k: (policy if k == "policy" else setting_of(cfg, k)) for k in fields}
-            return want, seen
-
-        _expect_refusal_or_readback(api, guard, reply, before, readback, codes=catalogue_codes)
-
-    prop()
+    fuzz.expect(reply, before, readback, fields)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.device.api_checks import id_type_reading
 from decoder_conformance.device.client import ConformanceFailure, as_number
 from decoder_conformance.failures import NotExercised
 
@@ -52,12 +53,10 @@ def test_list_id_type_and_id_addresses_account(api, new_account, readings):
     if number is not None:
         new_account.adopt(number)
     seen = f"list.json id {raw_id!r} ({type(raw_id).__name__}) for {name!r}"
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        readings.follow("id_type", "json_integer", seen)
-    elif isinstance(raw_id, str) and number is not None:
-        readings.follow("id_type", "decimal_string", seen)
-    else:
+    reading = id_type_reading(raw_id)
+    if reading is None:
         readings.none_of("id_type", seen)
+    readings.follow("id_type", reading, seen)
     # Either way its decimal string addresses the same account (the page's parameter form).
     by_string = api.call("account", {"id": str(number)})
     data = api.expect_ok(by_string)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.device.api_checks import (
+    SSIP_READINGS,
+    account_read_back,
+    check_read_back,
+    check_renamed,
+    check_untouched,
+    refused_or_shown_reading,
+)
 from decoder_conformance.device.client import ConformanceFailure, as_number
 from decoder_conformance.failures import NotExercised
 
@@ -137,12 +145,8 @@ def test_modify_page_example(api, new_account, spare_binds):
         "password": "sip1",
     }
     api.modify(account_id, **example)
-    data = api.account(account_id)
-    want = {**example, "registerPort": 5060}
-    want["protocol"] = want.pop("type")
-    # registerPort compared as a number: its JSON type is SIP-API-ACC-003's reading.
-    seen = {k: (as_number(data.get(k)) if k == "registerPort" else data.get(k)) for k in want}
-    assert seen == want, f"[{api.req}] expected account.json {want}, observed {seen}"
+    want, seen = account_read_back(example, api.account(account_id))
+    check_read_back(api.req, "account.json", want, seen)
 
 
 @pytest.mark.req("SIP-API-MOD-005")
@@ -152,12 +156,12 @@ def test_modify_acts_on_the_sip_account_named(api, new_account):
     api.modify(target, localAccount="sdi-slip")
     mine = api.account(target)["localAccount"]
     other_after = api.account(bystander)
-    assert mine == "sdi-slip", (
-        f"[{api.req}] expected account.json?id={target} localAccount 'sdi-slip', observed {mine!r}"
-    )
-    assert other_after == other_before, (
-        f"[{api.req}] expected account id {bystander} unchanged by modify of id {target}, "
-        f"observed {other_before} -> {other_after}"
+    check_read_back(api.req, f"account.json?id={target} localAccount", "sdi-slip", mine)
+    check_untouched(
+        api.req,
+        f"account id {bystander} (modify.json named id {target})",
+        other_before,
+        other_after,
     )
 
 
@@ -188,11 +192,7 @@ def test_modify_rename(api, new_account, listed):
     old = listed(account_id).name
     new = new_account.name()
     api.modify(account_id, name=new)
-    names = {a.id: a.name for a in api.accounts()}
-    assert (names.get(account_id), old in names.values()) == (new, False), (
-        f"[{api.req}] expected id {account_id} listed as {new!r} and {old!r} gone, "
-        f"observed {names.get(account_id)!r}, old name listed: {old in names.values()}"
-    )
+    check_renamed(api.req, {a.id: a.name for a in api.accounts()}, account_id, old, new)
 
 
 @pytest.mark.req("SIP-API-MOD-009")
@@ -221,10 +221,6 @@ def test_modify_unknown_type_refused(api, new_account, bad_type):
     assert protocol == "sip", f"[{api.req}] expected protocol sip kept, observed {protocol!r}"
 
 
-#: (list.json type, account.json protocol) after modify.json type=Ssip answered ok -> reading.
-SSIP_READINGS = {("sip", "sip"): "alias_of_sip", ("Ssip", "Ssip"): "own_type"}
-
-
 @pytest.mark.req("SIP-API-MOD-010")
 def test_modify_type_ssip(api, new_account, guard, listed, readings, *, device_target):
     """modify.json type=Ssip: refused whole (nothing changed), or accepted and the account is
@@ -239,7 +235,7 @@ def test_modify_type_ssip(api, new_account, guard, listed, readings, *, device_t
     if not reply.ok:
         seen = f"{request} answered error {reply.msg}"
         changed = before.diff(guard.snap(account_id))
-        if changed:
+        if refused_or_shown_reading(False, changed, None, SSIP_READINGS) is None:
             readings.none_of("ssip_type_on_modify", f"{seen} but changed {changed}")
         readings.follow("ssip_type_on_modify", "refused", f"{seen}, nothing changed")
         api.expect_error(reply, "unknown_type")  # records the code (or checks a pinned one)
@@ -249,7 +245,7 @@ def test_modify_type_ssip(api, new_account, guard, listed, readings, *, device_t
     seen = (
         f"{request} answered ok; list.json type {listed_type!r}, account.json protocol {protocol!r}"
     )
-    reading = SSIP_READINGS.get((listed_type, protocol))
+    reading = refused_or_shown_reading(True, None, (listed_type, protocol), SSIP_READINGS)
     if reading is None:
         readings.none_of("ssip_type_on_modify", seen)
     readings.follow("ssip_type_on_modify", reading, seen)
@@ -283,7 +279,9 @@ def test_modify_type_to_gb28181(api, new_account, listed):
     api.modify(account_id, type="gb28181")
     protocol = api.account(account_id)["protocol"]
     listed_type = listed(account_id).type
-    assert (protocol, listed_type) == ("gb28181", "gb28181"), (
-        f"[{api.req}] expected protocol and list type gb28181, "
-        f"observed {protocol!r}, {listed_type!r}"
+    check_read_back(
+        api.req,
+        "account.json protocol and list type",
+        ("gb28181", "gb28181"),
+        (protocol, listed_type),
     )

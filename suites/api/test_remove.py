@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.device.api_checks import check_untouched
+
 
 @pytest.mark.req("SIP-API-REM-001")
 def test_remove_unlists(api, new_account):
@@ -39,7 +41,9 @@ def test_remove_touches_only_named_account(api, new_account):
     assert doomed not in listed, f"precondition: id {doomed} removed, observed still listed"
     assert kept in listed, f"[{api.req}] expected id {kept} still listed, observed gone"
     account_after, cfg_after = api.account(kept), api.call_cfg(kept)
-    assert (account_after, cfg_after) == (account_before, cfg_before), (
-        f"[{api.req}] expected id {kept} unchanged by remove of id {doomed}; observed "
-        f"account.json {account_before} -> {account_after}, call_cfg {cfg_before} -> {cfg_after}"
+    check_untouched(
+        api.req,
+        f"account.json and call_cfg.json of id {kept} (remove.json named id {doomed})",
+        (account_before, cfg_before),
+        (account_after, cfg_after),
     )

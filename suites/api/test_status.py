@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.device import schema
+from decoder_conformance.device.api_checks import created_readings, unconfigured_register_reading
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 
@@ -38,17 +39,6 @@ ROWS = {
 }
 
 
-def created_readings(fields, state, created_flag):
-    """The readings of created_meaning that (account_status, list created) agree with."""
-    both = {"localAccount", "localAddress"} <= set(fields)
-    followed = []
-    if (state, created_flag) == ("created" if both else "not_created", both):
-        followed.append("configured")
-    if created_flag is True and state != "not_created":
-        followed.append("on_add")
-    return followed
-
-
 @pytest.mark.parametrize(
     "row", [pytest.param(r, marks=pytest.mark.req("SIP-API-STAT-002")) for r in ROWS]
 )
@@ -68,10 +58,6 @@ def test_created_meaning(api, new_account, listed, readings, row, *, spare_binds
         readings.follow("created_meaning", followed[0], seen)
 
 
-#: The readings of register_status_unconfigured (SIP-API-STAT-003).
-UNCONFIGURED = ("idle", "off", "closed", "disconnected", "error")
-
-
 @pytest.mark.req("SIP-API-STAT-003")
 def test_no_registrar_register_status(api, new_account, readings, spare_binds):
     account_id = new_account()
@@ -84,10 +70,10 @@ def test_no_registrar_register_status(api, new_account, readings, spare_binds):
     configured = api.status(account_id).register
     for state, when in ((fresh, "of a new account"), (configured, "with localAccount+Address")):
         seen = f"register_status {state!r} without a registerServer, {when}"
-        if state in UNCONFIGURED:
-            readings.follow("register_status_unconfigured", state, seen)
-        else:
+        reading = unconfigured_register_reading(state)
+        if reading is None:
             readings.none_of("register_status_unconfigured", seen)
+        readings.follow("register_status_unconfigured", reading, seen)
 
 
 @pytest.mark.req("SIP-API-STAT-004")

@@ -796,3 +796,13 @@ def test_fault_id_counter_not_persisted(tmp_path: Path, fault: bool) -> None:
     drive_restarted(tmp_path, before, after, ["id_counter_not_persisted"] if fault else [])
 
 
+def test_fault_buffer_upper_bound_off_by_one(tmp_path: Path) -> None:
+    async def scenario(dev: Device) -> None:
+        await dev.add("a")
+        await dev.refused("modify_call_cfg", "1205", id="1", buffer="live:100001:0:0:0:0")
+        await dev.refused("modify_call_cfg", "1205", id="1", buffer="live:0:0:0:0:100002")
+        # The defect: max + 1 in the last place is taken (and shown).
+        await dev.ok("modify_call_cfg", id="1", buffer="live:0:0:0:0:100001")
+        assert (await dev.ok("call_cfg", id="1"))["data"]["buffer"] == "live:0:0:0:0:100001"
+
+    drive(tmp_path, scenario, faults=["buffer_upper_bound_off_by_one"])
