@@ -71,6 +71,7 @@ class Fault(StrEnum):
     BUFFER_UPPER_BOUND_OFF_BY_ONE = "buffer_upper_bound_off_by_one"
     BITRATE_HELD_WHEN_MEDIA_STOPS = "bitrate_held_when_media_stops"
     CALL_STATUS_IDLE_FLICKER = "call_status_idle_flicker"
+    PACKETIZATION_MODE_DROPPED = "packetization_mode_dropped"
 
 
 class Area(StrEnum):
@@ -483,6 +484,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.CALLS,
             ("SIP-STAT-TRACE-002",),
             ("suites/calls/test_call_trace.py::test_no_idle_or_error_while_the_call_is_up",),
+        ),
+        Fault.PACKETIZATION_MODE_DROPPED: FaultInfo(
+            "the SDP answer carries no a=fmtp, so an offer of H.264 packetization-mode=1 is "
+            "answered with mode 0 (RFC 6184 §8.1: absent means 0)",
+            Area.CALLS,
+            ("SIP-CALL-SDP-006",),
+            ("suites/calls/test_sdp.py::test_answer_keeps_the_offered_packetization_mode",),
         ),
     }
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -49,6 +49,15 @@ PCMU_PAYLOAD_TYPE = 0  # static (RFC 3551 table 4)
 AUDIO_CLOCK_RATE = 8000
 # Constrained Baseline level 3.1, non-interleaved mode (RFC 6184 §8.1): what every decoder takes.
 H264_DEFAULT_FMTP = "profile-level-id=42e01f;packetization-mode=1"
+# RFC 6184 §8.2.2: the media format configuration parameters, which an answer keeps as offered
+# (the level part of profile-level-id excepted) or it removes the payload type.
+H264_PACKETIZATION_MODE = "packetization-mode"
+H264_PROFILE_LEVEL_ID = "profile-level-id"
+H264_CONFIGURATION_PARAMETERS = (H264_PROFILE_LEVEL_ID, H264_PACKETIZATION_MODE)
+# Single NAL unit (0), non-interleaved (1), interleaved (2) (RFC 6184 §6.2-6.4); 0 when absent.
+H264_MODE_SINGLE_NAL = 0
+H264_MODE_NON_INTERLEAVED = 1
+H264_MODE_INTERLEAVED = 2
 VIDEO_CLOCK_RATE = 90000
 DYNAMIC_PT_MIN = 96
 DYNAMIC_PT_MAX = 127
@@ -589,6 +598,40 @@ def find_video_payload(
     raise SdpNegotiationError(f"no acceptable {'/'.join(encodings)} video in the offer: {offered}")
 
 
+def fmtp_parameters(fmtp: str | None) -> dict[str, str]:
+    """The ``name=value`` parameters of an ``a=fmtp`` value (RFC 4566 §6), names lower-cased
+    (media type parameter names are case-insensitive); a name without ``=`` maps to ``""``."""
+    parameters: dict[str, str] = {}
+    for item in (fmtp or "").split(";"):
+        name, _, value = item.strip().partition("=")
+        if name.strip():
+            parameters.setdefault(name.strip().lower(), value.strip())
+    return parameters
+
+
+def h264_packetization_mode(fmtp: str | None) -> int:
+    """The packetization-mode an H.264 ``a=fmtp`` value states: 0 when absent (RFC 6184 §8.1).
+
+    ValueError when the parameter is there but not a decimal integer.
+    """
+    value = fmtp_parameters(fmtp).get(H264_PACKETIZATION_MODE)
+    if value is None:
+        return H264_MODE_SINGLE_NAL
+    return _int(value, "packetization-mode")
+
+
+def h264_answer_fmtp(offered_fmtp: str | None) -> str | None:
+    """The ``a=fmtp`` value an answer gives an accepted H.264 payload type: the offer's media
+    format configuration parameters (profile-level-id, packetization-mode) as offered, in the
+    offer's order, since RFC 6184 §8.2.2 has them used symmetrically; None when it has none."""
+    kept = []
+    for item in (offered_fmtp or "").split(";"):
+        name = item.strip().partition("=")[0].strip().lower()
+        if name in H264_CONFIGURATION_PARAMETERS:
+            kept.append(item.strip())
+    return ";".join(kept) or None
+
+
 def find_h264_video(offer: SessionDescription) -> tuple[int, int]:
     """``(media index, payload type)`` of the offer's H.264 video (see find_video_payload)."""
     return find_video_payload(offer, (ENCODING_H264,))
@@ -649,6 +692,7 @@ def answer_video_recvonly(
     session_name: str = "-",
     fmtp: str | None = None,
     ssrc: str | None = None,
+    h264_modes: Collection[int] = (H264_MODE_SINGLE_NAL, H264_MODE_NON_INTERLEAVED),
 ) -> SessionDescription:
     """An RFC 3264 answer that receives the offer's video and rejects everything else.
 
@@ -657,12 +701,31 @@ def answer_video_recvonly(
     recvonly/inactive -> inactive). Every other m-line is answered with port 0 and its offered
     formats (§6). ``t=`` equals the offer's. Over TCP the ``a=setup`` role follows RFC 4145 and
     ``a=connection:new`` is added. A ``y=`` SSRC (GB28181) is echoed unless `ssrc` overrides it.
+
+    For H.264 the answer keeps the offer's profile-level-id and packetization-mode
+    (:func:`h264_answer_fmtp`, RFC 6184 §8.2.2) unless `fmtp` gives the whole ``a=fmtp`` value;
+    an offered packetization-mode outside `h264_modes` (the modes this answerer depacketizes)
+    cannot be kept, so the offer is refused.
     Raises :class:`SdpNegotiationError` when no acceptable video is offered.
     """
     index, payload_type = find_video_payload(offer, encodings)
     if not 0 < port <= 65535:
         raise ValueError(f"answer port {port} is not 1-65535")
     offered = offer.media[index]
+    entry = offered.rtpmap(payload_type)
+    if fmtp is None and entry is not None and entry.encoding_name.upper() == ENCODING_H264:
+        offered_fmtp = offered.fmtp(payload_type)
+        try:
+            mode = h264_packetization_mode(offered_fmtp)
+        except ValueError as exc:
+            raise SdpNegotiationError(f"H.264 payload type {payload_type}: {exc}") from None
+        if mode not in h264_modes:
+            raise SdpNegotiationError(
+                f"H.264 payload type {payload_type} offers packetization-mode {mode}; this"
+                f" answerer takes {sorted(h264_modes)} and must not answer another (RFC 6184"
+                " §8.2.2)"
+            )
+        fmtp = h264_answer_fmtp(offered_fmtp)
     session = _session_lines(
         address,
         session_id=session_id,
@@ -678,7 +741,6 @@ def answer_video_recvonly(
                 MediaDescription(media.media, 0, media.proto, list(media.formats) or ["0"])
             )
             continue
-        entry = offered.rtpmap(payload_type)
         if entry is None:  # pragma: no cover - find_video_payload only returns mapped types
             raise SdpNegotiationError(f"payload type {payload_type} has no rtpmap")
         accepted = MediaDescription("video", port, offered.proto, [str(payload_type)])

@@ -432,6 +432,9 @@ class Call:
             return None
         if self.owner.faults.on(Fault.PT_RENUMBERED):
             renumber(answer, RENUMBERED_PT)
+        if self.owner.faults.on(Fault.PACKETIZATION_MODE_DROPPED):
+            for section in answer.media:  # the fault: no a=fmtp, i.e. mode 0 (RFC 6184 §8.1)
+                section.remove_attribute("fmtp")
         self._media_payload_type(_video_payload_type(answer))
         if self.media is not None:  # parameter sets sent out of band (RFC 6184 §8.1)
             self.media.session.parameter_sets = sprop_parameter_sets(

@@ -657,3 +657,72 @@ def test_property_h264_offers_parse_back_and_negotiate(
     assert (index, found) == (0 if ports[1] is None else 1, payload_type)
     assert offer.media[index].proto == ("TCP/RTP/AVP" if tcp else "RTP/AVP")
     assert offer.media_direction(index) == (direction or "sendrecv")
+
+
+# --- RFC 6184 §8.2.2: the answer keeps the offered H.264 configuration ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmtp", "mode"),
+    [
+        (None, 0),
+        ("profile-level-id=42e01f", 0),
+        ("profile-level-id=42e01f;packetization-mode=1", 1),
+        ("PACKETIZATION-MODE = 0 ; profile-level-id=42e01f", 0),
+        ("packetization-mode=2;sprop-deint-buf-req=32000", 2),
+    ],
+)
+def test_h264_packetization_mode(fmtp: str | None, mode: int) -> None:
+    assert sdp.h264_packetization_mode(fmtp) == mode
+
+
+def test_h264_packetization_mode_refuses_a_non_integer() -> None:
+    with pytest.raises(ValueError, match="packetization-mode 'one'"):
+        sdp.h264_packetization_mode("packetization-mode=one")
+
+
+@pytest.mark.parametrize(
+    ("offered", "answered"),
+    [
+        (
+            "profile-level-id=42e01f;packetization-mode=1",
+            "profile-level-id=42e01f;packetization-mode=1",
+        ),
+        (
+            "packetization-mode=1; sprop-parameter-sets=Z0IAH5WoFAFuQA==,aM48gA==;"
+            "profile-level-id=42e01f",
+            "packetization-mode=1;profile-level-id=42e01f",
+        ),
+        (
+            "profile-level-id=42e01f;packetization-mode=0",
+            "profile-level-id=42e01f;packetization-mode=0",
+        ),
+        ("profile-level-id=42e01f", "profile-level-id=42e01f"),
+        (None, None),
+    ],
+)
+def test_answer_keeps_the_offered_h264_configuration(
+    offered: str | None, answered: str | None
+) -> None:
+    offer = sdp.h264_offer(host="192.0.2.1", video_port=4000, payload_type=109, fmtp=offered)
+    answer = answer_video_recvonly(offer, "192.0.2.20", 9000, session_id="1")
+    assert answer.media[0].fmtp(109) == answered
+    assert sdp.h264_packetization_mode(answer.media[0].fmtp(109)) == sdp.h264_packetization_mode(
+        offered
+    )
+
+
+def test_answer_refuses_a_packetization_mode_it_cannot_keep() -> None:
+    offer = sdp.h264_offer(
+        host="192.0.2.1", video_port=4000, fmtp="packetization-mode=2;sprop-deint-buf-req=32000"
+    )
+    with pytest.raises(SdpNegotiationError, match="packetization-mode 2"):
+        answer_video_recvonly(offer, "192.0.2.20", 9000)
+    answer = answer_video_recvonly(offer, "192.0.2.20", 9000, h264_modes=(0, 1, 2))
+    assert answer.media[0].fmtp(96) == "packetization-mode=2"
+
+
+def test_answer_fmtp_given_by_the_caller_is_used_as_is() -> None:
+    offer = sdp.h264_offer(host="192.0.2.1", video_port=4000)
+    answer = answer_video_recvonly(offer, "192.0.2.20", 9000, fmtp="packetization-mode=1")
+    assert answer.media[0].get_attributes("fmtp") == ["96 packetization-mode=1"]
