@@ -16,14 +16,15 @@ from contextlib import contextmanager
 import pytest
 
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.peers import call_checks
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp, sip
 
 POINT = "call_status_meaning"
 #: Per reading of the point, the call state of (a call being set up, the established call), for
 #: an incoming and for an outgoing call. Both readings show idle once the call is over.
-INCOMING = {"as_named": ("in", "calling"), "direction_when_established": ("calling", "in")}
-OUTGOING = {"as_named": ("out", "calling"), "direction_when_established": ("calling", "out")}
+INCOMING = call_checks.INCOMING
+OUTGOING = call_checks.OUTGOING
 
 
 @contextmanager
@@ -55,11 +56,10 @@ def _judge(readings, table, *, setup: str, established: str, over: str, flow: st
         f"call_status {setup!r} while the call was set up, {established!r} once established, "
         f"{over!r} once over; flow: {flow}"
     )
-    for name, states in table.items():
-        if (setup, established, over) == (*states, "idle"):
-            readings.follow(POINT, name, seen)
-            return
-    readings.none_of(POINT, seen)
+    name = call_checks.call_status_reading(table, setup=setup, established=established, over=over)
+    if name is None:
+        readings.none_of(POINT, seen)
+    readings.follow(POINT, name, seen)
 
 
 def _established_after(table, setup: str) -> tuple[str, ...]:

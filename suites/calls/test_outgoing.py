@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.peers import call_checks
 from decoder_conformance.waiting import poll_until
 from wire import sdp, sip
 
@@ -60,8 +61,7 @@ def test_auto_call_invites_sip_out_url(api, calls, sip_account, raw_callee):
     callee = raw_callee("callee")
     account = sip_account(call_cfg={"auto_call": "1", "sip_out_url": callee.target})
     invite = _ringing_then_answered(api, calls, account, callee)
-    uri = sip.SipUri.parse(invite.uri)
-    assert (uri.user, uri.host, uri.port) == (callee.user, callee.host, callee.port), (
+    assert call_checks.invite_reaches(invite, callee.user, callee.host, callee.port), (
         f"[{api.req}] expected the INVITE sent to sip:{callee.target}, observed {invite.uri}"
     )
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
@@ -97,7 +97,7 @@ def test_auto_call_to_sipp_callee(api, calls, sip_account, sipp_uas):
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))
     result = uas.wait(calls.timeout)
     calls.ended(account, why="hangup.json ended the outgoing call")
-    assert result.ok and result.successful == 1, (
+    assert call_checks.sipp_completed(result), (
         f"[{api.req}] expected SIPp's callee scenario to complete 1 call (INVITE with m=video, "
         f"ACK, BYE): {result.describe()}"
     )
@@ -116,7 +116,7 @@ def test_hangup_json_ends_the_outgoing_call_and_it_is_not_redialled(
         calls.timeout,
         expected="the device's BYE after hangup.json",
     )
-    assert bye.message.call_id == first.call_id, (
+    assert call_checks.in_dialog(bye.message, first), (
         f"[{api.req}] expected the BYE in the call's dialog ({first.call_id}), observed "
         f"{bye.message.call_id}"
     )

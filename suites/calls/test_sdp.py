@@ -1,9 +1,12 @@
-"""SDP of incoming calls: delayed offer, no H.264, payload type echo, receive-only answer."""
+"""SDP of incoming calls: delayed offer, no H.264, payload type echo, receive-only answer,
+packetization-mode kept."""
 
 from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.peers.call_checks import unacceptable_offer_reading
+from decoder_conformance.peers.sdp_checks import check_packetization_mode_kept
 from wire import sdp
 
 VP8_ONLY = (
@@ -40,26 +43,6 @@ def test_bodyless_invite_gets_an_offer_and_the_ack_answers_it(api, calls, sip_ac
         f"{bye_ok.status_code} {bye_ok.reason}; flow: {leg.flow()}"
     )
     calls.ended(account, why="the caller hung up")
-
-
-def unacceptable_offer_reading(code, body, content_type):
-    """The reading of `unacceptable_offer` a final answer to an offer without H.264 video
-    follows, and what was seen; None when it follows none (a 2xx accepting an unusable stream,
-    a 3xx, a 2xx without an SDP answer)."""
-    if code == 488:
-        return "reject_488", f"final answer {code}"
-    if 400 <= code < 700:
-        return "reject_other_final", f"final answer {code}"
-    if 200 <= code < 300:
-        try:
-            answer = sdp.parse(body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
-        except ValueError as exc:
-            return None, f"200 whose SDP does not parse ({exc}; Content-Type {content_type!r})"
-        ports = [m.m_value() for m in answer.media]
-        if answer.media and all(m.port == 0 for m in answer.media):
-            return "accept_with_rejected_streams", f"200 with every stream at port 0: {ports}"
-        return None, f"200 accepting a stream it cannot use: {ports}"
-    return None, f"final answer {code}"
 
 
 @pytest.mark.req("SIP-CALL-SDP-002")
@@ -217,6 +200,46 @@ def test_own_offer_in_the_200_is_shaped_for_a_decoder(api, calls, sip_account, r
     leg.ack(answer.to_bytes())
     calls.established(account, why="the ACK carried the SDP answer")
     calls.offer_shape(offer, "the device's offer in the 200", account.sip.host)
+    leg.bye()
+    leg.response(200, method="BYE", timeout=calls.timeout)
+    calls.ended(account, why="the caller hung up")
+
+
+@pytest.mark.req("SIP-CALL-SDP-006")
+@pytest.mark.parametrize(
+    "fmtp",
+    [
+        pytest.param(sdp.H264_DEFAULT_FMTP, id="mode-1"),
+        pytest.param("profile-level-id=42e01f", id="mode-absent"),
+        pytest.param(None, id="no-fmtp"),
+    ],
+)
+def test_answer_keeps_the_offered_packetization_mode(api, calls, sip_account, raw_caller, fmtp):
+    """RFC 6184 §8.2.2: the offered packetization-mode is kept or the payload type removed; an
+    offer without one (mode 0) must not be answered with mode 1. Mode 0 spelt out is
+    SIP-MED-H264-001's offer."""
+    account = sip_account(call_cfg={"auto_aws": "true"})
+    caller = raw_caller()
+    body = sdp.h264_offer(
+        host=caller.host,
+        video_port=caller.media_port,
+        audio_port=caller.media_port + 2,
+        payload_type=109,
+        fmtp=fmtp,
+        session_id=4244,
+        session_name="conformance",
+    ).to_bytes()
+    leg = caller.call(account, body)
+    final = leg.response(timeout=calls.timeout)
+    if final.status_code >= 300:
+        # The offer refused: the payload type removed, which §8.2.2 allows (whether a decoder
+        # must take this offer at all is SIP-CALL-SDP-004's and SIP-MED-H264-001's question).
+        calls.ended(account, why=f"the offer was refused with {final.status_code}")
+        return
+    answer = calls.sdp_of(final.body, final.content_type or "", "the 200")
+    leg.ack()
+    check_packetization_mode_kept(api.req, sdp.parse(body), answer)
+    calls.established(account, why="the 200 was ACKed")
     leg.bye()
     leg.response(200, method="BYE", timeout=calls.timeout)
     calls.ended(account, why="the caller hung up")

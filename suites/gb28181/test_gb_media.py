@@ -12,7 +12,7 @@ import pytest
 from decoder_conformance.device.status_series import bitrate_error
 from decoder_conformance.failures import NotExercised, harness_check
 from decoder_conformance.media.sender import Impairments
-from decoder_conformance.peers.gb import checks
+from decoder_conformance.peers.gb import checks, media_checks
 from decoder_conformance.waiting import PeerTimeout, poll_until
 from wire.sdp import RtpMap
 
@@ -213,6 +213,8 @@ def test_bye_ends_the_stream(player):
     sender = player.stream(call)
     code = call.bye(timeout=player.invite_timeout)
     sender.stop()
+    # A final other than 200 is kept by the platform as bye-not-200 (checks.bye_findings).
+    no_violations(player, call, checks.BYE_NOT_200)
     assert code == 200, f"[GB-MED-008] expected 200 to the BYE, observed {code}"
     player.device.wait_status(
         lambda s: s.call not in ESTABLISHED and s.bitrate == 0,
@@ -225,10 +227,8 @@ def test_second_invite_while_busy_gets_486(player):
     first = player.answered(player.play(style="offer", transport="udp"))
     sender = player.stream(first)
     second = player.play(style="offer", transport="udp")
-    assert second.code == 486, (
-        f"[GB-MED-009] expected 486 to a second INVITE on an account taking one call, "
-        f"observed {second.code}"
-    )
+    problem = media_checks.busy_problem(second.code)
+    assert problem is None, f"[GB-MED-009] {problem}"
     still = player.device.wait_status(
         lambda s: s.call in ESTABLISHED and s.bitrate > 0,
         "the first stream still playing after the refused INVITE",
@@ -241,9 +241,8 @@ def test_second_invite_while_busy_gets_486(player):
 def test_unusable_offer_gets_488(player):
     unknown = RtpMap(97, "X-UNKNOWN", 90000)
     call = player.play(style="offer", transport="udp", payloads=(unknown,))
-    assert call.code == 488, (
-        f"[GB-MED-010] expected 488 to an offer of an unknown codec only, observed {call.code}"
-    )
+    problem = media_checks.unusable_offer_problem(call.code)
+    assert problem is None, f"[GB-MED-010] {problem}"
     status = player.device.api.status(player.device.account.id)
     assert status.call not in ESTABLISHED, f"[GB-MED-010] a call is up: {status.call}"
 

@@ -13,7 +13,8 @@ import pytest
 
 from decoder_conformance.device.accounts import DeviceSip, device_host_of, parse_bind
 from decoder_conformance.device.client import ConformanceFailure
-from decoder_conformance.failures import DeviceFailure, NotExercised
+from decoder_conformance.failures import NotExercised
+from decoder_conformance.peers import sip_checks
 
 
 def _shows_port_zero(bind: str) -> bool:
@@ -60,16 +61,11 @@ def test_bind_shows_bound_port_and_answers(api, device_target, sip_request):
 def expect_options_answer(api, sip_request, target, transport, *, expected, exchange=None):
     """OPTIONS to `target` over `transport`: its final answer (any code), or the case fails
     saying it expected `expected`. sip_request returns only final answers and raises
-    DeviceFailure when none came; a refused port (or, over TCP, a reset) is the device's too."""
-    errors = (
-        (DeviceFailure, OSError) if transport == "tcp" else (DeviceFailure, ConnectionRefusedError)
+    DeviceFailure when none came; a refused port (or, over TCP, a reset) is the device's too
+    (sip_checks.options_answer, which the negative controls feed recorded failures)."""
+    return sip_checks.options_answer(
+        api.req, sip_request, target, transport, expected=expected, exchange=exchange
     )
-    try:
-        return sip_request(target, "OPTIONS", transport)
-    except errors as exc:
-        raise ConformanceFailure(
-            api.req, expected, f"{type(exc).__name__}: {exc}", exchange
-        ) from None
 
 
 def _locally_bindable(host: str) -> bool:
@@ -179,9 +175,8 @@ def test_options_answer_carries_a_to_tag(device_sip, sip_request, transport):
     answer = sip_request(device_sip, "OPTIONS", transport)
     # RFC 3261 §8.2.6.2 MUST: a non-100 response carries the UAS's To tag. Which code (§11.2: the
     # one an INVITE would get) and the Allow list (a SHOULD) are not judged here.
-    assert answer.to_addr.tag, (
-        f"the {answer.status_code} to OPTIONS carries no To tag (RFC 3261 §8.2.6.2)"
-    )
+    problem = sip_checks.options_to_tag_problem(answer)
+    assert problem is None, problem
 
 
 REQUIRED_ALLOW = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}
