@@ -20,6 +20,7 @@ from reference_device.auth import Authenticator, Credentials
 from reference_device.faults import Fault, Faults, UnknownFaultError, describe_known
 from reference_device.gb.settings import MAX_CHANNELS, Edition, GbSettings
 from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
+from reference_device.model import AccountType
 from reference_device.sip.agent import SipSettings
 from reference_device.sip.registration import RegisterSettings
 from reference_device.sip.stack import SipStack
@@ -226,6 +227,12 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
         # The fault: the user agent starts without the stored registrar; the next save of the
         # account (modify.json, modify_call_cfg.json) hands it over.
         accounts = [dataclasses.replace(a, register_server="") for a in accounts]
+    if faults.on(Fault.GB_NO_REGISTER_AFTER_RESTART):
+        # The fault: the same, for gb28181 accounts only (sip accounts register as before).
+        accounts = [
+            dataclasses.replace(a, register_server="") if a.type is AccountType.GB28181 else a
+            for a in accounts
+        ]
     sip.start([bind_address(b) for b in store.state.binds], accounts)
     api = Api(
         store,

@@ -72,6 +72,8 @@ class Fault(StrEnum):
     BITRATE_HELD_WHEN_MEDIA_STOPS = "bitrate_held_when_media_stops"
     CALL_STATUS_IDLE_FLICKER = "call_status_idle_flicker"
     PACKETIZATION_MODE_DROPPED = "packetization_mode_dropped"
+    HANGUP_STATUS_STUCK_CALLING = "hangup_status_stuck_calling"
+    GB_NO_REGISTER_AFTER_RESTART = "gb_no_register_after_restart"
 
 
 class Area(StrEnum):
@@ -491,6 +493,23 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.CALLS,
             ("SIP-CALL-SDP-006",),
             ("suites/calls/test_sdp.py::test_answer_keeps_the_offered_packetization_mode",),
+        ),
+        Fault.HANGUP_STATUS_STUCK_CALLING: FaultInfo(
+            "after hangup.json call_status shows calling until the BYE is answered 2xx; a BYE "
+            "answered otherwise (481) or not at all leaves the call shown in progress for good",
+            Area.CALLS,
+            ("SIP-CALL-CLOSE-001", "SIP-CALL-CLOSE-002"),
+            (
+                "suites/calls/test_close_state.py::test_state_while_the_bye_is_unanswered",
+                "suites/calls/test_close_state.py::test_call_ends_when_the_bye_fails",
+            ),
+        ),
+        Fault.GB_NO_REGISTER_AFTER_RESTART: FaultInfo(
+            "at start-up only sip accounts get their stored registrar: after a restart a "
+            "gb28181 account stays unregistered until it is saved again",
+            Area.GB,
+            ("GB-RST-002",),
+            ("suites/gb28181/test_gb_restart.py::test_gb_registers_again_after_a_restart",),
         ),
     }
 )

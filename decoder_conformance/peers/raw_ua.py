@@ -147,9 +147,30 @@ class RawUa:
                 continue  # kept; the case that reads it fails
             self._automatic(message, peer)
 
+    #: Methods whose automatic answer the reader holds back (see `hold_answers`).
+    held: frozenset[str] = frozenset()
+
+    def hold_answers(self, *methods: str) -> None:
+        """From now on leave the device's `methods` (e.g. BYE) unanswered, retransmissions too:
+        the case answers them with `answer_held`, or never (the device's transaction times out).
+        No argument answers automatically again."""
+        self.held = frozenset(m.upper() for m in methods)
+
+    def answer_held(self, request: WireRecord, code: int) -> sip.SipResponse:
+        """Answer a request the device sent (one held back, or a CANCEL) with `code`, to where
+        it came from; the To tag it carries is kept (an in-dialog request has ours)."""
+        message = request.message
+        if not isinstance(message, sip.SipRequest):
+            raise NotExercised(
+                f"harness invariant: answer_held() of a request, not {request.label!r}"
+            )
+        response = sip.make_response(message, code, to_tag=sip.new_tag())
+        self.send(response, request.remote)
+        return response
+
     def _automatic(self, message: sip.SipMessage, peer: Address) -> None:
         if isinstance(message, sip.SipRequest):
-            if message.method in ("BYE", "OPTIONS"):
+            if message.method in ("BYE", "OPTIONS") and message.method not in self.held:
                 self.send(sip.make_response(message, 200), peer)
             return
         if message.cseq.method != "INVITE" or message.is_provisional:

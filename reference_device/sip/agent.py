@@ -309,7 +309,14 @@ class Agent:
             status = CallStatus.IN
         elif states & {CallState.INVITING, CallState.EARLY}:
             status = CallStatus.OUT
-        elif states & {CallState.TERMINATING, CallState.CANCELLING}:
+        elif states & {CallState.TERMINATING, CallState.CANCELLING} and self.faults.on(
+            Fault.HANGUP_STATUS_STUCK_CALLING
+        ):
+            status = CallStatus.CALLING  # the fault: a call hung up shows in progress until 200
+        elif states & {
+            CallState.TERMINATING,
+            CallState.CANCELLING,
+        } and not self.readings.follows(Point.CALL_STATUS_CLOSING, "idle"):
             status = CallStatus.CLOSE
         elif self._dial_waiting:
             status = CallStatus.RECONNECTING

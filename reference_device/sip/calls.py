@@ -840,6 +840,9 @@ class Call:
             self.call_id,
             "nothing" if response is None else response.status_code,
         )
+        failed = response is None or not response.is_success
+        if failed and self.owner.faults.on(Fault.HANGUP_STATUS_STUCK_CALLING):
+            return  # the fault: only a 2xx to the BYE ends the call; it stays for good
         if self.state is S.TERMINATING:
             self._transition(S.ENDED)
 

@@ -719,6 +719,8 @@ def test_fault_post_body_ignored(tmp_path: Path) -> None:
         assert await dev.id_of("q") == 1
 
     drive(tmp_path, scenario, faults=["post_body_ignored"])
+
+
 def drive_restarted(
     tmp_path: Path, before: Scenario, after: Scenario, faults: Sequence[str] = ()
 ) -> None:
