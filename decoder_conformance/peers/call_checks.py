@@ -12,10 +12,14 @@ nothing is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.sipp.run import SippResult
 from wire import sdp, sip
+
+#: call_status of a call ringing or up, under any reading of call_status_meaning.
+IN_PROGRESS = ("in", "out", "calling")
 
 # -- call_status_meaning (SIP-CALL-STAT-001) ------------------------------------------------------
 
@@ -173,3 +177,86 @@ def policy_3_reading(final_code: int, replaced: bool, kept: bool) -> str:
     and the new one was kept (`kept`), else `undocumented` (any other behaviour, recorded; only
     a profile pinning replace_like_2 fails it)."""
     return "replace_like_2" if final_code == 200 and replaced and kept else "undocumented"
+
+
+# -- auto_call once the callee ended the attempt (SIP-CALL-LIFE-001..003) -------------------------
+
+#: The call_status values of no call the auto_call_after_* readings name (the page's others).
+NO_CALL = ("reconnecting", "error", "idle", "close")
+
+
+def _where(invite: sip.SipRequest) -> tuple[str | None, str, int | None]:
+    """(user, host, port) of an INVITE's Request-URI."""
+    uri = sip.SipUri.parse(invite.uri)
+    return uri.user, uri.host, uri.port
+
+
+def after_the_end_reading(
+    samples: Sequence[tuple[str, float]], first: sip.SipRequest, again: sip.SipRequest | None
+) -> tuple[str | None, str]:
+    """The reading of auto_call_after_refusal / _timeout / _remote_bye that status.json's
+    (call_status, bitrate) `samples`, taken from the end of the `first` attempt until the
+    callee saw a new INVITE `again` (None: none within the window), follow, and what more was
+    seen ("" or where the re-dial went).
+
+    `redial_<state>` names the last state of no call sampled before the re-dial
+    (`redial_at_once` when none was; its bitrate is judged after, as a meter may still be
+    draining at the re-dial), `no_redial_<state>` the state at the window's end, which must
+    show bitrate 0. None for no reading: a re-dial elsewhere than sip_out_url, a state the
+    readings do not name, a call still claimed or a bitrate at the window's end.
+    """
+    if again is not None:
+        if _where(again) != _where(first):
+            return None, f" to {again.uri}, not {first.uri} (sip_out_url)"
+        ended = [call for call, _ in samples if call not in IN_PROGRESS]
+        if not ended:
+            return "redial_at_once", ""
+        if ended[-1] not in NO_CALL:
+            return None, ""
+        return f"redial_{ended[-1]}", ""
+    if not samples:
+        return None, ""
+    call, bitrate = samples[-1]
+    if call not in NO_CALL or bitrate != 0:
+        return None, ""
+    return f"no_redial_{call}", ""
+
+
+# -- answer.json on an established outgoing call (SIP-CALL-ANS-002) -------------------------------
+
+
+def changes_call(record: WireRecord, since: float) -> bool:
+    """A request the device sent at or after `since` (answer.json's time) changes the call: its
+    BYE, CANCEL, a re-INVITE or a new INVITE. An ACK retransmitted for the callee's 200 does not."""
+    return record.t >= since and record.is_request and not record.is_request_of("ACK")
+
+
+def answer_outgoing_reading(sip_out_ok: bool) -> str:
+    """The reading of answer_outgoing_call answer.json with dir=sip_out follows on a call left
+    as it was (what changes the call fails it first, changes_call and call_status)."""
+    return "ok_unchanged" if sip_out_ok else "refused"
+
+
+# -- several calls on one account (SIP-CALL-NUM-002) ----------------------------------------------
+
+#: How far the reported median may be from the rate it is read as. The candidates (one call,
+#: the other, their sum) are at least a third apart, so a reading is never ambiguous.
+CONCURRENT_BITRATE_TOLERANCE = 0.12
+
+
+def concurrent_bitrate_reading(
+    both: float,
+    sent: Mapping[str, float],
+    alone: float,
+    alone_sent: float,
+    tolerance: float = CONCURRENT_BITRATE_TOLERANCE,
+) -> str | None:
+    """The reading of concurrent_call_bitrate status.json's median bitrate `both`, while two
+    calls carried media, follows: the one of `sent` (reading -> kbit/s sent: oldest_call,
+    newest_call, sum) it is closest to, within `tolerance`; None when it is within none, or
+    when `alone`, the median once the second call ended, is not within `tolerance` of the
+    first call's `alone_sent` (an ended call's media still counted, or the survivor's lost)."""
+    reading, rate = min(sent.items(), key=lambda item: abs(both - item[1]) / item[1])
+    if abs(both - rate) > tolerance * rate or abs(alone - alone_sent) > tolerance * alone_sent:
+        return None
+    return reading

@@ -85,3 +85,98 @@ def check_packetization_mode_kept(
             f"observed {'; '.join(problems)}"
         )
     return kept
+
+
+# -- the answer to a sendonly H.264 offer (SIP-CALL-SDP-003, SIP-CALL-SDP-004) ---------------------
+
+#: The directions RFC 3264 §6.1 allows in the answer to a sendonly offered stream.
+ANSWER_TO_SENDONLY = (sdp.DIRECTION_RECVONLY, sdp.DIRECTION_INACTIVE)
+
+
+def h264_video(
+    req: str, description: sdp.SessionDescription, where: str
+) -> tuple[int, sdp.MediaDescription]:
+    """(index, section) of the m=video that carries H.264 (the first, if several); a
+    DeviceFailure naming `req` when `description` (`where` names it) has none."""
+    for index, media in enumerate(description.media):
+        if media.media == "video" and any(
+            r.encoding_name.upper() == "H264" for r in media.rtpmaps()
+        ):
+            return index, media
+    raise DeviceFailure(
+        f"[{req}] expected an m=video with an H264 rtpmap in {where}, observed "
+        f"{[m.m_value() for m in description.media]}"
+    )
+
+
+def same_m_lines(req: str, offer: sdp.SessionDescription, answer: sdp.SessionDescription) -> None:
+    """One answer m-line per offered one, of the same media, in the same order (RFC 3264 §6);
+    a DeviceFailure naming `req` otherwise."""
+    offered = [m.media for m in offer.media]
+    answered = [m.media for m in answer.media]
+    if answered != offered:
+        raise DeviceFailure(
+            f"[{req}] expected one answer m-line per offered one, in order: {offered}; "
+            f"observed {answered}"
+        )
+
+
+def accepted_video(
+    req: str,
+    description: sdp.SessionDescription,
+    where: str,
+    payload_type: int | None = None,
+) -> sdp.MediaDescription:
+    """The m=video of an answer to a sendonly H.264 offer, as RFC 3264 requires it: accepted
+    (a non-zero port), its payload type mapped to H264 by an rtpmap, and recvonly or
+    inactive (§6.1; a media-level attribute, else the session-level one). A DeviceFailure
+    naming `req` otherwise.
+
+    `payload_type`: the offer's, which the answer SHOULD reuse (§6.1; SIP-CALL-SDP-003 only).
+    A single format and a c= of the SIP host are the device's choice, not checked here.
+    """
+    index, video = h264_video(req, description, where)
+    if video.port == 0:
+        raise DeviceFailure(
+            f"[{req}] expected the video accepted (a non-zero port) in {where}: {video.m_value()}"
+        )
+    h264 = {r.payload_type for r in video.rtpmaps() if r.encoding_name.upper() == "H264"}
+    usable = [pt for pt in video.formats if pt.isdigit() and int(pt) in h264]
+    if not usable:
+        raise DeviceFailure(
+            f"[{req}] expected a format of the m=video mapped to H264 by an rtpmap in {where}: "
+            f"{video.lines}"
+        )
+    if payload_type is not None and str(payload_type) not in usable:
+        raise DeviceFailure(
+            f"[{req}] expected payload type {payload_type} (the offer's) for H264 in {where}, "
+            f"observed m={video.m_value()} rtpmap {video.rtpmaps()}"
+        )
+    direction = description.media_direction(index)
+    if direction not in ANSWER_TO_SENDONLY:
+        raise DeviceFailure(
+            f"[{req}] expected the video of {where} answered recvonly or inactive (RFC 3264 "
+            f"§6.1, the offer is sendonly), observed {direction}"
+        )
+    return video
+
+
+# -- packetization-mode 0 (SIP-MED-H264-001) -------------------------------------------------------
+
+
+def packetization_mode(fmtp: str | None) -> str:
+    """The packetization-mode of an fmtp value as written (RFC 6184 §8.1: "0" when absent)."""
+    for parameter in (fmtp or "").split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "packetization-mode":
+            return value.strip()
+    return "0"
+
+
+def mode_0_answer_problem(offered: int, payload_type: int, fmtp: str | None) -> str | None:
+    """SIP-MED-H264-001: the answer to an offer of H.264 packetization-mode 0 on payload type
+    `offered` keeps it: the answer's H.264 `payload_type` is the offer's and its a=fmtp (`fmtp`,
+    None when absent) states mode 0 or none. What was observed, None when nothing is wrong."""
+    if payload_type == offered and packetization_mode(fmtp) == "0":
+        return None
+    return f"payload type {payload_type}, a=fmtp {fmtp!r}"

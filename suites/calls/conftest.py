@@ -20,6 +20,7 @@ from decoder_conformance.device.accounts import SipAccount
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status
 from decoder_conformance.device.target import Target
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.peers import call_checks, sdp_checks
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
@@ -36,10 +37,10 @@ from wire import sdp, sip
 # one of the call states IN_PROGRESS; once it is over, it is none of them (ENDED: idle, or close,
 # error, reconnecting, whose meanings the page does not give either). The events themselves (rung,
 # answered, ended) are proven on the wire.
-IN_PROGRESS = ("in", "out", "calling")
+IN_PROGRESS = call_checks.IN_PROGRESS
 ENDED = ("idle", "close", "error", "reconnecting")
 #: The directions RFC 3264 §6.1 allows in the answer to a sendonly offered stream.
-ANSWER_TO_SENDONLY = (sdp.DIRECTION_RECVONLY, sdp.DIRECTION_INACTIVE)
+ANSWER_TO_SENDONLY = sdp_checks.ANSWER_TO_SENDONLY
 
 
 @dataclass
@@ -261,15 +262,7 @@ class CallKit:
         self, description: sdp.SessionDescription, where: str
     ) -> tuple[int, sdp.MediaDescription]:
         """(index, section) of the m=video that carries H.264 (the first, if several)."""
-        for index, media in enumerate(description.media):
-            if media.media == "video" and any(
-                r.encoding_name.upper() == "H264" for r in media.rtpmaps()
-            ):
-                return index, media
-        raise AssertionError(
-            f"[{self.api.req}] expected an m=video with an H264 rtpmap in {where}, observed "
-            f"{[m.m_value() for m in description.media]}"
-        )
+        return sdp_checks.h264_video(self.api.req, description, where)
 
     def accepted_video(
         self,
@@ -277,35 +270,12 @@ class CallKit:
         where: str,
         payload_type: int | None = None,
     ) -> sdp.MediaDescription:
-        """The m=video of an answer to a sendonly H.264 offer, as RFC 3264 requires it: accepted
-        (a non-zero port), its payload type mapped to H264 by an rtpmap, and recvonly or
-        inactive (§6.1; a media-level attribute, else the session-level one).
+        """The m=video of an answer to a sendonly H.264 offer, as RFC 3264 requires it
+        (peers/sdp_checks.accepted_video: accepted, H264 mapped, recvonly or inactive).
 
         `payload_type`: the offer's, which the answer SHOULD reuse (§6.1; SIP-CALL-SDP-003 only).
-        A single format and a c= of the SIP host are the device's choice, not checked here.
         """
-        index, video = self.h264_video(description, where)
-        req = self.api.req
-        assert video.port != 0, (
-            f"[{req}] expected the video accepted (a non-zero port) in {where}: {video.m_value()}"
-        )
-        h264 = {r.payload_type for r in video.rtpmaps() if r.encoding_name.upper() == "H264"}
-        usable = [pt for pt in video.formats if pt.isdigit() and int(pt) in h264]
-        assert usable, (
-            f"[{req}] expected a format of the m=video mapped to H264 by an rtpmap in {where}: "
-            f"{video.lines}"
-        )
-        if payload_type is not None:
-            assert str(payload_type) in usable, (
-                f"[{req}] expected payload type {payload_type} (the offer's) for H264 in {where}, "
-                f"observed m={video.m_value()} rtpmap {video.rtpmaps()}"
-            )
-        direction = description.media_direction(index)
-        assert direction in ANSWER_TO_SENDONLY, (
-            f"[{req}] expected the video of {where} answered recvonly or inactive (RFC 3264 "
-            f"§6.1, the offer is sendonly), observed {direction}"
-        )
-        return video
+        return sdp_checks.accepted_video(self.api.req, description, where, payload_type)
 
     def usable_offer(
         self, description: sdp.SessionDescription, where: str

@@ -23,12 +23,15 @@ from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import RtpSender
+from decoder_conformance.peers.call_checks import (
+    after_the_end_reading,
+    answer_outgoing_reading,
+    changes_call,
+)
 from decoder_conformance.peers.capture import rtp_records
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp, sip
 
-#: The states of "no call" the readings name (the page's other call_status values).
-ENDED = ("reconnecting", "error", "idle", "close")
 #: How often status.json is sampled after the end (a state held for a retry base is seen).
 SAMPLE_EVERY = 0.05
 #: The window of a negative check: nothing the device does after answer.json may touch the call.
@@ -66,12 +69,6 @@ def _answered(calls, callee, record, offer, account):
     calls.established(account, why="the callee answered 200 and the device ACKed")
 
 
-def _where(invite):
-    """(user, host, port) of an INVITE's Request-URI."""
-    uri = sip.SipUri.parse(invite.message.uri)
-    return uri.user, uri.host, uri.port
-
-
 def _changes(samples):
     """The sampled (call_status, bitrate) pairs with repeats folded: 'out 0 -> error 0 -> ...'."""
     shown = []
@@ -84,10 +81,11 @@ def _changes(samples):
 def _after_the_end(api, calls, account, callee, first, *, window, what):
     """Sample status.json until the callee sees an INVITE with a new Call-ID or `window` passes.
 
-    Returns (reading, seen): `redial_<state>` with the last state of no call sampled before the
-    re-dial (`redial_at_once` when none was), or `no_redial_<state>` with the state at the
-    window's end. A device that still claims a call at the window's end, shows a state the
-    readings do not name, or re-dials elsewhere, follows none of them: (None, seen).
+    Returns (reading, seen), the reading as call_checks.after_the_end_reading names it:
+    `redial_<state>` with the last state of no call sampled before the re-dial
+    (`redial_at_once` when none was), or `no_redial_<state>` with the state at the window's end.
+    A device that still claims a call at the window's end, shows a state the readings do not
+    name, or re-dials elsewhere, follows none of them: (None, seen).
     """
     first_id = first.message.call_id
     samples = []
@@ -112,21 +110,14 @@ def _after_the_end(api, calls, account, callee, first, *, window, what):
     seen = f"{what}; then status.json (call_status bitrate) {_changes(samples)}"
     if again is not None:
         seen += f"; a new INVITE {again.message.call_id} after {waited:.2f} s"
-        if _where(again) != _where(first):
-            return None, f"{seen} to {again.message.uri}, not {first.message.uri} (sip_out_url)"
-        ended = [(call, bitrate) for call, bitrate in samples if call not in calls.IN_PROGRESS]
-        if not ended:
-            return "redial_at_once", seen
-        # Its bitrate is judged after (_judge): a meter may still be draining at the re-dial.
-        call = ended[-1][0]
-        if call not in ENDED:
-            return None, seen
-        return f"redial_{call}", seen
-    seen += f"; no new INVITE within {window:g} s"
-    call, bitrate = samples[-1]
-    if call not in ENDED or bitrate != 0:
-        return None, seen
-    return f"no_redial_{call}", seen
+    else:
+        seen += f"; no new INVITE within {window:g} s"
+    # The judgement is call_checks.after_the_end_reading (fed recorded series by the project's
+    # negative controls).
+    reading, more = after_the_end_reading(
+        samples, first.message, None if again is None else again.message
+    )
+    return reading, seen + more
 
 
 def _judge(api, calls, account, readings, *, point, reading, seen):
@@ -267,19 +258,14 @@ def test_answer_on_an_outgoing_call(api, calls, sip_account, raw_callee, reading
         replies[form] = reply
     seen = "; ".join(f"answer.json with {form}: {r.body!r}" for form, r in replies.items())
 
-    def touched(record):
-        # Any request the device sends after answer.json (its BYE, CANCEL, a re-INVITE or a new
-        # INVITE; an ACK retransmitted for our 200 is not one) changes the call.
-        return record.t >= since and record.is_request and not record.is_request_of("ACK")
-
     callee.none_for(
-        touched,
+        lambda record: changes_call(record, since),
         UNTOUCHED_WINDOW,
         expected=f"the established outgoing call {call_id} left as it was after {seen}",
     )
     calls.status_now(account, calls.IN_PROGRESS, f"the outgoing call is still up after {seen}")
     readings.follow(
-        "answer_outgoing_call", "ok_unchanged" if replies["dir=sip_out"].ok else "refused", seen
+        "answer_outgoing_call", answer_outgoing_reading(replies["dir=sip_out"].ok), seen
     )
     # The call was up all along: hangup.json ends it with a BYE in its dialog.
     api.expect_ok(api.call("hangup", {"id": str(account.id)}))

@@ -23,6 +23,7 @@ from decoder_conformance.device.client import as_number
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import RtpSender
+from decoder_conformance.peers.call_checks import concurrent_bitrate_reading
 from decoder_conformance.peers.capture import rtp_records
 from decoder_conformance.waiting import poll_until
 from wire import sdp
@@ -35,9 +36,6 @@ SETTLE_WINDOW = 2.5
 #: Seconds over which the reported bitrate is sampled, and how often.
 SAMPLE_SECONDS = 1.75
 SAMPLE_EVERY = 0.25
-#: How far the reported median may be from the rate it is read as. The candidates (one call,
-#: the other, their sum) are at least a third apart, so a reading is never ambiguous.
-TOLERANCE = 0.12
 
 
 def _two_call_account(api, sip_account):
@@ -190,17 +188,16 @@ def test_each_call_metered_on_its_own(
         for sender in senders:
             sender.stop()
     value, value_alone = statistics.median(both), statistics.median(alone)
-    reading, rate = min(sent.items(), key=lambda item: abs(value - item[1]) / item[1])
     seen = (
         f"sent {sent['oldest_call']:.0f} kbit/s on the first call and {sent['newest_call']:.0f} "
         f"on the second: status.json bitrate median {value:.0f} of {[round(b) for b in both]}; "
         f"after the second caller's BYE, {alone_sent:.0f} sent on the first: median "
         f"{value_alone:.0f} of {[round(b) for b in alone]}"
     )
-    if (
-        abs(value - rate) > TOLERANCE * rate
-        or abs(value_alone - alone_sent) > TOLERANCE * alone_sent
-    ):
+    # Within call_checks.CONCURRENT_BITRATE_TOLERANCE of the closest reading, and of the first
+    # call's rate alone once the second ended.
+    reading = concurrent_bitrate_reading(value, sent, value_alone, alone_sent)
+    if reading is None:
         readings.none_of("concurrent_call_bitrate", seen)
     readings.follow("concurrent_call_bitrate", reading, seen)
     legs[0].bye()

@@ -21,14 +21,14 @@ from decoder_conformance.device.client import DeviceClient, Status
 from decoder_conformance.device.status_series import StatusRecorder
 from decoder_conformance.device.target import Target
 from decoder_conformance.failures import DeviceFailure, NotExercised
-from decoder_conformance.peers.gb import checks
+from decoder_conformance.peers.gb import checks, register_checks
 from decoder_conformance.peers.gb.model import ManscdpIn, Query
 from decoder_conformance.peers.gb_platform import GbPlatform
 from decoder_conformance.waiting import poll_until
 
 #: register_status values that claim a granted registration: the readings of
 #: register_status_granted (SIP-REG-013 judges which one a device shows).
-GRANTED_STATES = ("registered", "connected", "on")
+GRANTED_STATES = register_checks.GRANTED_STATES
 #: Keepalive cadence tolerance: the median interval within this fraction of the profile's.
 CADENCE_TOLERANCE = 0.25
 
@@ -79,7 +79,7 @@ class GbDevice:
         try:
             self.platform.wait_registered(self.device_id, timeout=self.register_timeout)
             self.wait_status(
-                lambda s: s.register in GRANTED_STATES,
+                register_checks.shows_granted,
                 f"register_status {' or '.join(GRANTED_STATES)} once the platform granted it",
             )
         except DeviceFailure as exc:

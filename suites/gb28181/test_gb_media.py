@@ -25,7 +25,7 @@ SECONDS = 3.6
 #: Seconds after the first packet before the reported bitrate is judged (the meter's window).
 WARMUP = 1.5
 TOLERANCE = 0.05
-ESTABLISHED = ("in", "out", "calling")
+ESTABLISHED = media_checks.ESTABLISHED
 
 
 class Player:
@@ -201,7 +201,7 @@ def test_tcp_active_connection_is_retried(player):
         "the platform listened and accepted a connection",
     )
     player.device.wait_status(
-        lambda s: s.call in ESTABLISHED and s.bitrate > 0,
+        media_checks.streaming,
         "a non-zero bitrate once the device's retried connection carries the stream",
     )
     sender.stop()

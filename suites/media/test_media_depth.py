@@ -19,8 +19,10 @@ import pytest
 
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.media.checks import decoded_all_problem
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import Impairments, RtpSender
+from decoder_conformance.peers.sdp_checks import mode_0_answer_problem
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp
 from wire.h264 import NAL_TYPE_PPS, NAL_TYPE_SPS, split_annexb
@@ -212,25 +214,17 @@ def test_foreign_ssrc_is_not_metered(media):
 MODE_0_FMTP = "profile-level-id=42e01f;packetization-mode=0"
 
 
-def packetization_mode(fmtp):
-    """The packetization-mode of an fmtp value (RFC 6184 §8.1: 0 when absent)."""
-    for parameter in (fmtp or "").split(";"):
-        name, _, value = parameter.strip().partition("=")
-        if name.strip().lower() == "packetization-mode":
-            return value.strip()
-    return "0"
-
-
 @pytest.mark.req("SIP-MED-H264-001")
 def test_packetization_mode_0_offer_is_accepted(media):
     call = answered(media, lambda caller: offer_with(caller, fmtp=MODE_0_FMTP, payload_type=97))
     index, _ = sdp.find_h264_video(call.answer)
     fmtp = call.answer.media[index].fmtp(call.payload_type)
-    if call.payload_type != 97 or packetization_mode(fmtp) != "0":
+    problem = mode_0_answer_problem(97, call.payload_type, fmtp)
+    if problem is not None:
         raise ConformanceFailure(
             media.api.req,
             "the answer keeps payload type 97 with packetization-mode 0 (absent or 0)",
-            f"payload type {call.payload_type}, a=fmtp {fmtp!r}",
+            problem,
         )
 
 
@@ -245,11 +239,12 @@ def test_packetization_mode_0_stream_is_decoded(media):
     if not kinds or not kinds <= set(range(1, 24)):
         raise NotExercised(f"harness: mode 0 sent NAL unit types {sorted(kinds)}, not 1-23 only")
     stats = decoded(media, call, sent.frames_sent, "single NAL unit packets")
-    if stats["frames_decoded"] != sent.frames_sent or stats["packets"] != sent.packets_sent:
+    problem = decoded_all_problem(stats, sent.frames_sent, sent.packets_sent)
+    if problem is not None:
         raise ConformanceFailure(
             media.api.req,
             f"{sent.frames_sent} frames decoded from {sent.packets_sent} single NAL unit packets",
-            f"frames_decoded {stats['frames_decoded']}, packets {stats['packets']}",
+            problem,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from decoder_conformance.device.accounts import DeviceSip, SipAccount
 from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Exchange, Reply
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers import call_checks
-from decoder_conformance.peers.raw_ua import Leg, RawCaller
+from decoder_conformance.peers.capture import WireRecord
+from decoder_conformance.peers.raw_ua import Leg, RawCallee, RawCaller
 from decoder_conformance.peers.sipp.log import SippClock
 from decoder_conformance.peers.sipp.run import (
     EXIT_ALL_OK,
@@ -395,3 +397,130 @@ def test_answer_json_refused_or_not_answering_the_ringing_call() -> None:
     # answer.json ok, but the caller got a refusal, or a timeout (408) instead of the 200.
     for code in (486, 603, 408):
         assert not call_checks.answered_as_told(True, code)
+
+
+# -- auto_call once the callee ended the attempt (call_checks.after_the_end_reading) -------------
+
+CALLEE_URI = "sip:callee@127.0.0.1:41000"
+
+
+def _redial(uri: str = CALLEE_URI) -> sip.SipRequest:
+    """The device's next INVITE: a new Call-ID, to `uri`."""
+    again = sip.parse(_invite(uri).to_bytes().replace(b"nc-out@", b"nc-again@"))
+    assert isinstance(again, sip.SipRequest)
+    return again
+
+
+@pytest.mark.negative_control("SIP-CALL-LIFE-001", "SIP-CALL-LIFE-002")
+def test_auto_call_after_a_refused_or_timed_out_attempt_of_no_reading() -> None:
+    """The series test_call_lifecycle.py samples from the callee's 486/603 (LIFE-001) or the
+    end of Timer B (LIFE-002) until a new INVITE or the window's end, as (call_status,
+    bitrate) pairs."""
+    first = _invite(CALLEE_URI)
+    good = [
+        ([("out", 0.0), ("error", 0.0), ("error", 0.0)], _redial(), "redial_error"),
+        ([("out", 0.0), ("out", 0.0)], _redial(), "redial_at_once"),
+        ([("calling", 0.0), ("reconnecting", 0.0)], None, "no_redial_reconnecting"),
+        ([("out", 0.0), ("idle", 0.0)], None, "no_redial_idle"),
+    ]
+    for samples, again, name in good:
+        reading, _ = call_checks.after_the_end_reading(samples, first, again)
+        for req in ("SIP-CALL-LIFE-001", "SIP-CALL-LIFE-002"):
+            assert _listed(req, reading) == name
+    # Recorded series: the refused call still claimed at the window's end; no call shown but
+    # the bitrate still up; a state the page does not list, at the end or before a re-dial;
+    # nothing sampled.
+    bad = [
+        ([("out", 0.0), ("out", 0.0)], None),
+        ([("out", 0.0), ("idle", 350.0)], None),
+        ([("out", 0.0), ("failed", 0.0)], None),
+        ([("out", 0.0), ("busy", 0.0)], _redial()),
+        ([], None),
+    ]
+    for samples, again in bad:
+        assert call_checks.after_the_end_reading(samples, first, again)[0] is None
+    # A re-dial to the default port instead of sip_out_url's.
+    reading, seen = call_checks.after_the_end_reading(
+        [("out", 0.0), ("error", 0.0)], first, _redial("sip:callee@127.0.0.1")
+    )
+    assert reading is None and "(sip_out_url)" in seen
+
+
+# -- answer.json on an established outgoing call (call_checks.changes_call) ----------------------
+
+
+PEER, DEVICE = (LOOPBACK, 41000), (LOOPBACK, 5060)
+
+
+def _after_answer_json(invite: sip.SipRequest, *methods: str) -> None:
+    """A scripted device sends `methods` in the dialog of `invite` to a RawCallee right after
+    answer.json, and the case's check runs on what the callee got: RawCallee.none_for with
+    call_checks.changes_call over the window (shortened here)."""
+    callee = RawCallee("callee", "SIP-CALL-ANS-002")
+    device = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    device.bind((LOOPBACK, 0))
+    try:
+        since = time.monotonic()
+        for cseq, method in enumerate(methods, 1):
+            request = sip.make_request(
+                method,
+                f"sip:callee@{callee.address}",
+                sent_by=device.getsockname(),
+                from_uri=invite.from_addr.uri,
+                from_tag="dev",
+                to_uri=invite.to_addr.uri,
+                to_tag="callee",
+                call_id=invite.call_id or "",
+                cseq=cseq,
+            )
+            device.sendto(request.to_bytes(), (callee.host, callee.port))
+        last = methods[-1]
+        callee.wait_for(lambda r: r.is_request_of(last), 5.0, expected=f"the device's {last}")
+        callee.none_for(
+            lambda record: call_checks.changes_call(record, since),
+            0.2,
+            expected="the established outgoing call left as it was",
+        )
+    finally:
+        callee.close()
+        device.close()
+
+
+@pytest.mark.negative_control("SIP-CALL-ANS-002")
+def test_answer_json_touching_an_outgoing_call() -> None:
+    """The case waits UNTOUCHED_WINDOW at the callee for any request call_checks.changes_call
+    counts, then needs call_status still a call in progress. Recorded: the device's ACK sent
+    again (no change) passes; answer.json taken as hangup.json (a BYE) or as a new offer
+    (a re-INVITE) fails, as does the call shown ended."""
+    invite = _invite(CALLEE_URI)
+    _after_answer_json(invite, "ACK")
+    for change in ("BYE", "INVITE"):
+        with pytest.raises(DeviceFailure, match="left as it was"):
+            _after_answer_json(invite, "ACK", change)
+    assert call_checks.answer_outgoing_reading(True) == "ok_unchanged"
+    assert _listed("SIP-CALL-ANS-002", call_checks.answer_outgoing_reading(False)) == "refused"
+    assert "out" in call_checks.IN_PROGRESS
+    for shown in ("idle", "close", "error"):  # the call dropped by answer.json
+        assert shown not in call_checks.IN_PROGRESS
+    # A request counts from answer.json on: the same BYE before it is not this check's.
+    bye = invite.to_bytes().replace(b"INVITE sip:", b"BYE sip:").replace(b"1 INVITE", b"2 BYE")
+    assert call_checks.changes_call(WireRecord(5.0, "RX", "udp", PEER, DEVICE, bye), 4.0)
+    assert not call_checks.changes_call(WireRecord(3.0, "RX", "udp", PEER, DEVICE, bye), 4.0)
+
+
+# -- several calls on one account (call_checks.concurrent_bitrate_reading) -----------------------
+
+
+@pytest.mark.negative_control("SIP-CALL-NUM-002")
+def test_concurrent_call_bitrate_of_no_reading() -> None:
+    """status.json's median bitrate while two calls stream (1000 and 500 kbit/s sent), and once
+    the second caller's BYE ended its call (1000 sent on the first)."""
+    sent = {"oldest_call": 1000.0, "newest_call": 500.0, "sum": 1500.0}
+    for both, name in ((1480.0, "sum"), (985.0, "oldest_call"), (520.0, "newest_call")):
+        reading = call_checks.concurrent_bitrate_reading(both, sent, 990.0, 1000.0)
+        assert _listed("SIP-CALL-NUM-002", reading) == name
+    # Recorded medians: the ended call's media still counted after its BYE; the second call's
+    # media counted twice; kbyte/s; the surviving call's meter stopped with the other call.
+    bad = [(1490.0, 1495.0), (2000.0, 990.0), (187.0, 124.0), (1480.0, 0.0)]
+    for both, alone in bad:
+        assert call_checks.concurrent_bitrate_reading(both, sent, alone, 1000.0) is None

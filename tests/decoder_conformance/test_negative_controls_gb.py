@@ -10,13 +10,17 @@ them. Counted by tests/test_negative_controls.py through the `negative_control` 
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 
+from decoder_conformance import LOOPBACK
 from decoder_conformance.device.client import Status
 from decoder_conformance.device.status_series import Sample, bitrate_error
 from decoder_conformance.peers.gb import checks, media_checks, query_checks, register_checks
+from decoder_conformance.peers.gb.invite import MediaSide
 from decoder_conformance.peers.gb_platform import DEFAULT_PLATFORM_ID, GbPlatform
 from decoder_conformance.waiting import DeviceTimeout
 from tests.decoder_conformance.peers.test_gb_invite import start_device
@@ -560,3 +564,73 @@ def test_challenge_never_answered_is_not_registered(
         platform.wait_registered(DEVICE, timeout=0.3)
     device.register()
     assert platform.wait_registered(DEVICE, timeout=2).device_id == DEVICE
+
+
+# --- a GB Date in the REGISTER 200 (register_checks.shows_granted: GB-REG-008) --------------------
+
+
+@pytest.mark.negative_control("GB-REG-008")
+def test_gb_date_in_the_200_not_taken_as_granted_is_found() -> None:
+    """The case waits (GbDevice.wait_registered) for status.json to show the registration
+    granted once the platform sent its 200 with `Date: 2026-12-02T08:00:00.000`."""
+    for state in GRANTED:
+        assert register_checks.shows_granted(Status("gb-1", state, None, "idle", 0))
+    # Recorded series after that 200: a device whose RFC 1123 date parser throws on the GB
+    # form and marks the registration failed, and one that keeps registering.
+    for series in (
+        _series("registering", "error", "error"),
+        _series("registering", "registering", "registering"),
+    ):
+        assert not [s for s in series if s.status and register_checks.shows_granted(s.status)]
+
+
+# --- an active TCP connection retried (GB-MED-015) ------------------------------------------------
+
+
+@pytest.mark.negative_control("GB-MED-015")
+def test_stream_not_reaching_the_decoder_is_found() -> None:
+    """The case waits for media_checks.streaming once the device's retried connection carries
+    the stream: recorded, a device that gave up the connection (no bitrate on a call still
+    shown up, or the call ended or in error)."""
+    assert media_checks.streaming(Status("gb-1", "registered", None, "calling", 812.0))
+    for call, bitrate in (("calling", 0.0), ("in", 0.0), ("idle", 0.0), ("error", 0.0)):
+        assert not media_checks.streaming(Status("gb-1", "registered", None, call, bitrate))
+
+
+def _connect_attempts(port: int, times: int, stop: threading.Event) -> None:
+    """A device's active TCP connection to the platform's media port: `times` attempts, 0.2 s
+    apart (refused ones retried)."""
+    for _ in range(times):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect((LOOPBACK, port))
+            except ConnectionRefusedError:
+                if stop.wait(0.2):
+                    return
+                continue
+            stop.wait(5.0)  # hold the connection until the platform took it
+            return
+
+
+@pytest.mark.negative_control("GB-MED-015")
+@pytest.mark.parametrize("attempts", [1, 10], ids=["one-attempt", "retried"])
+def test_active_connection_not_retried_is_found(attempts: int) -> None:
+    """The platform's media side of the case (`listen_after`): its port listens only after a
+    while, so a device that connects once and gives up never connects (DeviceTimeout, as
+    call.send raises it in the case); one that retries does."""
+    side = MediaSide("tcp_active", LOOPBACK, listen_after=0.3)
+    stop = threading.Event()
+    device = threading.Thread(target=_connect_attempts, args=(side.port, attempts, stop))
+    device.start()
+    try:
+        if attempts == 1:
+            with pytest.raises(DeviceTimeout, match="had not connected"):
+                side.socket_for_sender((LOOPBACK, 9), timeout=1.0)
+        else:
+            sock, _ = side.socket_for_sender((LOOPBACK, 9), timeout=3.0)
+            sock.close()
+            assert side.accepted_at is not None and side.listening_at is not None
+    finally:
+        stop.set()
+        device.join(5.0)
+        side.close()

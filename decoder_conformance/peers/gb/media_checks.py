@@ -6,6 +6,10 @@ can feed them a recorded bad answer and see them fail
 
 from __future__ import annotations
 
+from decoder_conformance.device.client import Status
+
+#: call_status of a call in progress, under any reading of call_status_meaning.
+ESTABLISHED = ("in", "out", "calling")
 #: The final answer to a second INVITE while the account's one call plays (RFC 3261 §21.4.24).
 BUSY = 486
 #: The final answer to an offer the device cannot take (RFC 3261 §21.4.26, RFC 3264 §6).
@@ -24,3 +28,9 @@ def unusable_offer_problem(code: int | None) -> str | None:
     if code == NOT_ACCEPTABLE_HERE:
         return None
     return f"expected 488 to an offer of an unknown codec only, observed {code}"
+
+
+def streaming(status: Status) -> bool:
+    """GB-MED-015 (and each media case's precondition): status.json shows a call in progress
+    with a non-zero bitrate, the stream the platform sends reaching the decoder."""
+    return status.call in ESTABLISHED and status.bitrate > 0

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from decoder_conformance.device.client import Status
 from decoder_conformance.device.status_series import Sample
 from wire.sip import SipRequest
+
+#: register_status values that claim a granted registration: the readings of
+#: register_status_granted (SIP-REG-013 judges which one a device shows).
+GRANTED_STATES = ("registered", "connected", "on")
+
+
+def shows_granted(status: Status, granted: Sequence[str] = GRANTED_STATES) -> bool:
+    """GB-REG-001, GB-REG-008: status.json shows the account's registration granted (once the
+    platform's 200 was sent; a device that could not take the 200, its GB Date for one, shows
+    error or keeps registering)."""
+    return status.register in granted
 
 
 def refused_registration_problem(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.failures import DeviceFailure, NotExercised
-from decoder_conformance.peers.sdp_checks import ModeKept, check_packetization_mode_kept
+from decoder_conformance.peers.sdp_checks import (
+    ModeKept,
+    accepted_video,
+    check_packetization_mode_kept,
+    mode_0_answer_problem,
+    same_m_lines,
+)
 from wire import sdp
 
 REQ = "SIP-CALL-SDP-006"
@@ -117,3 +123,70 @@ def test_an_offer_without_h264_is_not_exercised() -> None:
     audio_only = sdp.parse(text("v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "t=0 0"))
     with pytest.raises(NotExercised, match=r"no H\.264"):
         check_packetization_mode_kept(REQ, audio_only, RECORDED_NO_FMTP)
+
+
+# -- the answer to a sendonly H.264 offer (accepted_video, same_m_lines: SIP-CALL-SDP-004) -------
+
+
+def test_an_answer_receiving_the_video_passes() -> None:
+    """The audio rejected, the video recvonly (or inactive, or recvonly at session level)."""
+    for answered in (
+        RECORDED_NO_FMTP,
+        answer("a=inactive"),
+        sdp.parse(bytes(answer()).replace(b"t=0 0\r\n", b"t=0 0\r\na=recvonly\r\n")),
+    ):
+        same_m_lines("SIP-CALL-SDP-004", offer(MODE_1), answered)
+        assert accepted_video("SIP-CALL-SDP-004", answered, "the answer", 109).port == 41000
+
+
+@pytest.mark.negative_control("SIP-CALL-SDP-004")
+@pytest.mark.parametrize(
+    ("answered", "expected"),
+    [
+        pytest.param(answer("a=recvonly", port=0), "a non-zero port", id="video-rejected"),
+        pytest.param(answer(), "recvonly or inactive", id="no-direction-sendrecv"),
+        pytest.param(answer("a=sendrecv"), "recvonly or inactive", id="sendrecv"),
+        pytest.param(answer("a=sendonly"), "recvonly or inactive", id="sendonly"),
+        pytest.param(
+            sdp.parse(bytes(answer("a=recvonly")).replace(b"RTP/AVP 109", b"RTP/AVP 96")),
+            "mapped to H264",
+            id="format-without-its-rtpmap",
+        ),
+        pytest.param(
+            sdp.parse(bytes(answer("a=recvonly")).replace(b"H264/90000", b"VP8/90000")),
+            "an H264 rtpmap",
+            id="no-h264",
+        ),
+    ],
+)
+def test_an_answer_not_receiving_the_video_fails(
+    answered: sdp.SessionDescription, expected: str
+) -> None:
+    with pytest.raises(DeviceFailure, match=rf"\[SIP-CALL-SDP-004\] expected .*{expected}"):
+        accepted_video("SIP-CALL-SDP-004", answered, "the answer")
+
+
+@pytest.mark.negative_control("SIP-CALL-SDP-004")
+def test_an_answer_with_other_m_lines_fails() -> None:
+    """Recorded: the audio m-line dropped (the video alone answered), and the m-lines swapped."""
+    video_only = sdp.parse(bytes(answer("a=recvonly")).replace(b"m=audio 0 RTP/AVP 0\r\n", b""))
+    swapped = sdp.parse(bytes(answer("a=recvonly")))
+    swapped.media.reverse()
+    for answered in (video_only, swapped):
+        with pytest.raises(DeviceFailure, match=r"one answer m-line per offered one"):
+            same_m_lines("SIP-CALL-SDP-004", offer(MODE_1), answered)
+
+
+# -- packetization-mode 0 offered (mode_0_answer_problem: SIP-MED-H264-001) ----------------------
+
+
+@pytest.mark.negative_control("SIP-MED-H264-001")
+def test_a_mode_0_offer_answered_otherwise_fails() -> None:
+    """test_media_depth.py offers mode 0 on payload type 97 and judges the answer's H.264
+    payload type and its a=fmtp."""
+    for fmtp in (None, "profile-level-id=42e01f", "profile-level-id=42e01f;packetization-mode=0"):
+        assert mode_0_answer_problem(97, 97, fmtp) is None
+    # Recorded: mode 1 answered (the decoder's default fmtp copied), the payload type renumbered.
+    problem = mode_0_answer_problem(97, 97, MODE_1)
+    assert problem == f"payload type 97, a=fmtp {MODE_1!r}"
+    assert mode_0_answer_problem(97, 96, "packetization-mode=0") is not None
