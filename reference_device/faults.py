@@ -74,6 +74,12 @@ class Fault(StrEnum):
     PACKETIZATION_MODE_DROPPED = "packetization_mode_dropped"
     HANGUP_STATUS_STUCK_CALLING = "hangup_status_stuck_calling"
     GB_NO_REGISTER_AFTER_RESTART = "gb_no_register_after_restart"
+    REQUIRE_IGNORED = "require_ignored"
+    UNKNOWN_CONTENT_TYPE_ACCEPTED = "unknown_content_type_accepted"
+    CSEQ_METHOD_MISMATCH_ACCEPTED = "cseq_method_mismatch_accepted"
+    REPLY_TO_SOURCE_PORT = "reply_to_source_port"
+    MISSING_HEADER_ACCEPTED = "missing_header_accepted"
+    DUPLICATE_HEADER_ACCEPTED = "duplicate_header_accepted"
 
 
 class Area(StrEnum):
@@ -510,6 +516,48 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.GB,
             ("GB-RST-002",),
             ("suites/gb28181/test_gb_restart.py::test_gb_registers_again_after_a_restart",),
+        ),
+        Fault.REQUIRE_IGNORED: FaultInfo(
+            "a Require: naming an option the device does not support is ignored (the request is "
+            "processed, an INVITE answered) instead of refused with 420 and Unsupported",
+            Area.SIP,
+            ("SIP-ROB-REQUIRE-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_unsupported_require_gets_420",),
+        ),
+        Fault.UNKNOWN_CONTENT_TYPE_ACCEPTED: FaultInfo(
+            "a request body of a type the device does not understand (text/plain) or with "
+            "Content-Encoding: gzip is processed instead of refused with 415",
+            Area.SIP,
+            ("SIP-ROB-CTYPE-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_unknown_body_gets_415",),
+        ),
+        Fault.CSEQ_METHOD_MISMATCH_ACCEPTED: FaultInfo(
+            "a request whose CSeq names another method (INVITE with CSeq: 1 BYE) is processed "
+            "(an INVITE sets up a call) instead of refused with 400",
+            Area.SIP,
+            ("SIP-ROB-CSEQ-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_cseq_method_mismatch_gets_400",),
+        ),
+        Fault.REPLY_TO_SOURCE_PORT: FaultInfo(
+            "UDP responses go to the packet's source port even when the top Via has no rport, "
+            "not to the Via sent-by port (RFC 3261 18.2.2)",
+            Area.SIP,
+            ("SIP-ROB-VIA-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_udp_response_goes_to_the_via_port",),
+        ),
+        Fault.MISSING_HEADER_ACCEPTED: FaultInfo(
+            "a request without Call-ID is processed (an INVITE without one sets up a call) "
+            "instead of refused with 400",
+            Area.SIP,
+            ("SIP-ROB-MANDATORY-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_missing_mandatory_header_gets_400",),
+        ),
+        Fault.DUPLICATE_HEADER_ACCEPTED: FaultInfo(
+            "a request with two Call-ID, CSeq, From or To header fields is processed (the first "
+            "one used) instead of refused with 400",
+            Area.SIP,
+            ("SIP-ROB-DUP-001",),
+            ("suites/robustness/test_rfc_refusals.py::test_duplicated_header_gets_400",),
         ),
     }
 )

@@ -12,6 +12,14 @@ Routing of an out-of-dialog request on a transport: the account whose localAccou
 Request-URI user; else the only account on that transport; else 404. OPTIONS is answered on any
 transport; methods other than INVITE, ACK, BYE, CANCEL, OPTIONS get 405 with Allow.
 
+Refusals before routing (RFC 3261 §8.2): a request missing Call-ID, CSeq, From or To, with one
+of them repeated, or whose CSeq method is not the request's method gets 400 and goes no further
+(no dialog); a `Require:` option the device lacks (it supports none) gets 420 with `Unsupported:`
+(§8.2.2.3; never for ACK or CANCEL); a body of a type other than application/sdp, or with a
+Content-Encoding other than identity, gets 415 with Accept and Accept-Encoding (§8.2.3). An ACK
+that would be refused is dropped (an ACK gets no answer). MESSAGE bodies are judged by the GB
+responder (MANSCDP), and methods the device does not know still get 405 first (§8.2.1).
+
 MESSAGE (GB28181, §9.5): a MESSAGE whose Request-URI user is the localAccount (device ID) of a
 created gb28181 account (the one on the receiving transport first) is answered by that account's
 reference_device.gb.queries.Responder: 200 at once, then the Response(s) in the background. Any
@@ -26,14 +34,14 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any, Final
 
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.gb.queries import responder_for
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaView, empty_view
 from reference_device.model import Account, AccountType
 from reference_device.sip.agent import ALLOW, Agent, SipSettings
 from reference_device.sip.transaction import ServerTransaction, TransactionLayer
-from reference_device.sip.transport import Flow, Transport
+from reference_device.sip.transport import Flow, Transport, reply_flow
 from reference_device.status import AccountRuntime
 from reference_device.validation import split_host_port
 from wire import sip
@@ -45,6 +53,15 @@ SHUTDOWN_GRACE: Final = 2.0
 KNOWN_METHODS: Final = frozenset(
     {sip.METHOD_INVITE, sip.METHOD_ACK, sip.METHOD_BYE, sip.METHOD_CANCEL, sip.METHOD_OPTIONS}
 )
+#: RFC 3261 §8.1.1 / §20: every request carries exactly one of each (Via is checked by the
+#: transaction layer: without it there is nowhere to answer).
+SINGLE_MANDATORY: Final = ("Call-ID", "CSeq", "From", "To")
+#: Option tags this device supports (Supported/Require): none.
+SUPPORTED_OPTIONS: Final = frozenset[str]()
+#: Body types the device understands outside MESSAGE (GB MESSAGE bodies are judged there).
+ACCEPTED_TYPES: Final = frozenset({"application/sdp"})
+ACCEPT: Final = "application/sdp"
+ACCEPT_ENCODING: Final = "identity"
 
 
 class SipStack:
@@ -232,6 +249,8 @@ class SipStack:
     # -- routing ---------------------------------------------------------------------------------
 
     def _on_message(self, transport: Transport, message: sip.SipMessage, flow: Flow) -> None:
+        if isinstance(message, sip.SipRequest) and not self.faults.on(Fault.REPLY_TO_SOURCE_PORT):
+            flow = reply_flow(message, flow)
         self.layer.receive(message, flow)
 
     def _all_agents(self) -> list[Agent]:
@@ -258,11 +277,57 @@ class SipStack:
         self, request: sip.SipRequest, flow: Flow, tx: ServerTransaction | None
     ) -> None:
         try:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                log.warning(
+                    "%s from %s:%d refused with %d", request.method, *flow.addr, refusal.status_code
+                )
+                if tx is not None:  # an ACK is never answered: dropped
+                    tx.respond(refusal)
+                return
             self._route(request, flow, tx)
         except ValueError as exc:
             log.warning("%s from %s:%d refused: %s", request.method, *flow.addr, exc)
             if tx is not None:
                 tx.respond(_plain(request, 400))
+
+    def _refusal(self, request: sip.SipRequest) -> sip.SipResponse | None:
+        """The 400, 420 or 415 RFC 3261 §8.2 asks for `request`, or None to route it."""
+        method = request.method
+        if _malformed(
+            request,
+            check_cseq=not self.faults.on(Fault.CSEQ_METHOD_MISMATCH_ACCEPTED),
+            allow_missing=self.faults.on(Fault.MISSING_HEADER_ACCEPTED),
+            allow_repeated=self.faults.on(Fault.DUPLICATE_HEADER_ACCEPTED),
+        ):
+            return _plain(request, 400)
+        if method not in KNOWN_METHODS:
+            return None  # 405 (or the GB MESSAGE responder) first: §8.2.1 before §8.2.2
+        if method not in (sip.METHOD_ACK, sip.METHOD_CANCEL) and not self.faults.on(
+            Fault.REQUIRE_IGNORED
+        ):
+            unsupported = [
+                tag
+                for tag in request.headers.get_list("Require")
+                if tag.strip().lower() not in SUPPORTED_OPTIONS
+            ]
+            if unsupported:
+                bad = _plain(request, 420)
+                bad.headers.add("Unsupported", ", ".join(t.strip() for t in unsupported))
+                return bad
+        if request.body and not self.faults.on(Fault.UNKNOWN_CONTENT_TYPE_ACCEPTED):
+            media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+            encodings = [
+                e.strip().lower() for e in request.headers.get_list("Content-Encoding") if e.strip()
+            ]
+            if (media_type and media_type not in ACCEPTED_TYPES) or any(
+                e != ACCEPT_ENCODING for e in encodings
+            ):
+                unsupported_media = _plain(request, 415)
+                unsupported_media.headers.add("Accept", ACCEPT)
+                unsupported_media.headers.add("Accept-Encoding", ACCEPT_ENCODING)
+                return unsupported_media
+        return None
 
     def _route(self, request: sip.SipRequest, flow: Flow, tx: ServerTransaction | None) -> None:
         method = request.method
@@ -374,6 +439,29 @@ class SipStack:
         for transport in list(self.transports.values()):
             self._close_transport(transport)
         self.binds = []
+
+
+def _malformed(
+    request: sip.SipRequest,
+    *,
+    check_cseq: bool = True,
+    allow_missing: bool = False,
+    allow_repeated: bool = False,
+) -> bool:
+    """A mandatory header missing or repeated, or (`check_cseq`) a CSeq naming another method.
+
+    `allow_missing` / `allow_repeated` are the faults that let such requests through.
+    """
+    for name in SINGLE_MANDATORY:
+        count = len(request.headers.get_all(name))
+        if (count == 0 and not allow_missing) or (count > 1 and not allow_repeated):
+            return True
+    if check_cseq:
+        try:
+            return request.cseq.method != request.method
+        except ValueError:
+            return True
+    return False
 
 
 def _plain(request: sip.SipRequest, code: int) -> sip.SipResponse:

@@ -421,6 +421,9 @@ class TransactionLayer:
                 else:
                     tx.on_response(message)
                 return
+            if not message.vias:  # RFC 3261 §18.2.2: no Via, nowhere to send an answer
+                log.warning("request from %s:%d without Via dropped", *flow.addr)
+                return
             key_s = server_key(message)
         except ValueError as exc:
             log.warning("message from %s:%d without usable Via/CSeq dropped: %s", *flow.addr, exc)

@@ -5,6 +5,10 @@ Incoming messages are handed to one callback with the `Flow` to answer on. Socke
 synchronously (so a refused bind is known at once, before the API answers) and read with
 `loop.add_reader` (UDP) or an asyncio protocol (accepted TCP connections). Everything is closed
 by `Transport.close()`.
+
+Responses to a request received over UDP go where RFC 3261 §18.2.2 says: the source IP (the
+`received` address) and the top Via's sent-by port (5060 when it has none), or the source port
+when the Via asks for it with `rport` (RFC 3581 §4). `reply_flow()` picks that address.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ MAX_DATAGRAM: Final = 65535
 EPHEMERAL_ATTEMPTS: Final = 8
 TCP_BACKLOG: Final = 64
 MAX_STREAM_BUFFER: Final = 1 << 20
+DEFAULT_SIP_PORT: Final = 5060
 
 MessageCallback = Callable[["Transport", sip.SipMessage, "Flow"], None]
 
@@ -53,6 +58,26 @@ class Flow:
             self.connection.send(data)
         else:
             self.transport.send_udp(data, self.addr)
+
+
+def reply_flow(request: sip.SipRequest, flow: Flow) -> Flow:
+    """The flow responses to `request` (received on `flow`) take (RFC 3261 §18.2.2).
+
+    TCP answers on its connection, and a request without a usable Via keeps the source
+    address. The host is always the source IP, so no name in sent-by is ever looked up.
+    """
+    if flow.connection is not None:
+        return flow
+    try:
+        vias = request.vias
+    except ValueError:
+        return flow
+    if not vias or vias[0].rport_requested:
+        return flow
+    port = vias[0].port or DEFAULT_SIP_PORT
+    if port == flow.addr[1]:
+        return flow
+    return Flow(flow.transport, flow.protocol, (flow.addr[0], port))
 
 
 class TcpConnection(asyncio.Protocol):
