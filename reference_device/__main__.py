@@ -21,6 +21,7 @@ from reference_device.faults import Fault, Faults, UnknownFaultError, describe_k
 from reference_device.gb.settings import MAX_CHANNELS, Edition, GbSettings
 from reference_device.handlers import DEFAULT_MAX_ACCOUNTS, Api
 from reference_device.model import AccountType
+from reference_device.sip import names
 from reference_device.sip.agent import SipSettings
 from reference_device.sip.registration import RegisterSettings
 from reference_device.sip.stack import SipStack
@@ -159,6 +160,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the address a '*' (or 0.0.0.0) bind host binds to; the default keeps "
         "the reference decoder on loopback",
     )
+    sip.add_argument(
+        names.RESOLVE_OPTION,
+        action="store_true",
+        help="look up host names (--http, registerServer, sip_out_url, dialog and media targets); "
+        "off by default: only IP literals are used, a name is treated as unresolvable",
+    )
     gb = parser.add_argument_group("GB28181 (accounts of type gb28181)")
     gb.add_argument(
         "--gb-edition",
@@ -193,6 +200,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if args.password_env not in os.environ:
             parser.error(f"--password-env: environment variable {args.password_env} is not set")
         args.password = os.environ[args.password_env]
+    if not args.resolve_names and not names.is_ip_literal(args.http[0]):
+        # Binding to a name would look it up.
+        parser.error(
+            f"--http: {args.http[0]!r} is not an IP address (or add {names.RESOLVE_OPTION})"
+        )
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password (or --password-env) go together")
     known = {fault.value for fault in Fault}
@@ -209,6 +221,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
     """Serve until SIGTERM/SIGINT, having printed the ready line; return the exit code."""
     credentials = None if args.user is None else Credentials(args.user, args.password)
+    names.configure(resolve_names=args.resolve_names)
     settings = SipSettings(
         timers=Timers(args.sip_t1_ms / 1000, args.sip_t2_ms / 1000, args.sip_t4_ms / 1000),
         register=RegisterSettings(args.register_expires, args.retry_base_ms / 1000),

@@ -21,12 +21,12 @@ writes UTF-8 bytes under the same GB2312 declaration.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from typing import Final
 
 from reference_device.gb.identity import GbIdentity
+from reference_device.sip import names
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
 from reference_device.sip.transaction import TransactionLayer
 from reference_device.sip.transport import Transport
@@ -77,14 +77,11 @@ class Outbox:
     async def destination(self) -> tuple[str, int] | None:
         """The platform's address (registerServer resolved), None when it does not resolve."""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                self._server, self._port, family=socket.AF_INET, type=socket.SOCK_DGRAM
-            )
+            # A name is looked up only under --resolve-names (names.py).
+            return await names.address(self._server, self._port, family=socket.AF_INET)
         except OSError as exc:
             log.warning("GB platform %s: cannot resolve: %s", self._server, exc)
             return None
-        host, port = infos[0][4][:2]
-        return str(host), int(port)
 
     def request(self, body: bytes) -> sip.SipRequest:
         """A MANSCDP MESSAGE to the platform (one Call-ID and From tag per outbox, CSeq increasing,

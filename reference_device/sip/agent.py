@@ -33,6 +33,7 @@ from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
+from reference_device.sip import names
 from reference_device.sip.calls import Call, CallState, InviteCredentials
 from reference_device.sip.dialog import LocalContact
 from reference_device.sip.registration import (
@@ -563,12 +564,10 @@ class Agent:
                 transport = self.transport
                 assert transport is not None
                 uri, destination = self._destination()
-                infos = await asyncio.get_running_loop().getaddrinfo(*destination)
-                call = Call(
-                    self,
-                    incoming=False,
-                    flow=transport.udp_flow((str(infos[0][4][0]), int(infos[0][4][1]))),
-                )
+                # A name is looked up only under --resolve-names (names.py); refused, it fails
+                # the dial as an unresolvable target does.
+                address = await names.address(*destination)
+                call = Call(self, incoming=False, flow=transport.udp_flow(address))
                 self._dial_waiting = False
                 self._dial_failed = False
                 self._dial_call = call

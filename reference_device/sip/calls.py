@@ -46,7 +46,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
 from reference_device.readings import Point, Readings
-from reference_device.sip import gb_call
+from reference_device.sip import gb_call, names
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, Dialog, LocalContact
 from reference_device.sip.media import (
     MediaPort,
@@ -817,9 +817,22 @@ class Call:
     def _resolved_next_hop(self) -> tuple[str, int]:
         assert self.dialog is not None
         try:
-            return self.dialog.next_hop()
+            host, port = self.dialog.next_hop()
         except ValueError:
             return self.flow.addr
+        try:
+            # sendto() would look a name up itself: only under --resolve-names (names.py).
+            names.check(host)
+        except names.NameLookupRefusedError as exc:
+            log.warning(
+                "call %s: in-dialog target %s not used, sent to %s:%d instead: %s",
+                self.call_id,
+                host,
+                *self.flow.addr,
+                exc,
+            )
+            return self.flow.addr
+        return host, port
 
     def bye(self) -> None:
         """Send BYE in the dialog; `terminating` until its final answer or timeout."""

@@ -38,6 +38,7 @@ import time
 from typing import Final, Protocol
 
 from reference_device.media.session import TRANSPORT_TCP, TRANSPORT_UDP, MediaSession
+from reference_device.sip import names
 from wire import sdp
 from wire.h264 import START_CODE
 from wire.rtp import RTCP_PSFB, RtcpUnknown
@@ -349,6 +350,9 @@ class TcpActiveMediaPort(_Rfc4571Reader):
                 return
             self.attempts.append(time.monotonic())
             try:
+                # sock_connect() would look a name up itself: only under --resolve-names; refused,
+                # the attempt fails as an unreachable address does.
+                names.check(host)
                 await self._loop.sock_connect(sock, (host, port))
             except OSError as exc:
                 log.info(

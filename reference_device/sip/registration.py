@@ -57,6 +57,7 @@ from reference_device.gb.outbox import Outbox
 from reference_device.gb.settings import X_GB_VER, GbSettings
 from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
+from reference_device.sip import names
 from reference_device.sip.dialog import MAX_FORWARDS, USER_AGENT, LocalContact
 from reference_device.sip.transaction import TransactionLayer
 from reference_device.sip.transport import Transport
@@ -345,19 +346,12 @@ class Registration:
     # -- one REGISTER round ---------------------------------------------------------------------
 
     async def _destination(self) -> tuple[str, int] | None:
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(
-                self.config.server,
-                self.config.port,
-                family=socket.AF_INET,
-                type=socket.SOCK_DGRAM,
-            )
+            # A name is looked up only under --resolve-names (names.py).
+            return await names.address(self.config.server, self.config.port, family=socket.AF_INET)
         except OSError as exc:
             log.warning("registrar %s: cannot resolve: %s", self.config.server, exc)
             return None
-        host, port = infos[0][4][:2]
-        return str(host), int(port)
 
     async def _round(self, expires: int) -> Outcome:
         """One REGISTER with its challenge answers; the final outcome."""
