@@ -1,15 +1,17 @@
 """Deadlines on the monotonic clock, and polling against them.
 
 Every wait in the suite goes through here, so a timeout always says what was expected and what
-was last seen, and nothing sleeps "to let things settle".
+was last seen, and nothing sleeps "to let things settle". Stopping a process the suite started
+(terminate, wait, kill) is here too: device/ and peers/ both start some.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from decoder_conformance.failures import DeviceFailure, NotExercised
 
@@ -75,3 +77,40 @@ def poll_until(
             )
         # A poll interval, not a settle delay: the loop ends on the condition or the deadline.
         time.sleep(min(interval, deadline.remaining))
+
+
+def sample_over(
+    probe: Callable[[], T], seconds: float, *, timeout: float, interval: float, expected: str
+) -> list[T]:
+    """`probe`'s values every `interval` until `seconds` have passed, in order (at least one).
+
+    For a state sampled through a span the case holds open (an answer held back): the span ends
+    the sampling; `timeout` (at least `seconds`) bounds it should a probe be slow.
+    """
+    samples: list[T] = []
+    until = time.monotonic() + seconds
+
+    def sample() -> T:
+        samples.append(probe())
+        return samples[-1]
+
+    poll_until(
+        sample,
+        lambda _: time.monotonic() >= until,
+        timeout=timeout,
+        interval=interval,
+        expected=expected,
+    )
+    return samples
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
+    """Terminate, wait up to `grace` s, then kill and wait again: never leave the process behind."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace)

@@ -23,6 +23,39 @@ from decoder_conformance.device.client import (
 #: call_cfg.json's defaults the page states ("default1", default "").
 CALL_CFG_DEFAULTS: dict[str, Any] = {"allow_in_num": 1, "source_id": "", "default_name": ""}
 
+#: modify_call_cfg.json's example on the page, field by field as written (the page's type is the
+#: account's own: a case adds it).
+PAGE_CALL_CFG_EXAMPLE: dict[str, str] = {
+    "allow_in_num": "1",
+    "buffer": "live:200:200:500:0:0",
+    "source_id": "",
+    "default_name": "",
+    "sip_out_url": "",
+    "allow_in": "1",
+    "source_enable": "1",
+    "auto_aws": "0",
+    "auto_call": "0",
+}
+
+
+def page_modify_example(local_address: str) -> dict[str, str]:
+    """modify.json's example on the page as the suite writes it: the page's localAddress *:5060
+    is a bind the device opens, so `local_address` (a spare bind) stands in for it; the page's
+    registerServer is a lab registrar's private address, and a loopback literal keeps the
+    device's REGISTER on the device (no name to resolve, no other host contacted). registerPort
+    opens nothing and keeps the page's 5060."""
+    return {
+        "type": "sip",
+        "localAccount": "123",
+        "localAddress": local_address,
+        "registerServer": "127.0.0.1",
+        "registerPort": "5060",
+        "realm": "*",
+        "serverId": "sip",
+        "username": "sip1",
+        "password": "sip1",
+    }
+
 
 def json_kind(value: Any) -> tuple[str, Any]:
     """A JSON value with its type, so that 1 and true (equal in Python) stay apart."""

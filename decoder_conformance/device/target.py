@@ -30,7 +30,13 @@ from decoder_conformance import PROJECT_ROOT
 from decoder_conformance.contract.profile import Profile
 from decoder_conformance.device.client import DeviceClient, Exchange
 from decoder_conformance.failures import NotExercised
-from decoder_conformance.waiting import Deadline, PeerTimeout, WaitTimeout, poll_until
+from decoder_conformance.waiting import (
+    Deadline,
+    PeerTimeout,
+    WaitTimeout,
+    poll_until,
+    stop_process,
+)
 
 BUNDLED = "bundled reference decoder on 127.0.0.1"
 
@@ -130,13 +136,7 @@ class ReferenceProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """Terminate, wait, kill if needed; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        stop_process(self.process, timeout)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self._log.close()
@@ -341,13 +341,7 @@ def restart_lab(api_url: str, command: str, *, timeout: float, poll_timeout: flo
             f"[device].restart_command {command!r} ([timers].restart_timeout)"
         ) from None
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5.0)
+        stop_process(process, 5.0)
     down = (seen.down_at or seen.started) - seen.started
     up = (seen.up_at or seen.started) - seen.started
     return (

@@ -32,9 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.device.client import DeviceClient, Status
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.register_duties import CSeqTracker, digest_uri_findings
+from decoder_conformance.peers.sip_checks import GRANTED_STATES
 from decoder_conformance.peers.sip_server import Route, SipSocketServer
 from wire import digest
 from wire.sip import (
@@ -511,3 +513,39 @@ def _credentials(value: str | None) -> digest.Credentials | None:
         return digest.Credentials.parse(value)
     except ValueError:
         return None
+
+
+def wait_granted(
+    api: DeviceClient,
+    account_id: int,
+    timeout: float,
+    when: str = "once the registrar answered 200",
+) -> Status:
+    """status.json shows a granted register_status (any reading of register_status_granted)."""
+    return api.wait_status(
+        account_id,
+        lambda s: s.register in GRANTED_STATES,
+        timeout=timeout,
+        expected=f"register_status {' or '.join(GRANTED_STATES)} {when}",
+    )
+
+
+def wait_registered(
+    api: DeviceClient,
+    account_id: int,
+    server: Registrar,
+    *,
+    timeout: float,
+    since: int = 0,
+    answer_timeout: float | None = None,
+) -> tuple[WireRecord, Status]:
+    """The registrar's 200 to a REGISTER (from record `since` on, within `answer_timeout`, else
+    `timeout`), then a granted register_status in status.json within `timeout`: (the 200's
+    record, that status)."""
+    ok = server.wait_for(
+        lambda r: is_answer(r, 200) and r.message.cseq.method == "REGISTER",
+        since=since,
+        timeout=answer_timeout or timeout,
+        expected="the registrar's 200 to a REGISTER",
+    )
+    return ok, wait_granted(api, account_id, timeout)

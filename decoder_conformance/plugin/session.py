@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from decoder_conformance.contract.observations import CapabilityProbe, LimitProbe, Observations
+from decoder_conformance.contract.profile import Timers
 from decoder_conformance.device.accounts import AccountFactory
 from decoder_conformance.device.client import DeviceClient
 from decoder_conformance.device.probe import (
@@ -266,6 +267,12 @@ def _attach_restarts(done: list[str]) -> None:
     allure.attach(
         "\n".join(done), name="device restarts", attachment_type=allure.attachment_type.TEXT
     )
+
+
+@pytest.fixture
+def timers(device_target: Target) -> Timers:
+    """The profile's SIP timers and state timeouts ([timers])."""
+    return device_target.profile.timers
 
 
 @pytest.fixture

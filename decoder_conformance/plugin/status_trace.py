@@ -2,14 +2,14 @@
 and judged (device/status_judge.py) against the page's value sets and the profile's pinned
 readings, with what the case's peers saw on the wire.
 
-A suite takes the `status_trace` fixture (suites/sip, calls and media do, autouse, from their
-conftests). One thread samples status.json of each account the case's `new_account` factory
-made, every 0.1 s, on its own client (the samples do not crowd the case's HTTP exchanges). When
-the call phase ends, pass or fail: if every call of the case is over on the wire, the trace first
-waits (up to the state timeout) for call_status to show it; then the recorder stops and the
-series is judged and attached next to the ladder (a table of the changes, the verdict and a
-plot). The verdict is a duty of the case (plugin/verdicts.py): a violation fails the case at
-teardown under the SIP-STAT-TRACE requirement it breaks.
+A suite takes the `status_trace` fixture (suites/sip, calls and media do, for every case, through
+`_status_trace = trace_every_case()` in their conftests). One thread samples status.json of each
+account the case's `new_account` factory made, every 0.1 s, on its own client (the samples do not
+crowd the case's HTTP exchanges). When the call phase ends, pass or fail: if every call of the case
+is over on the wire, the trace first waits (up to the state timeout) for call_status to show it;
+then the recorder stops and the series is judged and attached next to the ladder (a table of the
+changes, the verdict and a plot). The verdict is a duty of the case (plugin/verdicts.py): a
+violation fails the case at teardown under the SIP-STAT-TRACE requirement it breaks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -61,15 +62,22 @@ def call_events(records: Sequence[WireRecord]) -> list[float]:
     return events
 
 
+def parsed(records: Sequence[WireRecord]) -> Iterator[tuple[WireRecord, sip.SipMessage]]:
+    """Each SIP record with its message, leaving out one that does not parse (judged by the case
+    that sent or read it; for the trace it grants, starts and ends nothing)."""
+    for record in sip_only(records):
+        try:
+            message = record.message
+        except Exception:  # a malformed message: see above
+            continue
+        yield record, message
+
+
 def grants(records: Sequence[WireRecord]) -> list[float]:
     """When a peer of the case sent a 200 to a REGISTER (the registrar granting a binding)."""
     found = []
-    for record in sip_only(records):
+    for record, message in parsed(records):
         if record.direction != "TX":
-            continue
-        try:
-            message = record.message
-        except Exception:  # a peer's own malformed message grants nothing
             continue
         if (
             isinstance(message, sip.SipResponse)
@@ -88,11 +96,7 @@ def calls_over_at(records: Sequence[WireRecord]) -> float | None:
     refused: dict[str, float] = {}
     answered: set[str] = set()
     byes: dict[str, float] = {}
-    for record in sip_only(records):
-        try:
-            message = record.message
-        except Exception:  # judged by the case that sent or read it
-            continue
+    for record, message in parsed(records):
         call_id = message.call_id or ""
         if isinstance(message, sip.SipRequest):
             if message.method == "INVITE":
@@ -125,11 +129,7 @@ def established(records: Sequence[WireRecord]) -> list[tuple[float, float | None
     answered: dict[str, float] = {}
     acked: dict[str, float] = {}
     ended: dict[str, float] = {}
-    for record in sip_only(records):
-        try:
-            message = record.message
-        except Exception:  # judged by the case that sent or read it
-            continue
+    for record, message in parsed(records):
         call_id = message.call_id or ""
         if isinstance(message, sip.SipResponse):
             if message.cseq.method == "INVITE" and 200 <= message.status_code < 300:
@@ -277,3 +277,17 @@ def status_trace(
     finally:
         # Before new_account removes the accounts (it was set up first, so it ends last).
         recorder.stop()
+
+
+def trace_every_case() -> Any:
+    """An autouse fixture taking `status_trace`, for the conftest of a suite folder whose every case
+    is traced (`_status_trace = trace_every_case()`). Made on call, not defined at module level:
+    this module is a plugin, and an autouse fixture here would trace every folder."""
+
+    @pytest.fixture(autouse=True, name="_status_trace")
+    def _status_trace(status_trace: StatusTrace) -> StatusTrace:
+        """status.json of the case's accounts, recorded through the case and judged at its end:
+        a violation fails the case under its SIP-STAT-TRACE requirement."""
+        return status_trace
+
+    return _status_trace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from decoder_conformance.device.api_checks import (
+    PAGE_CALL_CFG_EXAMPLE,
     buffer_key_reading,
     call_cfg_read_back,
     check_allow_in_shown,
@@ -202,18 +203,7 @@ def test_modify_call_cfg_changes_only_given_fields(api, new_account):
     )
 
 
-PAGE_EXAMPLE = {
-    "type": "gb28181",
-    "allow_in_num": "1",
-    "buffer": "live:200:200:500:0:0",
-    "source_id": "",
-    "default_name": "",
-    "sip_out_url": "",
-    "allow_in": "1",
-    "source_enable": "1",
-    "auto_aws": "0",
-    "auto_call": "0",
-}
+PAGE_EXAMPLE = {"type": "gb28181", **PAGE_CALL_CFG_EXAMPLE}
 
 
 @pytest.mark.req("SIP-API-MCFG-002")

@@ -10,6 +10,7 @@ from decoder_conformance.device.api_checks import (
     check_read_back,
     check_renamed,
     check_untouched,
+    page_modify_example,
     refused_or_shown_reading,
 )
 from decoder_conformance.device.client import ConformanceFailure, as_number
@@ -128,22 +129,9 @@ def test_modify_with_one_bad_field_refused_whole(api, new_account, guard, limits
 @pytest.mark.req("SIP-API-MOD-004")
 def test_modify_page_example(api, new_account, spare_binds):
     account_id = new_account()
-    # The page's localAddress is *:5060; the device opens it, so a spare bind (a `*` one if the
-    # profile has one) stands in for it. registerPort opens nothing and keeps the page's 5060.
+    # A spare bind in place of the page's *:5060 (a `*` one if the profile has one).
     local = next((b for b in spare_binds if b.startswith("*:")), spare_binds[0])
-    example = {
-        "type": "sip",
-        "localAccount": "123",
-        "localAddress": local,
-        # The page's 192.168.0.55 stands for a lab registrar: a loopback literal keeps the
-        # device's REGISTER on the device (no name to resolve, no other host contacted).
-        "registerServer": "127.0.0.1",
-        "registerPort": "5060",
-        "realm": "*",
-        "serverId": "sip",
-        "username": "sip1",
-        "password": "sip1",
-    }
+    example = page_modify_example(local)
     api.modify(account_id, **example)
     want, seen = account_read_back(example, api.account(account_id))
     check_read_back(api.req, "account.json", want, seen)

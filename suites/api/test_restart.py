@@ -16,7 +16,13 @@ import pytest
 
 from decoder_conformance.device.client import binds_match
 from decoder_conformance.failures import DeviceFailure, NotExercised
-from decoder_conformance.peers.registrar import is_answer, is_register, requested_expiry
+from decoder_conformance.peers.registrar import (
+    is_answer,
+    is_register,
+    requested_expiry,
+    wait_granted,
+    wait_registered,
+)
 
 pytestmark = pytest.mark.needs("restart")
 
@@ -53,9 +59,6 @@ CALL_SETTINGS = {
     "default_name": "name-rst",
     "sip_out_url": "7302@127.0.0.1",
 }
-
-#: register_status values of a granted registration (the readings of register_status_granted).
-GRANTED_STATES = ("registered", "connected", "on")
 
 
 def _listed(api, ids):
@@ -203,20 +206,7 @@ def test_registration_resumes_after_a_restart(
     server = registrar(grant=60)
     account = sip_account(registrar=server)
     _before_restart(
-        "the account registered",
-        lambda: (
-            server.wait_for(
-                lambda r: is_answer(r, 200),
-                timeout=timeout,
-                expected="the registrar's 200 to a REGISTER",
-            ),
-            api.wait_status(
-                account.id,
-                lambda s: s.register in GRANTED_STATES,
-                timeout=timeout,
-                expected="a granted register_status",
-            ),
-        ),
+        "the account registered", lambda: wait_registered(api, account.id, server, timeout=timeout)
     )
     since = len(server.records())
 
@@ -235,9 +225,4 @@ def test_registration_resumes_after_a_restart(
         timeout=timeout,
         expected="the registrar's 200 to a REGISTER after the restart",
     )
-    api.wait_status(
-        account.id,
-        lambda s: s.register in GRANTED_STATES,
-        timeout=timeout,
-        expected=f"register_status {' or '.join(GRANTED_STATES)} after the restart",
-    )
+    wait_granted(api, account.id, timeout, "after the restart")

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from decoder_conformance.device.accounts import SipAccount
-from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status
+from decoder_conformance.device.accounts import SipAccount, SipAccounts
+from decoder_conformance.device.client import ConformanceFailure, DeviceClient, Status, as_number
 from decoder_conformance.device.target import Target
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers import call_checks, sdp_checks
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.pjsua.controller import PeerEvent, PjsuaPeer
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
-from decoder_conformance.plugin.status_trace import StatusTrace
+from decoder_conformance.plugin.status_trace import trace_every_case
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp, sip
 
@@ -184,6 +184,27 @@ class CallKit:
 
     # -- composite steps ----------------------------------------------------------------------
 
+    def policy_1_account(self, sip_account: SipAccounts, allow_in_num: int) -> SipAccount:
+        """An auto-answering account with `allow_in_num` and policy 1 (the page's default); broken
+        when the device will not take that allow_in_num or shows another policy."""
+        account = sip_account(call_cfg={"auto_aws": "true"})
+        shown = self.api.call_cfg(account.id).get("allow_in_num")
+        if as_number(shown) != allow_in_num:
+            wanted = {"id": str(account.id), "allow_in_num": str(allow_in_num)}
+            reply = self.api.call("modify_call_cfg", wanted)
+            shown = self.api.call_cfg(account.id).get("allow_in_num")
+            if as_number(shown) != allow_in_num:
+                raise NotExercised(
+                    f"the case needs allow_in_num {allow_in_num}; modify_call_cfg.json "
+                    f"{reply.body!r}, call_cfg.json allow_in_num {shown!r}"
+                )
+        policy = self.api.account(account.id).get("call_in_options", {}).get("policy")
+        if as_number(policy) != 1:
+            raise NotExercised(
+                f"the case needs policy 1, the page's default; account.json: {policy!r}"
+            )
+        return account
+
     def answered(self, caller: RawCaller, account: SipAccount, body: bytes | None = None) -> Leg:
         """A call from the plain-socket `caller`, answered 200 and ACKed, status established."""
         leg = caller.call(account, caller.offer() if body is None else body)
@@ -335,11 +356,8 @@ def _hang_up_leftovers(api: DeviceClient, sip_account: Any) -> Iterator[None]:
             api.call("hangup", {"id": str(account.id)})
 
 
-@pytest.fixture(autouse=True)
-def _status_trace(status_trace: StatusTrace) -> StatusTrace:
-    """status.json of the case's accounts, recorded through the case and judged at its end
-    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
-    return status_trace
+#: Every case here has its accounts' status.json traced and judged (plugin/status_trace.py).
+_status_trace = trace_every_case()
 
 
 __all__ = ["ANSWER_TO_SENDONLY", "ENDED", "IN_PROGRESS", "CallKit"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from decoder_conformance.device.client import ConformanceFailure, as_number
+from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.sipp.burst import (
     REFUSALS,
@@ -32,29 +32,11 @@ HOLD_MS = 150
 SIPP_TIMEOUT = 10.0
 
 
-def _policy_1_account(api, sip_account):
-    """An auto-answering account with allow_in_num 1 and policy 1 (the page's defaults); broken
-    when the device shows another policy or will not take allow_in_num 1."""
-    account = sip_account(call_cfg={"auto_aws": "true"})
-    if as_number(api.call_cfg(account.id).get("allow_in_num")) != 1:
-        reply = api.call("modify_call_cfg", {"id": str(account.id), "allow_in_num": "1"})
-        shown = api.call_cfg(account.id).get("allow_in_num")
-        if as_number(shown) != 1:
-            raise NotExercised(
-                f"the case needs allow_in_num 1, the page's default; modify_call_cfg.json "
-                f"{reply.body!r}, call_cfg.json allow_in_num {shown!r}"
-            )
-    policy = api.account(account.id).get("call_in_options", {}).get("policy")
-    if as_number(policy) != 1:
-        raise NotExercised(f"the case needs policy 1, the page's default; account.json: {policy!r}")
-    return account
-
-
 @pytest.mark.req("SIP-CALL-BURST-001")
 def test_a_burst_of_calls_is_answered_per_policy_and_leaves_nothing_open(
     api, calls, sip_account, sipp, raw_caller
 ):
-    account = _policy_1_account(api, sip_account)
+    account = calls.policy_1_account(sip_account, 1)
     result = sipp(
         "uac_invite_load",
         account.sip.address,

@@ -20,17 +20,19 @@ from decoder_conformance.waiting import poll_until
 HELD_FOR = 1.5
 
 
-def own_violations(trace, requirement):
-    """The trace's verdict on `requirement` (NotExercised if the series never exercised it)."""
+def assert_no_violations(trace, requirement):
+    """The trace's verdict on `requirement`: no violation (NotExercised if the series never
+    exercised it)."""
     trace.finish()
     if requirement not in trace.exercised:
         raise NotExercised(
             f"harness: the status trace did not exercise {requirement}; series: "
             f"{ {aid: len(s) for aid, s in trace.series().items()} }"
         )
-    return [
+    found = [
         f"account {aid}: {v.detail}" for aid, v in trace.violations if v.requirement == requirement
     ]
+    assert not found, f"[{requirement}] " + "; ".join(found)
 
 
 def in_progress_span(trace, account):
@@ -44,15 +46,23 @@ def in_progress_span(trace, account):
     return times[-1] - times[0] if times else None
 
 
-def sampled_in_progress(trace, account, timeout):
-    """Wait until the trace holds a sample of the account's call in progress (the trace samples
-    every 0.1 s: a case that moves faster would leave it nothing to judge)."""
+def sampled_in_progress(trace, account, timeout, *, apart=0.0):
+    """Wait until the trace holds samples of the account's call in progress, the first and the
+    last `apart` seconds apart (the trace samples every 0.1 s: a case that moves faster would
+    leave it nothing to judge)."""
     poll_until(
         lambda: in_progress_span(trace, account),
-        lambda span: span is not None,
-        timeout=timeout,
-        expected="a status.json sample of the call in progress in the trace",
+        lambda span: span is not None and span >= apart,
+        timeout=timeout + apart,
+        expected=f"status.json samples of the call in progress {apart} s apart in the trace",
     )
+
+
+def hung_up(calls, leg, account):
+    """The caller's BYE, answered 200, and call_status showing the call over."""
+    leg.bye()
+    leg.response(200, method="BYE", timeout=calls.timeout)
+    calls.ended(account, why="the caller's BYE was answered 200")
 
 
 @pytest.mark.req("SIP-STAT-TRACE-001")
@@ -70,11 +80,8 @@ def test_every_state_through_a_manual_answer_is_in_the_page_sets(
     leg.ack()
     calls.established(account, why="answered by answer.json and ACKed")
     sampled_in_progress(status_trace, account, calls.timeout)
-    leg.bye()
-    leg.response(200, method="BYE", timeout=calls.timeout)
-    calls.ended(account, why="the caller's BYE was answered 200")
-    found = own_violations(status_trace, api.req)
-    assert not found, f"[{api.req}] " + "; ".join(found)
+    hung_up(calls, leg, account)
+    assert_no_violations(status_trace, api.req)
 
 
 @pytest.mark.req("SIP-STAT-TRACE-002")
@@ -82,17 +89,9 @@ def test_no_idle_or_error_while_the_call_is_up(api, calls, sip_account, raw_call
     account = sip_account(call_cfg={"auto_aws": "true"})
     leg = calls.answered(raw_caller(), account)
     # The call stays up until the trace has seen it in progress for HELD_FOR seconds.
-    poll_until(
-        lambda: in_progress_span(status_trace, account),
-        lambda span: span is not None and span >= HELD_FOR,
-        timeout=calls.timeout + HELD_FOR,
-        expected=f"status.json samples of the call in progress {HELD_FOR} s apart",
-    )
-    leg.bye()
-    leg.response(200, method="BYE", timeout=calls.timeout)
-    calls.ended(account, why="the caller's BYE was answered 200")
-    found = own_violations(status_trace, api.req)
-    assert not found, f"[{api.req}] " + "; ".join(found)
+    sampled_in_progress(status_trace, account, calls.timeout, apart=HELD_FOR)
+    hung_up(calls, leg, account)
+    assert_no_violations(status_trace, api.req)
 
 
 @pytest.mark.req("SIP-STAT-TRACE-004")
@@ -103,5 +102,4 @@ def test_series_ends_with_no_call_in_progress(api, calls, sip_account, raw_calle
     leg.bye()
     leg.response(200, method="BYE", timeout=calls.timeout)
     # No wait for the end here: the trace gives the device the state timeout itself.
-    found = own_violations(status_trace, api.req)
-    assert not found, f"[{api.req}] " + "; ".join(found)
+    assert_no_violations(status_trace, api.req)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from decoder_conformance.failures import NotExercised
-from decoder_conformance.waiting import WaitTimeout, poll_until
+from decoder_conformance.waiting import WaitTimeout, poll_until, sample_over
 
 #: How long the peer holds its answer at most (seconds): a quarter of the device's transaction
 #: timeout at most, so the device is still waiting for it when the last sample is taken.
@@ -26,32 +26,19 @@ SAMPLE_EVERY = 0.05
 NO_CALL = ("close", "idle", "error", "reconnecting")
 
 
-@pytest.fixture
-def timers(device_target):
-    return device_target.profile.timers
-
-
 def _hold(timers):
     return min(HOLD, timers.transaction_timeout / 4)
 
 
 def _sample_for(api, account, seconds, timers):
     """call_status samples over `seconds`, in order."""
-    samples = []
-    until = time.monotonic() + seconds
-
-    def sample():
-        samples.append(api.status(account.id).call)
-        return samples[-1]
-
-    poll_until(
-        sample,
-        lambda _: time.monotonic() >= until,
+    return sample_over(
+        lambda: api.status(account.id).call,
+        seconds,
         timeout=seconds + timers.state_timeout,
         interval=SAMPLE_EVERY,
         expected=f"status.json samples over {seconds:.2f} s",
     )
-    return samples
 
 
 def _history(states):

@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from decoder_conformance.device.client import as_number
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedStream
 from decoder_conformance.media.sender import RtpSender
@@ -36,23 +35,6 @@ SETTLE_WINDOW = 2.5
 #: Seconds over which the reported bitrate is sampled, and how often.
 SAMPLE_SECONDS = 1.75
 SAMPLE_EVERY = 0.25
-
-
-def _two_call_account(api, sip_account):
-    """An auto-answering account with allow_in_num 2 and policy 1; broken when the device
-    will not take allow_in_num 2 or its policy is not the page's default 1."""
-    account = sip_account(call_cfg={"auto_aws": "true"})
-    reply = api.call("modify_call_cfg", {"id": str(account.id), "allow_in_num": str(ALLOW_IN_NUM)})
-    shown = as_number(api.call_cfg(account.id).get("allow_in_num")) if reply.ok else None
-    if shown != ALLOW_IN_NUM:
-        raise NotExercised(
-            f"the device did not take allow_in_num {ALLOW_IN_NUM} (modify_call_cfg.json "
-            f"{reply.body!r}, call_cfg.json allow_in_num {shown!r})"
-        )
-    policy = api.account(account.id).get("call_in_options", {}).get("policy")
-    if as_number(policy) != 1:
-        raise NotExercised(f"the case needs policy 1, the page's default; account.json: {policy!r}")
-    return account
 
 
 def _call(calls, caller, account):
@@ -78,7 +60,7 @@ def _end_each(calls, legs):
 
 @pytest.mark.req("SIP-CALL-NUM-001")
 def test_allow_in_num_2_holds_two_calls(api, calls, sip_account, raw_caller, readings):
-    account = _two_call_account(api, sip_account)
+    account = calls.policy_1_account(sip_account, ALLOW_IN_NUM)
     first = calls.answered(raw_caller("a"), account)
     second, second_final = _call(calls, raw_caller("b"), account)
     legs, third_final = [first], None
@@ -138,7 +120,7 @@ def _sampled(api, account, start, end):
 def test_each_call_metered_on_its_own(
     api, calls, sip_account, raw_caller, readings, *, evidence, suite_host, device_hosts
 ):
-    account = _two_call_account(api, sip_account)
+    account = calls.policy_1_account(sip_account, ALLOW_IN_NUM)
     legs, senders = [], []
     evidence.add_records("RTP senders", lambda: [r for s in senders for r in rtp_records(s)])
     # (stream, loops): the first call's outlasts both windows; the second's rate is half of it.

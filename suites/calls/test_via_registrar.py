@@ -15,12 +15,11 @@ from decoder_conformance.peers.registrar import (
     INVITE_AUTH_URI,
     INVITE_CSEQ_NOT_INCREASING,
     is_answer,
+    wait_registered,
 )
 from decoder_conformance.waiting import WaitTimeout
 from wire import sip
 
-#: The register_status values a granted registration may show (SIP-REG-013's readings).
-GRANTED_STATES = ("registered", "connected", "on")
 #: The extension the outgoing call dials at the registrar.
 EXTENSION = "2001"
 
@@ -28,17 +27,7 @@ EXTENSION = "2001"
 def registered(api, sip_account, server, timeout, **settings):
     """A SIP account registered to `server` (its 200 sent, status.json granted)."""
     account = sip_account(registrar=server, **settings)
-    server.wait_for(
-        lambda r: is_answer(r, 200) and r.message.cseq.method == "REGISTER",
-        timeout=timeout,
-        expected="the registrar's 200 to a REGISTER",
-    )
-    api.wait_status(
-        account.id,
-        lambda s: s.register in GRANTED_STATES,
-        timeout=timeout,
-        expected=f"register_status {' or '.join(GRANTED_STATES)} once the registrar answered 200",
-    )
+    wait_registered(api, account.id, server, timeout=timeout)
     return account
 
 

@@ -28,7 +28,7 @@ from decoder_conformance.media.sender import Impairments, RtpSender
 from decoder_conformance.peers.capture import WireRecord, rtp_records
 from decoder_conformance.peers.raw_ua import Leg, RawCaller
 from decoder_conformance.plugin.stash import CaseEvidence
-from decoder_conformance.plugin.status_trace import StatusTrace
+from decoder_conformance.plugin.status_trace import trace_every_case
 from decoder_conformance.report.plot import bitrate_plot_png
 from wire import sdp
 
@@ -50,6 +50,8 @@ class MediaCall:
     port: int
     payload_type: int
     tcp: bool
+    answer: sdp.SessionDescription
+    caller: RawCaller
 
 
 @dataclass(repr=False)
@@ -98,18 +100,26 @@ class BitrateRecorder:
         return [kbps for t, kbps in self.samples if start <= t <= end]
 
 
-def video_offer(media_port: int, *, payload_type: int, tcp: bool, host: str = LOOPBACK) -> bytes:
+def video_offer(
+    media_port: int,
+    *,
+    payload_type: int,
+    tcp: bool,
+    host: str = LOOPBACK,
+    fmtp: str | None = sdp.H264_DEFAULT_FMTP,
+) -> sdp.SessionDescription:
     """A sendonly H.264 offer from `host`; over TCP the caller is the active side (RFC 4145)."""
     return sdp.h264_offer(
         host=host,
         video_port=media_port,
         payload_type=payload_type,
+        fmtp=fmtp,
         tcp=tcp,
         session_id=4243,
         session_version=1,
         username="conformance",
         session_name="conformance",
-    ).to_bytes()
+    )
 
 
 @dataclass(repr=False)
@@ -134,20 +144,33 @@ class MediaKit:
         """Seconds the profile allows for a state change."""
         return float(self.device_target.profile.timers.state_timeout)
 
-    def call(self, *, payload_type: int = 96, tcp: bool = False, confirm: bool = True) -> MediaCall:
-        """A call answered by the device; ACKed (a call in progress) unless `confirm` is False."""
+    def call(
+        self,
+        *,
+        payload_type: int = 96,
+        tcp: bool = False,
+        fmtp: str = sdp.H264_DEFAULT_FMTP,
+        confirm: bool = True,
+        edit_offer: Callable[[RawCaller, sdp.SessionDescription], None] | None = None,
+    ) -> MediaCall:
+        """A call answered by the device; ACKed (a call in progress) unless `confirm` is False.
+
+        The offer is video_offer's, which `edit_offer(caller, offer)` may change in place first.
+        """
         account = self.sip_account(call_cfg={"auto_aws": "true"})
         caller: RawCaller = self.raw_caller()
-        leg = caller.call(
-            account,
-            video_offer(caller.media_port, payload_type=payload_type, tcp=tcp, host=caller.host),
-        )
+        offer = self.offer(caller, payload_type=payload_type, tcp=tcp, fmtp=fmtp)
+        if edit_offer is not None:
+            edit_offer(caller, offer)
+        body = offer.to_bytes()
+        leg = caller.call(account, body)
         ok = leg.response(timeout=self.timeout)
         if ok.status_code != 200:
             raise ConformanceFailure(
                 self.api.req,
                 "200 to an INVITE offering H.264 video (auto_aws 1)",
-                f"{ok.status_code} {ok.reason}; flow: {leg.flow()}",
+                f"{ok.status_code} {ok.reason}; offer:\n{body.decode(errors='replace')}"
+                f"flow: {leg.flow()}",
             )
         answer = sdp.parse(ok.body)
         index, pt = sdp.find_h264_video(answer)
@@ -162,7 +185,21 @@ class MediaKit:
         if confirm:
             leg.ack()
             self.wait_established(account, "the device answered 200 and got its ACK")
-        return MediaCall(account, leg, connection.address, video.port, pt, tcp)
+        return MediaCall(account, leg, connection.address, video.port, pt, tcp, answer, caller)
+
+    @staticmethod
+    def offer(
+        caller: RawCaller,
+        *,
+        payload_type: int = 96,
+        tcp: bool = False,
+        fmtp: str | None = sdp.H264_DEFAULT_FMTP,
+    ) -> sdp.SessionDescription:
+        """video_offer from `caller`'s media port, for a case that edits it or places its own call
+        (a conftest is not importable by module name)."""
+        return video_offer(
+            caller.media_port, payload_type=payload_type, tcp=tcp, host=caller.host, fmtp=fmtp
+        )
 
     #: The call states of a call that is up, for the cases (a conftest is not importable by
     #: module name).
@@ -178,13 +215,22 @@ class MediaKit:
             expected=f"call_status {' or '.join(ESTABLISHED)} ({why})",
         )
 
-    def stream(self, call: MediaCall, stream: EncodedStream, **impairments: Any) -> RtpSender:
-        """Start sending `stream` to the call's media address (stopped after the case).
+    def stream(
+        self,
+        call: MediaCall,
+        stream: EncodedStream,
+        *,
+        sender_options: dict[str, Any] | None = None,
+        **impairments: Any,
+    ) -> RtpSender:
+        """Start sending `stream` to the call's media address (stopped after the case), with
+        RtpSender options of the case's (`sender_options`: packetization_mode).
 
         The call's reported bitrate is recorded from now on, and a sent-vs-reported plot of this
         stream is attached when the case ends.
         """
         recorder = self.record(call)
+        options = sender_options or {}
         sender = RtpSender(
             stream,
             (call.host, call.port),
@@ -193,12 +239,14 @@ class MediaKit:
             impairments=Impairments(**impairments) if impairments else Impairments(),
             bind_host=self.suite_host,
             allowed_hosts=self.device_hosts,
+            **options,
         )
         self.senders.append(sender)
         kbps = stream.total_bytes * 8 / 1000 / stream.duration
         title = f"{stream.width}x{stream.height} {stream.fps} fps ~{kbps:.0f} kbit/s"
-        if impairments:
-            title += " " + ", ".join(f"{k}={v}" for k, v in sorted(impairments.items()))
+        if impairments or options:
+            shown = {**options, **impairments}
+            title += " " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
         self.streams.append((sender, recorder, title))
         sender.start()
         return sender
@@ -312,8 +360,5 @@ def media(
     kit.close()
 
 
-@pytest.fixture(autouse=True)
-def _status_trace(status_trace: StatusTrace) -> StatusTrace:
-    """status.json of the case's accounts, recorded through the case and judged at its end
-    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
-    return status_trace
+#: Every case here has its accounts' status.json traced and judged (plugin/status_trace.py).
+_status_trace = trace_every_case()

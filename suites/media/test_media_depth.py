@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-from dataclasses import dataclass
 from statistics import median
 
 import pytest
@@ -21,7 +20,6 @@ from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.checks import decoded_all_problem
 from decoder_conformance.media.encode import EncodedStream
-from decoder_conformance.media.sender import Impairments, RtpSender
 from decoder_conformance.peers.sdp_checks import mode_0_answer_problem
 from decoder_conformance.waiting import WaitTimeout, poll_until
 from wire import sdp
@@ -32,87 +30,6 @@ from wire.rtp import RTCP_PSFB, RtcpUnknown, parse_rtcp
 FMT_PLI, FMT_FIR = 1, 4
 #: A burst of loss: every packet of BURST_FRAMES frames from frame BURST_AT (keyframes every 30).
 BURST_AT, BURST_FRAMES = 40, 5
-
-
-@dataclass
-class OfferedCall:
-    """A call the device answered to an offer the case wrote (the fields media.stream uses)."""
-
-    account: object
-    leg: object
-    host: str
-    port: int
-    payload_type: int
-    tcp: bool
-    answer: sdp.SessionDescription
-    caller: object
-
-
-def offer_with(caller, *, fmtp=sdp.H264_DEFAULT_FMTP, payload_type=96):
-    """A sendonly H.264 offer from the raw caller (the conftest's offer, with its own fmtp)."""
-    return sdp.h264_offer(
-        host=caller.host,
-        video_port=caller.media_port,
-        payload_type=payload_type,
-        fmtp=fmtp,
-        session_id=4243,
-        session_version=1,
-        username="conformance",
-        session_name="conformance",
-    )
-
-
-def answered(media, build):
-    """Place a call to an auto-answering account with the offer `build(caller)` returns; the
-    device's 200 is required (anything else fails the case) and the call is ACKed."""
-    account = media.sip_account(call_cfg={"auto_aws": "true"})
-    caller = media.raw_caller()
-    offer = build(caller)
-    leg = caller.call(account, offer.to_bytes())
-    ok = leg.response(timeout=media.timeout)
-    if ok.status_code != 200:
-        raise ConformanceFailure(
-            media.api.req,
-            "200 to an INVITE offering H.264 video (auto_aws 1)",
-            f"{ok.status_code} {ok.reason}; offer:\n{offer.to_string()}flow: {leg.flow()}",
-        )
-    answer = sdp.parse(ok.body)
-    index, pt = sdp.find_h264_video(answer)
-    connection, video = answer.media_connection(index), answer.media[index]
-    if connection is None or video.port == 0:
-        raise ConformanceFailure(
-            media.api.req,
-            "an answer accepting the video with an address and a port",
-            ok.body.decode(errors="replace"),
-        )
-    leg.ack()
-    media.wait_established(account, "the device answered 200 and got its ACK")
-    return OfferedCall(account, leg, connection.address, video.port, pt, False, answer, caller)
-
-
-def send(media, call, stream, impairments=None, **options):
-    """Stream `stream` into `call` as media.stream does, with RtpSender options of its own
-    (packetization_mode); the sender stops and its bitrate is attached when the case ends."""
-    recorder = media.record(call)
-    sender = RtpSender(
-        stream,
-        (call.host, call.port),
-        call.payload_type,
-        tcp=call.tcp,
-        impairments=impairments or Impairments(),
-        bind_host=media.suite_host,
-        allowed_hosts=media.device_hosts,
-        **options,
-    )
-    media.senders.append(sender)
-    shown = {**options, **({"impairments": impairments} if impairments else {})}
-    title = " ".join(
-        [f"{stream.width}x{stream.height} {stream.fps} fps"]
-        + [f"{k}={v}" for k, v in sorted(shown.items())]
-    )
-    media.streams.append((sender, recorder, title))
-    sender.start()
-    return sender
 
 
 def media_stats(media, account_id):
@@ -216,7 +133,7 @@ MODE_0_FMTP = "profile-level-id=42e01f;packetization-mode=0"
 
 @pytest.mark.req("SIP-MED-H264-001")
 def test_packetization_mode_0_offer_is_accepted(media):
-    call = answered(media, lambda caller: offer_with(caller, fmtp=MODE_0_FMTP, payload_type=97))
+    call = media.call(fmtp=MODE_0_FMTP, payload_type=97)
     index, _ = sdp.find_h264_video(call.answer)
     fmtp = call.answer.media[index].fmtp(call.payload_type)
     problem = mode_0_answer_problem(97, call.payload_type, fmtp)
@@ -232,8 +149,8 @@ def test_packetization_mode_0_offer_is_accepted(media):
 @pytest.mark.needs("reference_extensions")
 def test_packetization_mode_0_stream_is_decoded(media):
     stream = EncodedStream.cbr(640, 360, 30, 1000, 3.0, slice_max_size=1100)
-    call = answered(media, lambda caller: offer_with(caller, fmtp=MODE_0_FMTP))
-    sender = send(media, call, stream, packetization_mode=0)
+    call = media.call(fmtp=MODE_0_FMTP)
+    sender = media.stream(call, stream, sender_options={"packetization_mode": 0})
     sent = sender.wait(stream.duration + media.timeout)
     kinds = {p.data[12] & 0x1F for p in sender.sent_packets()}
     if not kinds or not kinds <= set(range(1, 24)):
@@ -265,7 +182,7 @@ def test_parameter_sets_only_in_sprop_are_used(media):
     types = sorted(n[0] & 0x1F for n in parameter_sets)
     if types != [NAL_TYPE_SPS, NAL_TYPE_PPS] or in_band & {NAL_TYPE_SPS, NAL_TYPE_PPS}:
         raise NotExercised(f"harness: parameter sets {types}, NAL types left in band {in_band}")
-    call = answered(media, lambda caller: offer_with(caller, fmtp=sprop_fmtp(parameter_sets)))
+    call = media.call(fmtp=sprop_fmtp(parameter_sets))
     sent = media.stream(call, stream).wait(stream.duration + media.timeout)
     stats = decoded(media, call, sent.frames_sent, "SPS and PPS only in sprop-parameter-sets")
     size = (stats["width"], stats["height"])
@@ -296,8 +213,8 @@ def test_resolution_change_is_decoded_on(media):
 # -- codec negotiation -----------------------------------------------------------------------------
 
 
-def h265_offer(caller):
-    offer = offer_with(caller, fmtp=None)
+def h265_offer(media, caller):
+    offer = media.offer(caller, fmtp=None)
     video = offer.media[0]
     video.remove_attribute("rtpmap")
     video.add_attribute("rtpmap", sdp.RtpMap(96, sdp.ENCODING_H265, 90000).to_string())
@@ -308,7 +225,7 @@ def h265_offer(caller):
 def test_h265_only_offer_is_not_accepted(media):
     account = media.sip_account(call_cfg={"auto_aws": "true"})
     caller = media.raw_caller()
-    offer = h265_offer(caller)
+    offer = h265_offer(media, caller)
     leg = caller.call(account, offer.to_bytes())
     final = leg.response(timeout=media.timeout)
     if not final.is_success:
@@ -337,7 +254,7 @@ def test_h265_only_offer_is_not_accepted(media):
 
 def burst_sender(media, call, stream):
     """A sender of `stream` that loses every packet of the burst's frames."""
-    return send(media, call, stream, Impairments(loss_burst=(BURST_AT, BURST_FRAMES)))
+    return media.stream(call, stream, loss_burst=(BURST_AT, BURST_FRAMES))
 
 
 def burst_lost(sender):
@@ -410,20 +327,18 @@ def test_keyframe_requested_after_a_loss_burst(media):
     stream = EncodedStream.cbr(640, 360, 30, 1000, 2.0)
     rtcp = None
 
-    def avpf_offer(caller):
+    def avpf_offer(caller, offer):
         nonlocal rtcp
         rtcp = feedback_socket(caller)
-        offer = offer_with(caller)
         video = offer.media[0]
         video.proto = sdp.PROTO_RTP_AVPF
         for feedback in ("nack pli", "ccm fir"):
             video.add_attribute("rtcp-fb", f"96 {feedback}")
         video.add_attribute("rtcp", str(rtcp.getsockname()[1]))
-        return offer
 
     try:
         try:
-            call = answered(media, avpf_offer)
+            call = media.call(edit_offer=avpf_offer)
         except ConformanceFailure as exc:
             raise NotExercised(f"the device did not take an RTP/AVPF offer: {exc}") from None
         sender = burst_sender(media, call, stream)

@@ -1,7 +1,9 @@
 """Raw SIP requests to the device over UDP and TCP, built and parsed with wire/.
 
 Used where the case is about the device's own answer to one request (OPTIONS, transports), so no
-SIP stack sits between the check and the bytes.
+SIP stack sits between the check and the bytes. Also the registration steps the sip cases share
+(imported as `suites.sip.conftest`): a granted registration, a binding removed, register_status
+sampled.
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from decoder_conformance import LOOPBACK
-from decoder_conformance.device.accounts import DeviceSip
+from decoder_conformance.contract.profile import Timers
+from decoder_conformance.device.accounts import DeviceSip, SipAccount, SipAccounts
 from decoder_conformance.device.client import DeviceClient
-from decoder_conformance.failures import DeviceFailure
+from decoder_conformance.device.target import Target
+from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.peers.capture import Direction, Transport, WireRecord, address_text
+from decoder_conformance.peers.registrar import (
+    Registrar,
+    is_answer,
+    is_register,
+    requested_expiry,
+    wait_registered,
+)
+from decoder_conformance.peers.sip_checks import GRANTED_STATES
 from decoder_conformance.plugin.stash import CaseEvidence
-from decoder_conformance.plugin.status_trace import StatusTrace
+from decoder_conformance.plugin.status_trace import trace_every_case
 from wire import sip
 
 
@@ -189,8 +201,58 @@ def saved_binds(api: DeviceClient) -> Iterator[list[str]]:
         api.set_binds(before)
 
 
-@pytest.fixture(autouse=True)
-def _status_trace(status_trace: StatusTrace) -> StatusTrace:
-    """status.json of the case's accounts, recorded through the case and judged at its end
-    (plugin/status_trace.py): a violation fails the case under its SIP-STAT-TRACE requirement."""
-    return status_trace
+def claimed_states(device_target: Target) -> tuple[str, ...]:
+    """The states that claim a granted registration, for the "never before the 200" and "never
+    while refused" checks: the profile's pinned reading of register_status_granted, else any of
+    GRANTED_STATES. Waits for a granted registration accept any of them (no cascades)."""
+    pinned = device_target.profile.readings.get("register_status_granted")
+    return (pinned,) if pinned else GRANTED_STATES
+
+
+def answered_200(record: WireRecord) -> bool:
+    """A 200 the registrar sent."""
+    return is_answer(record, 200)
+
+
+def registered_with_binding(
+    api: DeviceClient,
+    sip_account: SipAccounts,
+    registrar: Callable[..., Registrar],
+    timers: Timers,
+) -> tuple[Registrar, SipAccount]:
+    """A registrar (60 s grants) and an account registered with it whose binding it holds
+    (NotExercised when it holds none: there is nothing to remove)."""
+    server = registrar(grant=60)
+    account = sip_account(registrar=server)
+    wait_registered(api, account.id, server, timeout=timers.state_timeout)
+    if not server.bindings:
+        raise NotExercised("harness: the registrar holds no binding to remove")
+    return server, account
+
+
+def wait_unregistered(server: Registrar, *, since: int, timeout: float, after: str) -> None:
+    """From record `since` on: a REGISTER with expiry 0 (sent `after` what the case did), then
+    the binding gone from the registrar."""
+    server.wait_for(
+        lambda r: is_register(r) and requested_expiry(r) == 0,
+        since=since,
+        timeout=timeout,
+        expected=f"a REGISTER with expiry 0 after {after}",
+    )
+    server.wait_for(
+        lambda r: not server.bindings,
+        since=since,
+        timeout=timeout,
+        expected="the binding gone from the registrar",
+    )
+
+
+def register_sample(api: DeviceClient, account: SipAccount) -> tuple[float, float, str]:
+    """(time the request left, time the answer came, register_status)."""
+    start = time.monotonic()
+    state = api.status(account.id).register
+    return start, time.monotonic(), state
+
+
+#: Every case here has its accounts' status.json traced and judged (plugin/status_trace.py).
+_status_trace = trace_every_case()

@@ -19,12 +19,17 @@ from decoder_conformance.peers.registrar import (
     is_answer,
     is_authorized,
     is_register,
-    requested_expiry,
+    wait_registered,
 )
-from decoder_conformance.waiting import WaitTimeout, poll_until
+from decoder_conformance.waiting import WaitTimeout, poll_until, sample_over
+from suites.sip.conftest import (
+    answered_200,
+    claimed_states,
+    register_sample,
+    registered_with_binding,
+    wait_unregistered,
+)
 
-#: The register_status values a granted registration may show (SIP-REG-013's readings).
-GRANTED_STATES = ("registered", "connected", "on")
 #: How often status.json is sampled while a step of the life cycle is under way (seconds).
 SAMPLE_EVERY = 0.1
 #: The longest the registrar holds an answer (seconds); a quarter of the device's transaction
@@ -38,60 +43,16 @@ AFTER_UNREGISTER_STATES = ("idle", "closed", "off", "disconnected", "error")
 SETTLED_SAMPLES = 3
 
 
-@pytest.fixture
-def timers(device_target):
-    return device_target.profile.timers
-
-
-def claimed_states(device_target):
-    """The states that claim a granted registration: the profile's pinned reading of
-    register_status_granted, else any of GRANTED_STATES."""
-    pinned = device_target.profile.readings.get("register_status_granted")
-    return (pinned,) if pinned else GRANTED_STATES
-
-
-def answered_200(record):
-    return is_answer(record, 200)
-
-
-def wait_registered(api, account, server, timers, *, since=0, timeout=None):
-    """The registrar sent a 200 (from record `since` on) and status.json shows a granted state
-    (any reading of register_status_granted); the 200's record."""
-    ok = server.wait_for(
-        answered_200,
-        since=since,
-        timeout=timeout or timers.state_timeout,
-        expected="the registrar's 200 to a REGISTER",
-    )
-    api.wait_status(
-        account.id,
-        lambda s: s.register in GRANTED_STATES,
-        timeout=timers.state_timeout,
-        expected=f"register_status {' or '.join(GRANTED_STATES)} once the registrar answered 200",
-    )
-    return ok
-
-
 def sample_for(api, account, seconds, timers):
     """status.json samples over `seconds`: (time the request left, time the answer came,
     register_status), in order."""
-    samples = []
-    until = time.monotonic() + seconds
-
-    def sample():
-        start = time.monotonic()
-        state = api.status(account.id).register
-        samples.append((start, time.monotonic(), state))
-        return samples[-1]
-
-    poll_until(
-        sample,
-        lambda _: time.monotonic() >= until,
+    return sample_over(
+        lambda: register_sample(api, account),
+        seconds,
         timeout=seconds + timers.state_timeout,
         interval=SAMPLE_EVERY,
         expected=f"status.json samples over {seconds:.2f} s",
     )
-    return samples
 
 
 def history(states):
@@ -128,7 +89,7 @@ def test_pending_registration_state(
     ok = server.release()
     if ok is None or not answered_200(ok):
         raise NotExercised(f"harness: the registrar held no 200 (released {ok})")
-    wait_registered(api, account, server, timers)
+    wait_registered(api, account.id, server, timeout=timers.state_timeout)
     # Only the answers that left the device before the registrar's answer went out count.
     before = [state for _, came, state in unanswered if came < challenge.t]
     after = [state for sent, came, state in challenged if sent > authorized.t and came < ok.t]
@@ -161,7 +122,7 @@ def test_pending_registration_state(
 def silent_at_refresh(api, account, server, timers):
     """The registrar granted SHORT_GRANT seconds, then goes silent: the device's refresh
     REGISTER (NotExercised when none comes, SIP-REG-006 judges its timing)."""
-    granted = wait_registered(api, account, server, timers)
+    granted, _ = wait_registered(api, account.id, server, timeout=timers.state_timeout)
     server.set_mode(Mode.SILENT)
     # A late retransmission of the granted REGISTER (its Via branch) is not the refresh.
     branch = granted.message.vias[0].branch
@@ -259,29 +220,26 @@ def test_registered_again_once_the_registrar_answers(api, sip_account, registrar
     # The device retries on its own schedule: a REGISTER in flight (its retransmissions are
     # answered now), else the next one after its backoff.
     retry_window = timers.transaction_timeout + 8 * timers.retry_base + timers.state_timeout
-    wait_registered(api, account, server, timers, since=mark, timeout=retry_window)
+    wait_registered(
+        api,
+        account.id,
+        server,
+        timeout=timers.state_timeout,
+        since=mark,
+        answer_timeout=retry_window,
+    )
 
 
 @pytest.mark.req("SIP-REG-LIFE-003")
 def test_clearing_register_server_unregisters(api, sip_account, registrar, timers):
-    server = registrar(grant=60)
-    account = sip_account(registrar=server)
-    wait_registered(api, account, server, timers)
-    if not server.bindings:
-        raise NotExercised("harness: the registrar holds no binding to remove")
+    server, account = registered_with_binding(api, sip_account, registrar, timers)
     mark = len(server.records())
     api.modify(account.id, registerServer="")
-    server.wait_for(
-        lambda r: is_register(r) and requested_expiry(r) == 0,
+    wait_unregistered(
+        server,
         since=mark,
         timeout=timers.state_timeout,
-        expected="a REGISTER with expiry 0 after modify.json cleared registerServer",
-    )
-    server.wait_for(
-        lambda r: not server.bindings,
-        since=mark,
-        timeout=timers.state_timeout,
-        expected="the binding gone from the registrar",
+        after="modify.json cleared registerServer",
     )
 
 
@@ -292,7 +250,7 @@ def test_state_after_clearing_register_server(
     claimed_as = claimed_states(device_target)
     server = registrar(grant=60)
     account = sip_account(registrar=server)
-    ok = wait_registered(api, account, server, timers)
+    ok, _ = wait_registered(api, account.id, server, timeout=timers.state_timeout)
     cleared_at = time.monotonic()
     api.modify(account.id, registerServer="")
     seen = []

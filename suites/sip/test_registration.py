@@ -18,61 +18,21 @@ from decoder_conformance.peers.registrar import (
     is_authorized,
     is_register,
     requested_expiry,
+    wait_granted,
+    wait_registered,
 )
-from decoder_conformance.waiting import WaitTimeout, poll_until
-
-
-@pytest.fixture
-def timers(device_target):
-    return device_target.profile.timers
-
-
-#: The register_status values a granted registration may show: the readings of
-#: register_status_granted (SIP-REG-013, the only requirement that observes which one).
-GRANTED_STATES = sip_checks.GRANTED_STATES
-
-
-def claimed_states(device_target):
-    """The states that claim a granted registration, for the "never before the 200" and "never
-    while refused" checks: the profile's pinned reading of register_status_granted, else any of
-    GRANTED_STATES. Waits for a granted registration accept any of them (no cascades)."""
-    pinned = device_target.profile.readings.get("register_status_granted")
-    return (pinned,) if pinned else GRANTED_STATES
-
-
-def wait_granted(api, account, timers, timeout=None):
-    """status.json shows a granted register_status (any reading of register_status_granted)."""
-    return api.wait_status(
-        account.id,
-        lambda s: s.register in GRANTED_STATES,
-        timeout=timeout or timers.state_timeout,
-        expected=f"register_status {' or '.join(GRANTED_STATES)} (a granted registration)",
-    )
-
-
-def wait_registered(api, account, server, timers, timeout=None):
-    """The registrar answered 200 and status.json shows a granted state; returns (200, status)."""
-    ok = server.wait_for(
-        answered_200,
-        timeout=timeout or timers.state_timeout,
-        expected="the registrar's 200 to a REGISTER",
-    )
-    return ok, wait_granted(api, account, timers)
-
-
-def answered_200(record):
-    return is_answer(record, 200)
-
+from decoder_conformance.peers.sip_checks import GRANTED_STATES
+from decoder_conformance.waiting import WaitTimeout, poll_until, sample_over
+from suites.sip.conftest import (
+    answered_200,
+    claimed_states,
+    register_sample,
+    registered_with_binding,
+    wait_unregistered,
+)
 
 #: How often status.json is sampled while the registrar holds its 200 (seconds).
 HOLD_SAMPLE_EVERY = 0.1
-
-
-def _sample(api, account):
-    """(time the request left, time the answer came, register_status)."""
-    start = time.monotonic()
-    state = api.status(account.id).register
-    return start, time.monotonic(), state
 
 
 @pytest.mark.req("SIP-REG-001")
@@ -92,20 +52,18 @@ def test_registers_with_digest_and_reports_registered(
     )
     # Hold well inside the device's transaction timeout (64*T1), so it keeps waiting for us.
     hold = min(1.0, timers.transaction_timeout / 4)
-    samples = []
-    held_until = time.monotonic() + hold
-
-    def sample():
-        samples.append(_sample(api, account))
-        return samples[-1]
-
-    poll_until(
-        sample,
-        lambda _: time.monotonic() >= held_until,
+    samples = sample_over(
+        lambda: register_sample(api, account),
+        hold,
         timeout=hold + timers.state_timeout,
         interval=HOLD_SAMPLE_EVERY,
         expected="status.json samples while the registrar holds its 200",
     )
+
+    def sample():
+        samples.append(register_sample(api, account))
+        return samples[-1]
+
     ok = server.release()
     if ok is None or len(samples) < 2:
         raise NotExercised(
@@ -240,7 +198,9 @@ def test_silent_registrar_then_back(api, sip_account, registrar, timers, device_
     )
     server.set_mode(Mode.NORMAL, grant=60)
     retry_window = timers.transaction_timeout + 8 * timers.retry_base + timers.state_timeout
-    wait_registered(api, account, server, timers, timeout=retry_window)
+    wait_registered(
+        api, account.id, server, timeout=timers.state_timeout, answer_timeout=retry_window
+    )
 
 
 @pytest.mark.req("SIP-REG-006")
@@ -248,7 +208,7 @@ def test_refresh_before_the_granted_expiry(api, sip_account, registrar, timers):
     grant = 4
     server = registrar(grant=grant)
     account = sip_account(registrar=server)
-    granted, _ = wait_registered(api, account, server, timers)
+    granted, _ = wait_registered(api, account.id, server, timeout=timers.state_timeout)
     asked = requested_expiry(server.registers()[0])
     if asked is not None and asked <= grant:
         raise NotExercised(f"the device asked {asked} s: cannot tell the {grant} s grant apart")
@@ -269,32 +229,17 @@ def test_refresh_before_the_granted_expiry(api, sip_account, registrar, timers):
 
 @pytest.mark.req("SIP-REG-007")
 def test_remove_unregisters(api, sip_account, registrar, timers, new_account):
-    server = registrar(grant=60)
-    account = sip_account(registrar=server)
-    wait_registered(api, account, server, timers)
-    if not server.bindings:
-        raise NotExercised("harness: the registrar holds no binding to remove")
+    server, account = registered_with_binding(api, sip_account, registrar, timers)
     mark = len(server.records())
     api.remove(account.id)
-    server.wait_for(
-        lambda r: is_register(r) and requested_expiry(r) == 0,
-        since=mark,
-        timeout=timers.state_timeout,
-        expected="REGISTER with expiry 0 after remove.json",
-    )
-    server.wait_for(
-        lambda r: not server.bindings,
-        since=mark,
-        timeout=timers.state_timeout,
-        expected="the binding gone from the registrar",
-    )
+    wait_unregistered(server, since=mark, timeout=timers.state_timeout, after="remove.json")
 
 
 @pytest.mark.req("SIP-REG-008")
 def test_modify_credentials_reregisters(api, sip_account, registrar, timers):
     server = registrar(grant=60, users={"alice": "secret", "bob": "hunter2"})
     account = sip_account(registrar=server)
-    wait_registered(api, account, server, timers)
+    wait_registered(api, account.id, server, timeout=timers.state_timeout)
     mark = len(server.records())
     api.modify(account.id, username="bob", password="hunter2")
     server.wait_for(
@@ -320,7 +265,7 @@ def test_modify_credentials_reregisters(api, sip_account, registrar, timers):
         timeout=timers.state_timeout,
         expected="the registrar's 200 to the REGISTER authorized as bob",
     )
-    wait_granted(api, account, timers)
+    wait_granted(api, account.id, timers.state_timeout, "(a granted registration)")
 
 
 @pytest.mark.req("SIP-REG-009")
@@ -357,7 +302,7 @@ def test_retry_after_is_honoured(api, sip_account, registrar, timers, device_tar
 def test_digest_without_qop(api, sip_account, registrar, timers):
     server = registrar(grant=60, qop=False)
     account = sip_account(registrar=server)
-    wait_registered(api, account, server, timers)
+    wait_registered(api, account.id, server, timeout=timers.state_timeout)
     authorized = [r for r in server.registers() if is_authorized(r)]
     header = authorized[-1].message.headers.get("Authorization") or ""
     problem = sip_checks.qop_less_answer_problem(header)
@@ -368,7 +313,7 @@ def test_digest_without_qop(api, sip_account, registrar, timers):
 def test_extra_info_is_200_once_registered(api, sip_account, registrar, timers):
     server = registrar(grant=60)
     account = sip_account(registrar=server)
-    ok, status = wait_registered(api, account, server, timers)
+    ok, status = wait_registered(api, account.id, server, timeout=timers.state_timeout)
     assert status.register_extra == 200, (
         f"[{api.req}] expected register_status extra_info 200 (the registrar answered 200 at "
         f"{ok.t:.3f} and the state is {status.register}), observed {status.register_extra!r}"
@@ -455,7 +400,7 @@ def registered_and_refreshed(api, sip_account, registrar, timers, grant=2):
     """An account registered with a short grant, through its challenge and one refresh."""
     server = registrar(grant=grant)
     account = sip_account(registrar=server)
-    granted, _ = wait_registered(api, account, server, timers)
+    granted, _ = wait_registered(api, account.id, server, timeout=timers.state_timeout)
     server.wait_for(
         lambda r: is_register(r) and r.t > granted.t,
         since=server.records().index(granted),

@@ -17,39 +17,12 @@ from reference_device.errors import ErrorCode
 from reference_device.faults import FAULTS, Faults
 from reference_device.handlers import Api
 from reference_device.store import Store
+from tests.reference_device.api_defaults import ACCOUNT_DEFAULTS, CALL_CFG_DEFAULTS
 from tests.reference_device.sip.test_fault_coverage import SIP_FAULTS
 
 Json = dict[str, Any]
-ACCOUNT_DEFAULTS: Json = {
-    "gb28181_options": {},
-    "call_in_options": {"auto_answer": False, "allow": True, "policy": 1},
-    "call_out_options": {"create_stream": True, "target": "", "auto_call": False},
-    "localAddress": "",
-    "protocol": "sip",
-    "source_id": "",
-    "serverId": "",
-    "password": "",
-    "registerServer": "",
-    "registerPort": 5060,
-    "buffer_option": "live:200:200:500:0:0",
-    "localAccount": "",
-    "username": "",
-    "name": "a",
-    "realm": "*",
-}
 AT = "@"  # kept apart so no tool mistakes the test URLs for e-mail addresses
 SIP_URL = f"sips:bob{AT}127.0.0.11:5061"
-CALL_CFG_DEFAULTS: Json = {
-    "allow_in_num": 1,
-    "buffer": "live:200:200:500:0:0",
-    "source_id": "",
-    "default_name": "",
-    "sip_out_url": "",
-    "allow_in": 1,
-    "source_enable": 1,
-    "auto_aws": 0,
-    "auto_call": 0,
-}
 
 
 @dataclass

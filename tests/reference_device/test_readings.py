@@ -427,12 +427,7 @@ def test_call_status_meaning(
     with device(tmp_path, *reading) as dev:
         dialog = ring_on(peer, dev, ringing)
         dev.ok("answer", id="1")
-        dialog.take_tag(peer.response(200))
-        dialog.ack()
-        dev.wait_state("call_status", up)
-        dialog.bye()
-        peer.response(200, "BYE")
-        dev.wait_state("call_status", "idle")
+        dialog.confirm_and_hang_up(peer.response(200), dev, up)
     peer.close()
 
 

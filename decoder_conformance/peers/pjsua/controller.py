@@ -50,7 +50,7 @@ from decoder_conformance import LOOPBACK, PROJECT_ROOT
 from decoder_conformance.failures import NotExercised, harness_check
 from decoder_conformance.peers.capture import WireRecord, address_text
 from decoder_conformance.peers.pjsua import protocol
-from decoder_conformance.waiting import Deadline, DeviceTimeout, PeerTimeout
+from decoder_conformance.waiting import Deadline, DeviceTimeout, PeerTimeout, stop_process
 
 T = TypeVar("T")
 
@@ -299,12 +299,7 @@ class PjsuaPeer:
         try:
             process.wait(max(deadline.remaining, 0.1))
         except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(2.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(2.0)
+            stop_process(process, 2.0)
         if process.stdin is not None:
             # Unsent bytes of a command to a dead worker make close() raise BrokenPipeError;
             # the death itself is reported by PeerDied, so only the pipe error is dropped here.

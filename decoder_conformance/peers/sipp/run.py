@@ -42,6 +42,7 @@ from decoder_conformance.peers.sipp.log import (
     records_from_log,
     stat_counts,
 )
+from decoder_conformance.waiting import stop_process
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -285,18 +286,6 @@ def base_command(
 def new_run_dir(log_dir: Path, stem: str) -> SippFiles:
     log_dir.mkdir(parents=True, exist_ok=True)
     return SippFiles(Path(tempfile.mkdtemp(prefix=f"{stem}-", dir=log_dir)))
-
-
-def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
-    """Terminate, wait, then kill: never leave the process behind."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(grace)
 
 
 def run_scenario(

@@ -33,9 +33,14 @@ from decoder_conformance.peers.sipp.run import (
     new_run_dir,
     require_sipp,
     scenario_path,
+)
+from decoder_conformance.waiting import (
+    Deadline,
+    DeviceTimeout,
+    WaitTimeout,
+    poll_until,
     stop_process,
 )
-from decoder_conformance.waiting import Deadline, DeviceTimeout, WaitTimeout, poll_until
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 
 from decoder_conformance.device import schema
 from decoder_conformance.device.api_checks import (
+    PAGE_CALL_CFG_EXAMPLE,
     PAGE_EXAMPLE_BINDS_READINGS,
     SSIP_READINGS,
     account_read_back,
@@ -31,6 +32,7 @@ from decoder_conformance.device.api_checks import (
     flag_encoding_reading,
     id_type_reading,
     mcfg_type_reading,
+    page_modify_example,
     refused_or_shown_reading,
     server_port_params_reading,
     server_port_reading,
@@ -43,6 +45,7 @@ from decoder_conformance.device.client import (
     Reply,
     binds_match,
 )
+from tests.reference_device.api_defaults import ACCOUNT_DEFAULTS, CALL_CFG_DEFAULTS
 
 #: The page numbers these two codes; the rest are the profile's (unpinned here).
 CLIENT = DeviceClient(
@@ -51,40 +54,8 @@ CLIENT = DeviceClient(
 
 # Recorded answers of the bundled decoder (a new sip account "cam-1", id 1).
 LIST = {"result": "ok", "data": [{"created": False, "type": "sip", "name": "cam-1", "id": 1}]}
-ACCOUNT = {
-    "result": "ok",
-    "data": {
-        "gb28181_options": {},
-        "call_in_options": {"auto_answer": False, "allow": True, "policy": 1},
-        "call_out_options": {"create_stream": True, "target": "", "auto_call": False},
-        "localAddress": "",
-        "protocol": "sip",
-        "source_id": "",
-        "serverId": "",
-        "password": "",
-        "registerServer": "",
-        "registerPort": 5060,
-        "buffer_option": "live:200:200:500:0:0",
-        "localAccount": "",
-        "username": "",
-        "name": "cam-1",
-        "realm": "*",
-    },
-}
-CALL_CFG = {
-    "result": "ok",
-    "data": {
-        "allow_in_num": 1,
-        "buffer": "live:200:200:500:0:0",
-        "source_id": "",
-        "default_name": "",
-        "sip_out_url": "",
-        "allow_in": 1,
-        "source_enable": 1,
-        "auto_aws": 0,
-        "auto_call": 0,
-    },
-}
+ACCOUNT = {"result": "ok", "data": {**ACCOUNT_DEFAULTS, "name": "cam-1"}}
+CALL_CFG = {"result": "ok", "data": dict(CALL_CFG_DEFAULTS)}
 STATUS = {
     "result": "ok",
     "data": [
@@ -388,17 +359,7 @@ def test_binds_match_refuses_another_list() -> None:
 # -- read-backs after a write ------------------------------------------------------------------
 
 #: The page's modify.json example as the suite writes it (a spare bind, a loopback registrar).
-PAGE_MODIFY = {
-    "type": "sip",
-    "localAccount": "123",
-    "localAddress": "*:5062",
-    "registerServer": "127.0.0.1",
-    "registerPort": "5060",
-    "realm": "*",
-    "serverId": "sip",
-    "username": "sip1",
-    "password": "sip1",
-}
+PAGE_MODIFY = page_modify_example("*:5062")
 
 
 def account_after_example(**changes: Any) -> dict[str, Any]:
@@ -433,17 +394,7 @@ def test_account_read_back_check_fails(changes: dict[str, Any]) -> None:
     ids=["allow_in", "auto_aws", "buffer", "default_name"],
 )
 def test_call_cfg_read_back_check_fails(changes: dict[str, Any]) -> None:
-    written = {
-        "allow_in_num": "1",
-        "buffer": "live:200:200:500:0:0",
-        "source_id": "",
-        "default_name": "",
-        "sip_out_url": "",
-        "allow_in": "1",
-        "source_enable": "1",
-        "auto_aws": "0",
-        "auto_call": "0",
-    }
+    written = PAGE_CALL_CFG_EXAMPLE
     for good in (
         CALL_CFG["data"],
         with_data(

@@ -8,16 +8,13 @@ the real plugin (no device: the cases take no device fixture), as tests/.../test
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.decoder_conformance.plugin.case_runs import run_cases
 
 pytest_plugins = ["pytester"]
-
-GENERIC = ROOT / "profiles" / "generic.toml"
 
 CASES = """
 import pytest
@@ -44,28 +41,11 @@ def test_duty_check_crashes(duties):
 
 def run(pytester: pytest.Pytester) -> tuple[dict[str, set[str]], Any, str]:
     """(pytest outcomes by test, summary.json, junit.xml) of the cases under generic.toml."""
-    pytester.makefile(".py", **{"suites/test_duty_cases": CASES})
-    profile = pytester.path / "profile.toml"
-    profile.write_text(GENERIC.read_text("utf-8"), "utf-8")
-    summary = pytester.path / "summary.json"
-    result = pytester.runpytest_subprocess(
-        "suites",
-        "--profile",
-        str(profile),
-        "--conformance-summary",
-        str(summary),
-        "--junitxml",
-        str(pytester.path / "junit.xml"),
-        "-rA",
-    )
+    lines, summary, junit = run_cases(pytester, CASES, "test_duty_cases")
     outcomes: dict[str, set[str]] = {}
-    for line in result.outlines:
-        for word in ("PASSED", "FAILED", "XFAIL", "ERROR"):
-            if line.startswith(word + " ") and "::" in line:
-                name = line.split("::")[1].split()[0]
-                outcomes.setdefault(name, set()).add(word)
-    junit = (pytester.path / "junit.xml").read_text("utf-8")
-    return outcomes, json.loads(summary.read_text("utf-8")), junit
+    for name, word in lines:
+        outcomes.setdefault(name, set()).add(word)
+    return outcomes, summary, junit
 
 
 def test_a_broken_duty_fails_the_case_under_its_own_requirement(

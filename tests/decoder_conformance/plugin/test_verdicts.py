@@ -6,16 +6,13 @@ real plugin against a given profile (no device: the cases take no device fixture
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.decoder_conformance.plugin.case_runs import run_cases
 
 pytest_plugins = ["pytester"]
-
-GENERIC = ROOT / "profiles" / "generic.toml"
 
 CASES = """
 import pytest
@@ -40,26 +37,8 @@ def test_reading_outside_its_requirement(readings):
 
 def run(pytester: pytest.Pytester, profile_text: str = "") -> tuple[dict[str, str], Any]:
     """Run the cases with generic.toml plus `profile_text`; (outcome by test, summary)."""
-    pytester.makefile(".py", **{"suites/test_cases": CASES})
-    profile = pytester.path / "profile.toml"
-    profile.write_text(GENERIC.read_text("utf-8") + "\n" + profile_text, "utf-8")
-    summary = pytester.path / "summary.json"
-    result = pytester.runpytest_subprocess(
-        "suites",
-        "--profile",
-        str(profile),
-        "--conformance-summary",
-        str(summary),
-        "--junitxml",
-        str(pytester.path / "junit.xml"),
-        "-rA",
-    )
-    outcomes = {}
-    for line in result.outlines:
-        for word in ("PASSED", "FAILED", "XFAIL", "ERROR"):
-            if line.startswith(word + " ") and "::" in line:
-                outcomes[line.split("::")[1].split()[0]] = word
-    return outcomes, json.loads(summary.read_text("utf-8"))
+    lines, summary, _junit = run_cases(pytester, CASES, "test_cases", profile_text)
+    return dict(lines), summary
 
 
 def test_practice_lapse_is_a_finding_and_page_lapse_a_failure(pytester: pytest.Pytester) -> None:

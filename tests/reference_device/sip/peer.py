@@ -224,6 +224,18 @@ class Peer:
         lines = [r.first_line for r in self.seen]
         raise AssertionError(f"expected {what} within {timeout} s; received {lines}")
 
+    def register(self, *, expires: str | None = None) -> sip.SipRequest:
+        """The next REGISTER (with that Expires header, when `expires` is given)."""
+
+        def wanted(m: sip.SipMessage) -> bool:
+            if not isinstance(m, sip.SipRequest) or m.method != "REGISTER":
+                return False
+            return expires is None or m.headers.get("Expires") == expires
+
+        got = self.expect(wanted, f"REGISTER (Expires {expires or 'any'})")
+        assert isinstance(got.message, sip.SipRequest)
+        return got.message
+
     def request(self, method: str, timeout: float = WAIT) -> Received:
         """The next request `method`."""
         return self.expect(
@@ -333,6 +345,16 @@ class Dialog:
     def bye(self) -> None:
         """Send BYE."""
         self.peer.send(self.make("BYE"), self.port)
+
+    def confirm_and_hang_up(self, ok: sip.SipResponse, dev: Device, up: str = "calling") -> None:
+        """Confirm the call `ok` answered (its To tag, ACK) and see call_status `up`; then BYE,
+        answered 200, and see call_status idle."""
+        self.take_tag(ok)
+        self.ack()
+        dev.wait_state("call_status", up)
+        self.bye()
+        self.peer.response(200, "BYE")
+        dev.wait_state("call_status", "idle")
 
 
 def respond(peer: Peer, request: sip.SipRequest, code: int, port: int, **headers: str) -> None:

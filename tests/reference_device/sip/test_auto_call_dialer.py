@@ -56,6 +56,17 @@ def _answer(callee: Peer, invite: sip.SipRequest, port: int) -> str:
     return "callee"
 
 
+def _auto_call_up(dev: Device, callee: Peer) -> tuple[sip.SipRequest, str, int]:
+    """auto_call dials `callee`, which answers 200 and gets the ACK, and call_status shows
+    calling: (the INVITE, the callee's To tag, the device's port)."""
+    _auto_call(dev, callee)
+    invite, got = _invite(callee)
+    tag = _answer(callee, invite, got.remote[1])
+    callee.request("ACK")
+    dev.wait_state("call_status", "calling")
+    return invite, tag, got.remote[1]
+
+
 def _callee_bye(callee: Peer, invite: sip.SipRequest, tag: str, port: int) -> None:
     bye = sip.make_request(
         "BYE",
@@ -84,12 +95,8 @@ def test_auto_call_redials_after_the_callee_hangs_up(
 ) -> None:
     callee = Peer()
     with device(tmp_path, faults=fault) as dev:
-        _auto_call(dev, callee)
-        invite, got = _invite(callee)
-        tag = _answer(callee, invite, got.remote[1])
-        callee.request("ACK")
-        dev.wait_state("call_status", "calling")
-        _callee_bye(callee, invite, tag, got.remote[1])
+        invite, tag, port = _auto_call_up(dev, callee)
+        _callee_bye(callee, invite, tag, port)
         callee.response(200, "BYE")
         if fault:
             dev.wait_state("call_status", "idle")
@@ -191,12 +198,8 @@ def test_reading_no_redial_after_refusal(tmp_path: Path) -> None:
 def test_reading_no_redial_after_the_callee_hangs_up(tmp_path: Path) -> None:
     callee = Peer()
     with device(tmp_path, "--reading", "auto_call_after_remote_bye=no_redial_idle") as dev:
-        _auto_call(dev, callee)
-        invite, got = _invite(callee)
-        tag = _answer(callee, invite, got.remote[1])
-        callee.request("ACK")
-        dev.wait_state("call_status", "calling")
-        _callee_bye(callee, invite, tag, got.remote[1])
+        invite, tag, port = _auto_call_up(dev, callee)
+        _callee_bye(callee, invite, tag, port)
         callee.response(200, "BYE")
         dev.wait_state("call_status", "idle")
         callee.nothing(_is("INVITE"), 0.8)
@@ -207,11 +210,7 @@ def test_reading_no_redial_after_the_callee_hangs_up(tmp_path: Path) -> None:
 def test_answer_sip_out_on_an_outgoing_call(tmp_path: Path, reading: tuple[str, ...]) -> None:
     callee = Peer()
     with device(tmp_path, *reading) as dev:
-        _auto_call(dev, callee)
-        invite, got = _invite(callee)
-        _answer(callee, invite, got.remote[1])
-        callee.request("ACK")
-        dev.wait_state("call_status", "calling")
+        _auto_call_up(dev, callee)
         reply = dev.call("answer", id="1", dir="sip_out")
         assert reply == ({"result": "ok"} if reading else {"result": "error", "msg": "1211"})
         assert dev.call("answer", id="1") == {"result": "error", "msg": "1211"}

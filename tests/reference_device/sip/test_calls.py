@@ -65,12 +65,7 @@ def test_auto_answer_echoes_payload_type_and_binds_media(
             probe.bind((LOCAL, video.port))
         assert taken.value.errno == errno.EADDRINUSE
         probe.close()
-        dialog.take_tag(ok)
-        dialog.ack()
-        dev.wait_state("call_status", "calling")
-        dialog.bye()
-        peer.response(200, "BYE")
-        dev.wait_state("call_status", "idle")
+        dialog.confirm_and_hang_up(ok, dev)
     peer.close()
 
 

@@ -29,12 +29,7 @@ def _final(dev: Device, peer: Peer, fmtp: str | None) -> sip.SipResponse:
     ).message
     assert isinstance(final, sip.SipResponse)
     if final.status_code == 200:
-        dialog.take_tag(final)
-        dialog.ack()
-        dev.wait_state("call_status", "calling")
-        dialog.bye()
-        peer.response(200, "BYE")
-        dev.wait_state("call_status", "idle")
+        dialog.confirm_and_hang_up(final, dev)
     return final
 
 

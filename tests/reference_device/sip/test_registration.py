@@ -13,23 +13,12 @@ from wire import digest, sip
 PASSWORD = "secret"
 
 
-def _register(registrar: Peer, expires: str | None = None) -> sip.SipRequest:
-    def wanted(m: sip.SipMessage) -> bool:
-        if not isinstance(m, sip.SipRequest) or m.method != "REGISTER":
-            return False
-        return expires is None or m.headers.get("Expires") == expires
-
-    got = registrar.expect(wanted, f"REGISTER (Expires {expires or 'any'})")
-    assert isinstance(got.message, sip.SipRequest)
-    return got.message
-
-
 def _challenge_and_grant(registrar: Peer, port: int, grant: int, nonce: str) -> sip.SipRequest:
     """401 with qop=auth, check the authenticated REGISTER, grant `grant` s on the Contact."""
-    first = _register(registrar)
+    first = registrar.register()
     challenge = digest.Challenge(realm="lab", nonce=nonce, qop=["auth"])
     respond(registrar, first, 401, port, WWW_Authenticate=challenge.to_header())
-    second = _register(registrar)
+    second = registrar.register()
     authorization = second.headers.get("Authorization")
     assert authorization is not None
     assert digest.verify(authorization, PASSWORD, "REGISTER", challenge=challenge)
@@ -52,7 +41,7 @@ def _registered_device(dev: Device, registrar: Peer) -> None:
 def _stop_answering_unregister(dev: Device, registrar: Peer, port: int) -> None:
     """SIGTERM the device and answer the Expires: 0 it sends on the way out."""
     dev.process.process.terminate()
-    respond(registrar, _register(registrar, expires="0"), 200, port)
+    respond(registrar, registrar.register(expires="0"), 200, port)
     assert dev.process.process.wait(5) == 0
 
 
@@ -73,7 +62,7 @@ def test_register_challenge_refresh_on_granted_expiry_and_unregister(tmp_path: P
         assert 1.2 < delay < 1.9, f"refresh {delay:.2f} s after a 2 s grant (expected 1.5 s)"
         assert refresh.call_id == first.call_id and refresh.cseq.number > first.cseq.number
         dev.ok("remove", id="1")
-        unregister = _register(registrar, expires="0")
+        unregister = registrar.register(expires="0")
         assert unregister.call_id == first.call_id
         respond(registrar, unregister, 200, port)
     registrar.close()
@@ -87,7 +76,7 @@ def test_fault_refresh_requested_expiry(tmp_path: Path) -> None:
         _challenge_and_grant(registrar, port, 1, "n1")
         granted_at = registrar.seen[-1].t
         registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.2)  # due at 0.75 s
-        respond(registrar, _register(registrar), 200, port, Expires="1")
+        respond(registrar, registrar.register(), 200, port, Expires="1")
         assert registrar.seen[-1].t - granted_at > 2.0  # refreshed on the 3 s requested
         _stop_answering_unregister(dev, registrar, port)
     registrar.close()
@@ -99,14 +88,14 @@ def test_remove_unregisters_unless_faulty(tmp_path: Path, fault: tuple[str, ...]
     with device(tmp_path, faults=fault) as dev:
         port = dev.sip_port()
         _registered_device(dev, registrar)
-        request = _register(registrar)
+        request = registrar.register()
         respond(registrar, request, 200, port, Expires="30")
         dev.wait_state("register_status", "registered")
         dev.ok("remove", id="1")
         if fault:
             registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.0)
         else:
-            unregister = _register(registrar, expires="0")
+            unregister = registrar.register(expires="0")
             respond(registrar, unregister, 200, port)
     registrar.close()
 
@@ -116,13 +105,13 @@ def test_modify_registrar_unregisters_old_then_registers_new(tmp_path: Path) -> 
     with device(tmp_path) as dev:
         port = dev.sip_port()
         _registered_device(dev, old)
-        respond(old, _register(old), 200, port, Expires="30")
+        respond(old, old.register(), 200, port, Expires="30")
         dev.wait_state("register_status", "registered")
         dev.ok("modify", id="1", registerPort=str(new.port))
-        unregister = _register(old, expires="0")
+        unregister = old.register(expires="0")
         dev.wait_state("register_status", "unregistering")
         respond(old, unregister, 200, port)
-        respond(new, _register(new, expires="3600"), 200, port, Expires="30")
+        respond(new, new.register(expires="3600"), 200, port, Expires="30")
         dev.wait_state("register_status", "registered")
         _stop_answering_unregister(dev, new, port)
     old.close()
@@ -134,15 +123,15 @@ def test_forbidden_is_error_and_wrong_password_loop_is_error(tmp_path: Path) -> 
     with device(tmp_path) as dev:
         port = dev.sip_port()
         _registered_device(dev, registrar)
-        respond(registrar, _register(registrar), 403, port)
+        respond(registrar, registrar.register(), 403, port)
         dev.wait_state("register_status", "error")
         assert dev.status()["register_status"]["extra_info"] == 403
         # The retry (200 ms base) is challenged twice with the same nonce: wrong credentials.
         challenge = digest.Challenge(realm="lab", nonce="same").to_header()
-        retry = _register(registrar)
+        retry = registrar.register()
         dev.wait_state("register_status", "registering")
         respond(registrar, retry, 401, port, WWW_Authenticate=challenge)
-        respond(registrar, _register(registrar), 401, port, WWW_Authenticate=challenge)
+        respond(registrar, registrar.register(), 401, port, WWW_Authenticate=challenge)
         dev.wait_state("register_status", "error")
         assert dev.status()["register_status"]["extra_info"] == 401
     registrar.close()
@@ -172,7 +161,7 @@ def test_realm_mismatch_is_error(tmp_path: Path) -> None:
             realm="mine",
         )
         challenge = digest.Challenge(realm="theirs", nonce="n").to_header()
-        respond(registrar, _register(registrar), 401, port, WWW_Authenticate=challenge)
+        respond(registrar, registrar.register(), 401, port, WWW_Authenticate=challenge)
         dev.wait_state("register_status", "error")
     registrar.close()
 
@@ -199,7 +188,7 @@ def test_registered_only_once_the_200_comes_unless_faulty(
     with device(tmp_path, faults=fault) as dev:
         port = dev.sip_port()
         _registered_device(dev, registrar)
-        first = _register(registrar)
+        first = registrar.register()
         challenge = digest.Challenge(realm="lab", nonce="held", qop=["auth"])
         respond(registrar, first, 401, port, WWW_Authenticate=challenge.to_header())
         got = registrar.expect(
@@ -235,10 +224,10 @@ def test_fault_digest_uri_without_port(tmp_path: Path) -> None:
     registrar = Peer()
     with device(tmp_path, faults=("digest_uri_without_port",)) as dev:
         _registered_device(dev, registrar)
-        first = _register(registrar)
+        first = registrar.register()
         challenge = digest.Challenge(realm="lab", nonce="n1", qop=["auth"])
         respond(registrar, first, 401, dev.sip_port(), WWW_Authenticate=challenge.to_header())
-        second = _register(registrar)
+        second = registrar.register()
         credentials = digest.Credentials.parse(second.headers.get("Authorization") or "")
         assert second.uri == f"sip:127.0.0.1:{registrar.port}"
         assert credentials.uri == "sip:127.0.0.1"  # the port left out
@@ -253,7 +242,7 @@ def test_fault_register_cseq_restarts(tmp_path: Path) -> None:
         port = dev.sip_port()
         _registered_device(dev, registrar)
         first = _challenge_and_grant(registrar, port, 1, "n1")
-        refresh = _register(registrar)  # the refresh's first REGISTER, on the same Call-ID
+        refresh = registrar.register()  # the refresh's first REGISTER, on the same Call-ID
         assert refresh.call_id == first.call_id
         assert refresh.cseq.number == 1 < first.cseq.number
         respond(registrar, refresh, 200, port, Expires="30")

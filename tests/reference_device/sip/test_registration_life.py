@@ -15,21 +15,10 @@ from wire import sip
 SHORT_T1 = ("--sip-t1-ms", "10", "--sip-t2-ms", "80")
 
 
-def _register(registrar: Peer, *, expires: str | None = None) -> sip.SipRequest:
-    def wanted(m: sip.SipMessage) -> bool:
-        if not isinstance(m, sip.SipRequest) or m.method != "REGISTER":
-            return False
-        return expires is None or m.headers.get("Expires") == expires
-
-    got = registrar.expect(wanted, f"REGISTER (Expires {expires or 'any'})")
-    assert isinstance(got.message, sip.SipRequest)
-    return got.message
-
-
 def _registered(dev: Device, registrar: Peer, grant: int) -> sip.SipRequest:
     """Account 1 registered to `registrar` (no challenge), granted `grant` s."""
     dev.account(registerServer="127.0.0.1", registerPort=str(registrar.port), realm="*")
-    first = _register(registrar)
+    first = registrar.register()
     respond(registrar, first, 200, dev.sip_port(), Expires=str(grant))
     dev.wait_state("register_status", "registered")
     return first
@@ -52,7 +41,7 @@ def test_unanswered_refresh(
     registrar = Peer()
     with device(tmp_path, *SHORT_T1, *args, faults=faults) as dev:
         first = _registered(dev, registrar, 1)
-        refresh = _register(registrar)  # due 0.75 s after the grant; never answered
+        refresh = registrar.register()  # due 0.75 s after the grant; never answered
         assert refresh.call_id == first.call_id
         branch = refresh.vias[0].branch
         # The retry after timer F (a new transaction) shows the refresh has failed.
@@ -95,7 +84,7 @@ def test_clearing_register_server(
         if faults == ("clear_server_keeps_binding",):
             registrar.nothing(lambda m: isinstance(m, sip.SipRequest), 1.0)
         else:
-            unregister = _register(registrar, expires="0")
+            unregister = registrar.register(expires="0")
             assert unregister.call_id == first.call_id
             respond(registrar, unregister, 200, dev.sip_port())
         dev.wait_state("register_status", after)
@@ -119,7 +108,7 @@ def test_pending_register(
     registrar = Peer()
     with device(tmp_path, *args, faults=faults) as dev:
         dev.account(registerServer="127.0.0.1", registerPort=str(registrar.port), realm="*")
-        first = _register(registrar)
+        first = registrar.register()
         assert dev.state("register_status") == pending
         respond(registrar, first, 200, dev.sip_port(), Expires="30")
         dev.wait_state("register_status", "registered")
