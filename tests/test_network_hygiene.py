@@ -60,9 +60,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "malformed set_binds value the device must refuse (SIP-API-SBIND-003); a bind, "
         "not a destination"
     ),
-    ("suites/api/test_fuzz.py", "256.0.0.1"): (
-        "malformed localAddress the device must refuse (fuzz boundary); a bind, not a destination"
-    ),
 }
 
 

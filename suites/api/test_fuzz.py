@@ -111,8 +111,12 @@ def values(*typical: str, around: st.SearchStrategy[str] | None = None) -> st.Se
 MODIFY_FIELDS = {
     "name": values("renamed-by-fuzz", around=near_length(NAME_MAX, "n")),
     "localAccount": values("1001", "34020000001320000001", around=near_length(VALUE_MAX, "a")),
-    # The spare binds only: the device opens an accepted localAddress.
-    "localAddress": values(*SPARE, "*", around=st.sampled_from(["*:65536", "*:-1", "256.0.0.1:5"])),
+    # The spare binds and malformed ports on `*` or loopback only: the device opens an accepted
+    # localAddress, and free text or a bad dotted quad is a name it could try to resolve.
+    "localAddress": st.one_of(
+        st.sampled_from([*SPARE, "*", ""]),
+        st.sampled_from(["*:65536", "*:-1", "*:", "*:5060x", "127.0.0.1:0x", "127.0.0.1:99999"]),
+    ),
     "realm": values("*", "realm-fuzz", around=near_length(VALUE_MAX, "r")),
     "serverId": values("34020000002000000001", around=near_length(VALUE_MAX, "s")),
     # Loopback literals only (and the empty value): a fuzzed address must never make the device
