@@ -80,6 +80,7 @@ class Fault(StrEnum):
     REPLY_TO_SOURCE_PORT = "reply_to_source_port"
     MISSING_HEADER_ACCEPTED = "missing_header_accepted"
     DUPLICATE_HEADER_ACCEPTED = "duplicate_header_accepted"
+    BINDS_ACCEPT_MULTICAST = "binds_accept_multicast"
 
 
 class Area(StrEnum):
@@ -558,6 +559,13 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.SIP,
             ("SIP-ROB-DUP-001",),
             ("suites/robustness/test_rfc_refusals.py::test_duplicated_header_gets_400",),
+        ),
+        Fault.BINDS_ACCEPT_MULTICAST: FaultInfo(
+            "set_binds.json takes (and opens) a multicast or broadcast host such as 224.0.0.1 or "
+            "255.255.255.255 as a bind",
+            Area.API,
+            ("SIP-API-SBIND-005",),
+            ("suites/api/test_binds.py::test_non_unicast_binds_refused",),
         ),
     }
 )

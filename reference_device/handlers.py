@@ -424,7 +424,12 @@ class Api:
         read as HOST:PORT and stored as written or as HOST:PORT (page_example_binds)."""
         as_written = self.readings.follows(Point.PAGE_EXAMPLE_BINDS, "accepted_as_written")
         normalised = self.readings.follows(Point.PAGE_EXAMPLE_BINDS, "accepted_normalised")
-        binds = v.parse_binds(params.get("binds"), dotted=as_written or normalised)
+        binds = v.parse_binds(
+            params.get("binds"),
+            dotted=as_written or normalised,
+            # The fault: multicast and broadcast hosts are taken (and opened) like unicast ones.
+            listening_only=not self.faults.on(Fault.BINDS_ACCEPT_MULTICAST),
+        )
         if normalised:
             binds = [v.bind_address(b) for b in binds]
         if self.sip is not None:

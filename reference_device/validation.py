@@ -1,5 +1,6 @@
 """Parameter validators: each turns a raw string into a typed value or raises ApiError(code)."""
 
+import ipaddress
 import re
 from typing import Final
 
@@ -81,10 +82,24 @@ def split_host_port(raw: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def is_listening_host(host: str) -> bool:
+    """Whether a well-formed bind HOST is one a SIP UA can listen on: `*`, 0.0.0.0 (the same
+    wildcard) or a unicast IPv4. Multicast (224/4) and 240/4 (reserved; 255.255.255.255, the
+    limited broadcast, is in it) are not: a TCP SYN to them is discarded and they are never a
+    source address (RFC 1122 3.2.1.3, 4.2.3.10), so replies from such a bind cannot leave."""
+    if host == "*":
+        return True
+    address = ipaddress.IPv4Address(host)
+    return not (address.is_multicast or address.is_reserved)
+
+
 def parse_local_address(raw: str) -> str:
-    """localAddress: empty or HOST:PORT; else 1203."""
+    """localAddress: empty or HOST:PORT on a host a UA can listen on; else 1203."""
     parse_text(raw)
-    if raw and split_host_port(raw) is None:
+    if not raw:
+        return raw
+    parsed = split_host_port(raw)
+    if parsed is None or not is_listening_host(parsed[0]):
         raise ApiError(ErrorCode.BAD_VALUE, "localAddress")
     return raw
 
@@ -175,9 +190,11 @@ def as_written(address: str) -> str:
     return f"{host}.{port}"
 
 
-def parse_binds(raw: str | None, *, dotted: bool = False) -> list[str]:
-    """Comma-separated HOST:PORT entries, no duplicates, at most 8; else 1206. With `dotted`,
-    a HOST.PORT entry (see bind_address) is accepted too and returned as written."""
+def parse_binds(raw: str | None, *, dotted: bool = False, listening_only: bool = True) -> list[str]:
+    """Comma-separated HOST:PORT entries, no duplicates, at most 8, each HOST one a UA can
+    listen on (is_listening_host; `listening_only=False` is the binds_accept_multicast fault);
+    else 1206. With `dotted`, a HOST.PORT entry (see bind_address) is accepted too and
+    returned as written."""
     if not raw:
         raise ApiError(ErrorCode.MISSING_PARAMETER, "binds")
     entries = [entry.strip() for entry in raw.split(",")]
@@ -188,6 +205,8 @@ def parse_binds(raw: str | None, *, dotted: bool = False) -> list[str]:
         parsed = split_host_port(bind_address(entry) if dotted else entry)
         if parsed is None:
             raise ApiError(ErrorCode.BAD_BINDS, f"malformed bind {entry!r}")
+        if listening_only and not is_listening_host(parsed[0]):
+            raise ApiError(ErrorCode.BAD_BINDS, f"bind {entry!r} is not a unicast address")
         # Compare parsed forms so "*:5060" and "*:05060" count as the same bind.
         if parsed in seen:
             raise ApiError(ErrorCode.BAD_BINDS, f"duplicate bind {entry!r}")

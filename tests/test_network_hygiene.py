@@ -60,6 +60,18 @@ ALLOWED: dict[tuple[str, str], str] = {
         "malformed set_binds value the device must refuse (SIP-API-SBIND-003); a bind, "
         "not a destination"
     ),
+    ("suites/api/test_binds.py", "224.0.0.1"): (
+        "multicast host written as a set_binds value the device should refuse "
+        "(SIP-API-SBIND-005); a bind on the device, never a destination: nothing is sent to it"
+    ),
+    ("suites/api/test_binds.py", "239.255.255.250"): (
+        "multicast host written as a set_binds value the device should refuse "
+        "(SIP-API-SBIND-005); a bind on the device, never a destination: nothing is sent to it"
+    ),
+    ("suites/api/test_binds.py", "255.255.255.255"): (
+        "broadcast host written as a set_binds value the device should refuse "
+        "(SIP-API-SBIND-005); a bind on the device, never a destination: nothing is sent to it"
+    ),
 }
 
 

@@ -147,6 +147,31 @@ def test_malformed_binds_refused(api, guard, saved_binds, binds):
     guard.unchanged(before, reply)
 
 
+#: Hosts no SIP UA can listen and answer on: written as binds on the device, never sent to.
+NON_UNICAST_HOSTS = ("224.0.0.1", "239.255.255.250", "255.255.255.255")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param(
+            h, marks=[pytest.mark.req("SIP-API-SBIND-005"), pytest.mark.needs("bind_validation")]
+        )
+        for h in NON_UNICAST_HOSTS
+    ],
+)
+def test_non_unicast_binds_refused(api, guard, saved_binds, spare_binds, host):
+    """A multicast or broadcast host with a spare bind's port (what the device may open) is
+    refused and the binds are unchanged: 1206, or 1207 from a device that tried to open it."""
+    port = spare_binds[0].rpartition(":")[2]
+    before = guard.snap()
+    reply = api.call("set_binds", {"binds": f"{host}:{port}"})
+    api.expect_envelope(reply)
+    if reply.ok or reply.msg != api.error_codes.get("bind_failed"):
+        api.expect_error(reply, "bad_binds")
+    guard.unchanged(before, reply)
+
+
 @pytest.mark.parametrize(
     "params",
     [

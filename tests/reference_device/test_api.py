@@ -337,7 +337,8 @@ def test_modify_accepts_boundary_values(tmp_path: Path) -> None:
             id="1",
             name="n" * 64,
             realm="r" * 128,
-            localAddress="255.255.255.255:65535",
+            # 255 octets on the highest unicast block (224/4 and up are not binds).
+            localAddress="223.255.255.255:65535",
             registerPort="65535",
         )
         await dev.ok("modify", id="1", localAddress="0.0.0.0:0", registerPort="1")
@@ -511,6 +512,30 @@ def test_set_binds_accepts_eight(tmp_path: Path) -> None:
         eight = ",".join(f"*:{p}" for p in range(8))
         await dev.ok("set_binds", binds=eight)
         assert len((await dev.ok("server_port"))["data"]) == 8
+
+    drive(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("host", ["224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1"])
+def test_non_unicast_bind_hosts_refused(tmp_path: Path, host: str) -> None:
+    async def scenario(dev: Device) -> None:
+        await dev.refused("set_binds", "1206", binds=f"{host}:5060")
+        await dev.refused("set_binds", "1206", binds=f"*:5060,{host}:5062")
+        assert (await dev.ok("get_binds"))["data"] == {"binds": "127.0.0.1:0"}
+        # localAddress names a bind too: the same hosts are refused there (1203).
+        await dev.add("a")
+        before = await dev.ok("account", id="1")
+        await dev.refused("modify", "1203", id="1", localAddress=f"{host}:5060")
+        assert await dev.ok("account", id="1") == before
+
+    drive(tmp_path, scenario)
+
+
+def test_wildcard_bind_hosts_taken(tmp_path: Path) -> None:
+    async def scenario(dev: Device) -> None:
+        # 0.0.0.0 is the socket API's wildcard, the page's `*`: a host a UA listens on.
+        await dev.ok("set_binds", binds="0.0.0.0:5060,*:5062")
+        assert (await dev.ok("get_binds"))["data"] == {"binds": "0.0.0.0:5060,*:5062"}
 
     drive(tmp_path, scenario)
 
@@ -781,3 +806,13 @@ def test_fault_buffer_upper_bound_off_by_one(tmp_path: Path) -> None:
         assert (await dev.ok("call_cfg", id="1"))["data"]["buffer"] == "live:0:0:0:0:100001"
 
     drive(tmp_path, scenario, faults=["buffer_upper_bound_off_by_one"])
+
+
+def test_fault_binds_accept_multicast(tmp_path: Path) -> None:
+    async def scenario(dev: Device) -> None:
+        await dev.refused("set_binds", "1206", binds="*:5060,,*:5062")  # malformed still refused
+        # The defect: a multicast host is taken as a bind (and shown).
+        await dev.ok("set_binds", binds="224.0.0.1:5060")
+        assert (await dev.ok("get_binds"))["data"] == {"binds": "224.0.0.1:5060"}
+
+    drive(tmp_path, scenario, faults=["binds_accept_multicast"])
