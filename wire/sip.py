@@ -797,6 +797,16 @@ class Headers:
         """Every comma-separated element of every field called `name`, in order."""
         return [part for value in self.get_all(name) for part in split_header_values(value)]
 
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the value of the first field called `name` in place (others untouched)."""
+        self._check(name, value)
+        key = header_key(name)
+        for index, existing in enumerate(self._fields):
+            if existing.key == key:
+                self._fields[index] = Header(existing.name, value)
+                return
+        raise KeyError(name)
+
     def fields(self) -> list[Header]:
         """A copy of the field list."""
         return list(self._fields)
@@ -1153,6 +1163,35 @@ def new_call_id(host: str | None = None) -> str:
     """A fresh Call-ID: 128 random bits, ``@host`` appended when given."""
     value = secrets.token_hex(16)
     return value if host is None else f"{value}@{host}"
+
+
+def stamp_received(request: SipRequest, source: tuple[str, int]) -> None:
+    """What a server's transport does to a request's top Via on receipt (in place).
+
+    RFC 3261 §18.2.1: add ``received`` with the source address when it differs from the
+    sent-by host; RFC 3581 §4: a bare ``rport`` gets the source port, and then ``received`` is
+    added even when it equals sent-by. A request without a parsable Via is left as it is.
+    """
+    try:
+        first = request.headers.get("Via")
+        if first is None:
+            return
+        elements = split_header_values(first)
+        top = Via.parse(elements[0])
+    except ValueError:
+        return
+    host, port = source
+    rport = has_param(top.params, "rport") and get_param(top.params, "rport") is None
+    if not rport and top.host == host:
+        return
+    params = {k: v for k, v in top.params.items() if k.lower() not in ("received", "rport")}
+    if rport:
+        params["rport"] = str(port)
+    elif has_param(top.params, "rport"):
+        params["rport"] = get_param(top.params, "rport")
+    params["received"] = host
+    top.params = params
+    request.headers.replace_first("Via", ", ".join([top.to_string(), *elements[1:]]))
 
 
 def make_response(

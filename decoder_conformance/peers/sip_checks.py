@@ -89,3 +89,24 @@ def qop_less_answer_problem(authorization: str) -> str | None:
     if "qop=" not in authorization:
         return None
     return f"answered a qop-less challenge with qop: {authorization}"
+
+
+def rport_problem(
+    answer: sip.SipResponse, source: tuple[str, int], *, at_source_port: bool
+) -> str | None:
+    """RFC 3581 §4: a server that sends its answer to the request's source port (it honours
+    `rport`) MUST fill the top Via's rport with that port and add received with the source
+    address, even when it equals the sent-by host. A device that answered at the Via's sent-by
+    port instead does not implement RFC 3581 and has no such duty (None)."""
+    if not at_source_port:
+        return None
+    vias = answer.vias
+    if not vias:
+        return "the answer has no Via"
+    top = vias[0]
+    wrong = []
+    if top.rport != source[1]:
+        wrong.append(f"rport={top.params.get('rport')!r} (expected {source[1]})")
+    if top.received != source[0]:
+        wrong.append(f"received={top.received!r} (expected {source[0]})")
+    return f"top Via {top} has " + " and ".join(wrong) if wrong else None

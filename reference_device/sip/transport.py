@@ -213,6 +213,8 @@ class Transport:
 
     def deliver(self, message: sip.SipMessage, flow: Flow) -> None:
         """Hand a received message to the callback (exceptions are logged, never raised)."""
+        if isinstance(message, sip.SipRequest):
+            sip.stamp_received(message, flow.addr)  # before any answer copies the Via
         try:
             self._on_message(self, message, flow)
         except Exception:

@@ -20,6 +20,7 @@ from decoder_conformance.device.accounts import SipAccount, SipAccounts
 from decoder_conformance.device.client import DeviceClient
 from decoder_conformance.device.status_judge import NOT_A_CALL
 from decoder_conformance.failures import DeviceFailure, NotExercised, harness_check
+from decoder_conformance.peers import sip_checks
 from decoder_conformance.peers.capture import Direction, WireRecord, address_text
 from decoder_conformance.plugin.stash import CaseEvidence
 from wire import sip
@@ -462,3 +463,58 @@ def test_udp_response_goes_to_the_via_port(api, raw_sip, suite_host, transport):
                     f"harness: unexpected datagram at port {via_port}: {data[:80]!r}"
                 )
     _alive_without_call(api, raw_sip.account, "an OPTIONS without rport")
+
+
+@pytest.mark.req("SIP-ROB-VIA-002")
+def test_rport_is_filled_in_where_honoured(api, raw_sip, suite_host, record_property):
+    """RFC 3581 §4: a device that answers a bare-rport request at its source port fills in
+    rport and received (over UDP, and then over TCP too: the duty is transport-independent)."""
+    remote = (raw_sip.account.sip.host, raw_sip.account.sip.port)
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener,
+        _Socket("udp", suite_host, remote, raw_sip.timeout) as source,
+    ):
+        listener.bind((suite_host, 0))
+        via_port = int(listener.getsockname()[1])
+        request = raw_sip.build(
+            Broken(method=sip.METHOD_OPTIONS), (suite_host, via_port), "udp", rport=True
+        )
+        raw_sip._record("TX", "udp", source.local, remote, request.to_bytes())
+        source.send(request.to_bytes())
+        listener.setblocking(False)
+        deadline = time.monotonic() + raw_sip.timeout
+        answer, at_source = None, False
+        while answer is None and time.monotonic() < deadline:
+            got = source.receive(0.05)
+            if got is not None:
+                answer, at_source = got[0], True
+                continue
+            try:
+                answer = listener.recv(65535)
+            except BlockingIOError:
+                continue
+        if answer is None:
+            raise DeviceFailure(
+                f"[{api.req}] expected an answer to an OPTIONS (Via sent-by port {via_port}, "
+                f"rport) at the source port {source.local[1]} or at {via_port} within "
+                f"{raw_sip.timeout} s; observed nothing"
+            )
+        local = source.local if at_source else (suite_host, via_port)
+        parsed = raw_sip._record("RX", "udp", local, remote, answer).message
+        if not isinstance(parsed, sip.SipResponse) or parsed.call_id != request.call_id:
+            raise NotExercised(f"harness: unexpected datagram {answer[:80]!r}")
+    record_property("rfc3581", "honoured" if at_source else "not implemented (sent-by port)")
+    problem = sip_checks.rport_problem(parsed, source.local, at_source_port=at_source)
+    if problem:
+        raise DeviceFailure(f"[{api.req}] UDP answer at the source port: {problem}")
+    if not at_source:
+        return
+    tcp_request, tcp_answer = raw_sip.exchange(Broken(method=sip.METHOD_OPTIONS), "tcp")
+    harness_check(tcp_answer is not None, "the TCP OPTIONS got no answer")
+    assert tcp_answer is not None
+    sent_by = tcp_request.vias[0]
+    problem = sip_checks.rport_problem(
+        tcp_answer, (sent_by.host, sent_by.port or 0), at_source_port=True
+    )
+    if problem:
+        raise DeviceFailure(f"[{api.req}] TCP answer: {problem}")

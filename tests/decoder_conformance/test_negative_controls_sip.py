@@ -157,3 +157,32 @@ def test_qop_in_answer_to_a_qop_less_challenge() -> None:
     with_qop = plain + ', qop=auth, nc=00000001, cnonce="0a4f113b"'
     problem = sip_checks.qop_less_answer_problem(with_qop)
     assert problem is not None and "qop" in problem
+
+
+def _options_answer(via: str) -> sip.SipResponse:
+    parsed = sip.parse(
+        (
+            "SIP/2.0 200 OK\r\n"
+            f"Via: {via}\r\n"
+            "From: <sip:conformance@127.0.0.1>;tag=suite\r\nTo: <sip:d@127.0.0.1>;tag=d\r\n"
+            "Call-ID: nc-rport@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    assert isinstance(parsed, sip.SipResponse)
+    return parsed
+
+
+@pytest.mark.negative_control("SIP-ROB-VIA-002")
+def test_rport_left_bare_is_reported() -> None:
+    source = ("127.0.0.1", 40000)
+    bare = _options_answer("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport")
+    problem = sip_checks.rport_problem(bare, source, at_source_port=True)
+    assert problem is not None and "rport=None" in problem and "received=None" in problem
+    wrong = _options_answer("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=5070")
+    assert sip_checks.rport_problem(wrong, source, at_source_port=True) is not None
+    good = _options_answer(
+        "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=40000;received=127.0.0.1"
+    )
+    assert sip_checks.rport_problem(good, source, at_source_port=True) is None
+    # A device that answered at the sent-by port does not implement RFC 3581: no duty.
+    assert sip_checks.rport_problem(bare, source, at_source_port=False) is None
