@@ -27,8 +27,11 @@ class PytestRun:
     seconds: float
 
 
-def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRun:
-    """Run pytest in a subprocess (so each run gets its own plugin state and reference device)."""
+def run_pytest(
+    *args: str, timeout: float = 300.0, cwd: Path = ROOT, prefix: Iterable[str] = ()
+) -> PytestRun:
+    """Run pytest in a subprocess (so each run gets its own plugin state and reference device);
+    `prefix` wraps the command (a network namespace, a tracer)."""
     import time
 
     env = dict(os.environ)
@@ -36,7 +39,7 @@ def run_pytest(*args: str, timeout: float = 300.0, cwd: Path = ROOT) -> PytestRu
     env.pop("PYTEST_XDIST_WORKER", None)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *CI_ARGS, *args],
+        [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *CI_ARGS, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -1,5 +1,7 @@
 """A slice of the suite, run against the bundled reference decoder inside a network namespace that
-has only `lo`: it must pass, and nothing in it may try to reach beyond loopback.
+has only `lo` and traced with strace: it must pass, and nothing in it may try to reach beyond
+loopback. (The whole suite runs in such a namespace too: the clean run of tests/test_detection.py;
+this slice adds the system-call trace, too slow for the whole suite.)
 
 In such a namespace a connect/sendto to any other address fails at once (ENETUNREACH), and a name
 lookup has no DNS server to reach. Attempts are caught two ways: the reference decoder's log must
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CI_ARGS, ROOT
+from tests.namespace import OUTSIDE, namespace_prefix, outside_signs
 
 SLICE = (
     "suites/api/test_modify.py::test_modify_field_reads_back",
@@ -31,29 +34,7 @@ SLICE = (
     "suites/sip/test_registration.py::test_forbidden_gives_error_403",
     "suites/calls/test_outgoing.py::test_auto_call_invites_sip_out_url",
 )
-#: What a refused lookup or an unreachable destination leaves in the reference decoder's log.
-DEVICE_LOG_SIGNS = re.compile(r"cannot resolve|cannot dial|unreachable|errno 101", re.IGNORECASE)
 NETWORK_CALLS = "connect,sendto,sendmsg,sendmmsg"
-OUTSIDE = "192.0.2.1"  # TEST-NET-1: outside loopback, so unreachable in the namespace
-
-#: Run inside the new namespace: bring lo up (ioctl, so iproute2 is not needed), prove that
-#: OUTSIDE is unreachable from here, then exec the command given.
-ENTER = f"""
-import errno, fcntl, os, socket, struct, sys
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-    asked = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH", b"lo", 0))
-    flags = struct.unpack("16sH", asked[:18])[1]
-    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
-    try:
-        s.sendto(b"x", ("{OUTSIDE}", 9))
-    except OSError as exc:
-        if exc.errno != errno.ENETUNREACH:
-            raise
-    else:
-        sys.exit("namespace is not isolated: a datagram to {OUTSIDE} was sent")
-os.execvp(sys.argv[1], sys.argv[1:])
-"""
 
 SOCKADDR_IN = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([\d.]+)"\)')
 SOCKADDR_IN6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
@@ -71,21 +52,11 @@ def outside_attempts(trace: str) -> list[str]:
 
 
 def _namespace_prefix() -> list[str]:
-    """The unshare command line that gives a loopback-only namespace here, or skip."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        pytest.skip("unshare (util-linux) is not installed: no network namespace to run in")
-    tried = []
-    for prefix in ([unshare, "-n"], [unshare, "-rn"]) if os.geteuid() == 0 else ([unshare, "-rn"],):
-        probe = [*prefix, sys.executable, "-c", ENTER, "true"]
-        done = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode == 0:
-            return prefix
-        tried.append(f"{' '.join(prefix[1:])}: {done.stderr.strip()[-300:]}")
-    pytest.skip(
-        "cannot make a network namespace (needs root, or unprivileged user namespaces): "
-        + "; ".join(tried)
-    )
+    """The command prefix that enters a loopback-only namespace here, or skip."""
+    prefix, why = namespace_prefix()
+    if prefix is None:
+        pytest.skip(why)
+    return prefix
 
 
 def _strace(out: Path) -> list[str]:
@@ -128,7 +99,7 @@ def test_suite_slice_stays_on_loopback_in_a_loopback_only_namespace(tmp_path: Pa
             f"import socket; socket.socket(2, 2).sendto(b'x', ('{OUTSIDE}', 9))",
         ]
         subprocess.run(
-            [*prefix, sys.executable, "-c", ENTER, *strace, *control],
+            [*prefix, *strace, *control],
             capture_output=True,
             timeout=60,
             check=False,
@@ -154,7 +125,7 @@ def test_suite_slice_stays_on_loopback_in_a_loopback_only_namespace(tmp_path: Pa
         *SLICE,
     ]
     done = subprocess.run(
-        [*prefix, sys.executable, "-c", ENTER, *strace, *run],
+        [*prefix, *strace, *run],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -168,14 +139,8 @@ def test_suite_slice_stays_on_loopback_in_a_loopback_only_namespace(tmp_path: Pa
     assert passed and int(passed.group(1)) >= len(SLICE), (
         f"expected >= {len(SLICE)} passed:\n{output[-2000:]}"
     )
-    logs = sorted(basetemp.rglob("*.device.log"))
-    assert logs, f"no reference decoder log under {basetemp}: did the slice start one?"
-    signs = [
-        f"{log.name}: {line}"
-        for log in logs
-        for line in log.read_text("utf-8", errors="replace").splitlines()
-        if DEVICE_LOG_SIGNS.search(line)
-    ]
+    assert any(basetemp.rglob("*.device.log")), f"no reference decoder log under {basetemp}"
+    signs = outside_signs(basetemp)
     assert not signs, "the reference decoder tried to resolve or reach outside:\n" + "\n".join(
         signs
     )
