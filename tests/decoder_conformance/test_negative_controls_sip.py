@@ -25,12 +25,14 @@ def _listed(req: str, reading: str | None) -> str:
     return requirement.reading(reading).name
 
 
-def _response(tag: str | None) -> sip.SipResponse:
+def _response(
+    tag: str | None, via: str = "SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-nc-opt"
+) -> sip.SipResponse:
     to = "To: <sip:127.0.0.1:5060>" + (f";tag={tag}" if tag else "")
     parsed = sip.parse(
         (
             "SIP/2.0 200 OK\r\n"
-            "Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-nc-opt\r\n"
+            f"Via: {via}\r\n"
             "From: <sip:conformance@127.0.0.1:40000>;tag=suite\r\n"
             f"{to}\r\n"
             "Call-ID: nc-options@127.0.0.1\r\n"
@@ -159,29 +161,16 @@ def test_qop_in_answer_to_a_qop_less_challenge() -> None:
     assert problem is not None and "qop" in problem
 
 
-def _options_answer(via: str) -> sip.SipResponse:
-    parsed = sip.parse(
-        (
-            "SIP/2.0 200 OK\r\n"
-            f"Via: {via}\r\n"
-            "From: <sip:conformance@127.0.0.1>;tag=suite\r\nTo: <sip:d@127.0.0.1>;tag=d\r\n"
-            "Call-ID: nc-rport@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        ).encode()
-    )
-    assert isinstance(parsed, sip.SipResponse)
-    return parsed
-
-
 @pytest.mark.negative_control("SIP-ROB-VIA-002")
 def test_rport_left_bare_is_reported() -> None:
     source = ("127.0.0.1", 40000)
-    bare = _options_answer("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport")
+    bare = _response("d", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport")
     problem = sip_checks.rport_problem(bare, source, at_source_port=True)
     assert problem is not None and "rport=None" in problem and "received=None" in problem
-    wrong = _options_answer("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=5070")
+    wrong = _response("d", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=5070")
     assert sip_checks.rport_problem(wrong, source, at_source_port=True) is not None
-    good = _options_answer(
-        "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=40000;received=127.0.0.1"
+    good = _response(
+        "d", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKx;rport=40000;received=127.0.0.1"
     )
     assert sip_checks.rport_problem(good, source, at_source_port=True) is None
     # A device that answered at the sent-by port does not implement RFC 3581: no duty.
