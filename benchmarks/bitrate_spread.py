@@ -35,7 +35,8 @@ from pathlib import Path
 from statistics import median, quantiles
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# As a script, benchmarks/ is sys.path[0] and its http.py would shadow the standard library's.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks")]
 
 from benchmarks.media import Call, end_call, place_call  # noqa: E402
 from decoder_conformance.contract.catalogue import Catalogue  # noqa: E402

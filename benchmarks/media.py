@@ -48,7 +48,8 @@ from statistics import mean
 import av
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# As a script, benchmarks/ is sys.path[0] and its http.py would shadow the standard library's.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks")]
 
 from decoder_conformance.contract.catalogue import Catalogue  # noqa: E402
 from decoder_conformance.device.accounts import DeviceSip, SipAccount, device_sip_address  # noqa: E402

@@ -1,4 +1,9 @@
-"""Login tokens: issued by users/login.json, required by every endpoint when credentials are set."""
+"""Login tokens: issued by users/login.json, required by every endpoint when credentials are set.
+
+Tokens live in memory only: neither the page nor the login chapter defines a lifetime or a
+logout, so a token expires when the process that issued it stops (a restart), or when MAX_TOKENS
+newer ones push it out (SIP-API-LOGIN-005).
+"""
 
 import hmac
 import secrets

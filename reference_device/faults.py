@@ -81,6 +81,14 @@ class Fault(StrEnum):
     MISSING_HEADER_ACCEPTED = "missing_header_accepted"
     DUPLICATE_HEADER_ACCEPTED = "duplicate_header_accepted"
     BINDS_ACCEPT_MULTICAST = "binds_accept_multicast"
+    EXTENSION_ENUMERABLE = "extension_enumerable"
+    UNACKED_CALL_HOLDS_SLOT = "unacked_call_holds_slot"
+    CONCURRENT_WRITE_LOST = "concurrent_write_lost"
+    MODIFY_FORGETS_CALLS = "modify_forgets_calls"
+    BYE_LEAKS_OLDER_CALL = "bye_leaks_older_call"
+    UNSUPPORTED_LISTS_FIRST_ONLY = "unsupported_lists_first_only"
+    UNTYPED_BODY_ACCEPTED = "untyped_body_accepted"
+    BUSY_WRITE_REFUSED = "busy_write_refused"
 
 
 class Area(StrEnum):
@@ -566,6 +574,73 @@ FAULTS: Final[Mapping[Fault, FaultInfo]] = MappingProxyType(
             Area.API,
             ("SIP-API-SBIND-005",),
             ("suites/api/test_binds.py::test_non_unicast_binds_refused",),
+        ),
+        Fault.EXTENSION_ENUMERABLE: FaultInfo(
+            "an INVITE to an extension no account has gets 404 while a configured one refuses "
+            "the same (audio-only) offer with 488, so svwar lists every configured extension",
+            Area.SIP,
+            ("SIP-SEC-ENUM-001",),
+            ("suites/security/test_svwar.py",),
+        ),
+        Fault.UNACKED_CALL_HOLDS_SLOT: FaultInfo(
+            "an incoming call answered 200 and never ACKed keeps its allow_in_num slot until "
+            "64*T1, so one scanner INVITE locks a legitimate caller out (486) for that long",
+            Area.CALLS,
+            ("SIP-SEC-LOCK-001",),
+            ("suites/security/test_lockout.py",),
+        ),
+        Fault.CONCURRENT_WRITE_LOST: FaultInfo(
+            "writes build on the state last written to disk instead of the newest accepted one, "
+            "so of concurrent writes that share one group commit only the last survives: "
+            "acknowledged adds vanish from list.json",
+            Area.API,
+            ("SIP-LOAD-API-001",),
+            ("suites/load/test_api_load.py::test_no_account_is_lost_or_duplicated_under_load",),
+        ),
+        Fault.MODIFY_FORGETS_CALLS: FaultInfo(
+            "modify.json of an account with a call (ringing or up) rebuilds its user agent's "
+            "call table: the call goes on at the caller, but status.json shows no call, "
+            "answer.json and hangup.json answer 1211 and the caller's BYE gets 481 (only a "
+            "sequence exposes it: configure, a call, then any modify.json)",
+            Area.API,
+            ("LOCAL-API-STATE-001",),
+            ("suites/api/test_stateful.py",),
+        ),
+        Fault.BYE_LEAKS_OLDER_CALL: FaultInfo(
+            "the caller's BYE is matched only to the account's newest call: a BYE for an older "
+            "one of several concurrent calls is answered 200 but the call is kept, so its dialog "
+            "and its allow_in_num slot leak (one call at a time never shows it)",
+            Area.CALLS,
+            ("SIP-LOAD-STORM-001", "SIP-LOAD-STORM-003"),
+            (
+                "suites/load/test_call_storm.py::test_call_storm_is_handled_per_policy",
+                "suites/load/test_call_storm.py::test_nothing_is_left_open_after_the_storm",
+            ),
+        ),
+        Fault.UNSUPPORTED_LISTS_FIRST_ONLY: FaultInfo(
+            "a Require naming several option tags the device lacks is refused with 420, but its "
+            "Unsupported lists only the first of them (one unknown tag never shows it)",
+            Area.SIP,
+            ("SIP-ROB-MALF-REQUIRE-001",),
+            ("suites/robustness/test_malformed.py::test_unknown_required_options_get_420",),
+        ),
+        Fault.UNTYPED_BODY_ACCEPTED: FaultInfo(
+            "a request whose non-empty body has no Content-Type is processed (an INVITE with an "
+            "untyped SDP sets up a call) instead of refused with 400 or 415",
+            Area.SIP,
+            ("SIP-ROB-MALF-CTYPE-001",),
+            ("suites/robustness/test_malformed.py::test_unknown_bodies_get_415",),
+        ),
+        Fault.BUSY_WRITE_REFUSED: FaultInfo(
+            "a write arriving while the state file is being written is refused with HTTP 503 "
+            "and a plain-text 'busy' body instead of waiting for the next group commit (one "
+            "client at a time never meets it)",
+            Area.API,
+            ("SIP-LOAD-API-002",),
+            (
+                "suites/load/test_api_load.py::"
+                "test_every_request_under_load_gets_an_envelope_with_a_catalogue_code",
+            ),
         ),
     }
 )

@@ -1,6 +1,9 @@
 """One handler per endpoint. Each validates everything first, then applies to a snapshot,
-then commits (persists) it, then answers; a refused request changes nothing."""
+then commits it, then hands the SIP layer its part; a refused request changes nothing. The
+HTTP layer answers a write once its commit is on disk (store.py); should that write fail, each
+commit's undo takes the SIP layer back and the state returns to what the disk holds."""
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
@@ -38,6 +41,8 @@ Endpoint = Callable[[Params], Payload]
 Check = Callable[[str], object]
 
 DEFAULT_MAX_ACCOUNTS: Final = 32
+
+log = logging.getLogger(__name__)
 # The list table's spelling of the sip type (ssip_type: refused unless read as an alias).
 SSIP: Final = "Ssip"
 
@@ -117,6 +122,15 @@ class Api:
         self._stale_auto_answer: dict[int, bool] = {}
         # call_settings_views=independent: account.json's own call options, per account
         self._own_call_options: dict[int, CallSettings] = {}
+        # Readings status.json and list.json ask on every request, looked up once.
+        self._reading_created_on_add = self.readings.follows(Point.CREATED_MEANING, "on_add")
+        self._reading_register_off = self.readings.follows(
+            Point.REGISTER_STATUS_UNCONFIGURED, "off"
+        )
+        # status.json's last answer per account, with what it was made of
+        self._statuses: dict[int, tuple[tuple[object, ...], Payload]] = {}
+        # list.json's last answer: (state, transports open per account, payload)
+        self._listed: tuple[State, tuple[bool, ...], Payload] | None = None
 
     def endpoints(self) -> dict[str, Endpoint]:
         """Route path (below /api) -> handler."""
@@ -199,7 +213,7 @@ class Api:
 
     @property
     def _created_on_add(self) -> bool:
-        return self.readings.follows(Point.CREATED_MEANING, "on_add")
+        return self._reading_created_on_add
 
     def _new_id(self, state: State) -> int:
         if self.faults.on(Fault.ID_REUSED):
@@ -209,19 +223,28 @@ class Api:
     # -- account life cycle --------------------------------------------------------------------
 
     def list_accounts(self, params: Params) -> Payload:
-        """list.json: every account, sorted by id."""
-        accounts = sorted(self.store.state.accounts.values(), key=lambda a: a.id)
+        """list.json: every account, sorted by id. The same payload object is answered again
+        while the state and the open transports are the same (so it is encoded once)."""
+        state = self.store.state
+        accounts = state.accounts
+        opened = tuple(self._transport_open(i) for i in accounts)
+        cached = self._listed
+        if cached is not None and cached[0] is state and cached[1] == opened:
+            return cached[2]
         id_as_string = self.readings.follows(Point.ID_TYPE, "decimal_string")
+        created_on_add = self._created_on_add
         entries = [
             list_entry(
-                a,
-                self._transport_open(a.id),
-                created_on_add=self._created_on_add,
+                accounts[i],
+                self._transport_open(i),
+                created_on_add=created_on_add,
                 id_as_string=id_as_string,
             )
-            for a in accounts
+            for i in sorted(accounts)
         ]
-        return {"data": entries}
+        payload: Payload = {"data": entries}
+        self._listed = (state, opened, payload)
+        return payload
 
     def add(self, params: Params) -> Payload:
         """add.json: a new account with a never-reused id; the answer carries no id."""
@@ -235,17 +258,18 @@ class Api:
         if len(state.accounts) >= self.max_accounts:
             raise ApiError(ErrorCode.LIMIT_REACHED)
         new_id = self._new_id(state)
-        state.accounts[new_id] = Account(id=new_id, name=name, type=account_type)
+        account = state.accounts[new_id] = Account(id=new_id, name=name, type=account_type)
         state.next_id = max(state.next_id, new_id + 1)
-        self.store.commit(state)
+        self.store.commit(state, undo=lambda: self._forget(new_id))
         if self.sip is not None:
-            self.sip.configure(state.accounts[new_id], None)
+            self.sip.configure(account, None)
         return {}
 
     def modify(self, params: Params) -> Payload:
         """modify.json: change only the given fields; any bad field refuses the whole request."""
         state = self.store.snapshot()
-        account = self._lookup(state, params)
+        previous = self._lookup(state, params)
+        account = self.store.editable(state, previous.id)
 
         def check_name(raw: str) -> str:
             name = v.parse_name(raw, ErrorCode.BAD_VALUE)
@@ -266,12 +290,7 @@ class Api:
         assert isinstance(new_address, str)
         transport = self._transport_for(account, new_address)
         _apply(account, changes)
-        try:
-            self.store.commit(state)
-        except BaseException:
-            if self.sip is not None:
-                self.sip.collect()  # closes a transport just opened for this change
-            raise
+        self.store.commit(state, undo=self._restore(previous))
         if self.sip is not None:
             self.sip.configure(account, transport)
         if error is not None:  # only reached under partial_modify
@@ -285,13 +304,42 @@ class Api:
         if self.faults.on(Fault.REMOVE_KEEPS_LISTED):
             return {}
         del state.accounts[account.id]
-        self.store.commit(state)
-        if self.sip is not None:  # unregister and hang up in the background
-            self.sip.remove(account.id)
-        self._runtime.pop(account.id, None)
-        self._stale_auto_answer.pop(account.id, None)
-        self._own_call_options.pop(account.id, None)
+        self.store.commit(state, undo=self._restore(account))
+        self._forget(account.id)
         return {}
+
+    def _forget(self, account_id: int) -> None:
+        """Drop an account's user agent (unregister and hang up in the background) and what
+        the API keeps of it."""
+        if self.sip is not None:
+            self.sip.remove(account_id)
+        self._runtime.pop(account_id, None)
+        self._stale_auto_answer.pop(account_id, None)
+        self._own_call_options.pop(account_id, None)
+        self._statuses.pop(account_id, None)
+
+    def _restore(
+        self, previous: Account, *, call_settings_changed: bool = False
+    ) -> Callable[[], None]:
+        """The undo of a write of `previous`'s account that did not reach the disk: its user
+        agent configured as `previous` again, on the transport it had (reopened if closed)."""
+        sip = self.sip
+        if sip is None:
+            return lambda: None
+        had = sip.current_transport(previous.id)
+
+        def undo() -> None:
+            transport = had if had in sip.transports.values() else None
+            if transport is None and previous.local_address:
+                try:
+                    transport = sip.transport_for(previous.local_address)
+                except OSError:
+                    log.warning(
+                        "account %d: %s cannot be reopened", previous.id, previous.local_address
+                    )
+            sip.configure(previous, transport, call_settings_changed=call_settings_changed)
+
+        return undo
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -304,15 +352,32 @@ class Api:
         status = account_status(
             account, self._transport_open(account.id), created_on_add=self._created_on_add
         )
-        view = status_view(status, self._runtime_of(account.id))
+        runtime = self._runtime_of(account.id)
+        # Everything the view below is made of (the readings are fixed per process): while it
+        # is unchanged the same payload object is answered, and the HTTP layer does not encode
+        # it again.
+        key = (
+            account,
+            status,
+            runtime.register.state,
+            runtime.register_extra_info,
+            runtime.call.state,
+            runtime.bitrate_kbps,
+        )
+        last = self._statuses.get(account.id)
+        if last is not None and last[0] == key:
+            return last[1]
+        view = status_view(status, runtime)
         register = view[1]
         if (
             not account.register_server
+            and self._reading_register_off
             and register["state"] == RegisterStatus.IDLE
-            and self.readings.follows(Point.REGISTER_STATUS_UNCONFIGURED, "off")
         ):
             register["state"] = RegisterStatus.OFF.value
-        return {"data": view}
+        payload: Payload = {"data": view}
+        self._statuses[account.id] = (key, payload)
+        return payload
 
     def account(self, params: Params) -> Payload:
         """account.json: the account's configuration and its view of the call settings."""
@@ -350,7 +415,8 @@ class Api:
         """modify_call_cfg.json: change the given call settings; `type` is accepted and ignored
         (applied to the account under mcfg_type_param=applied)."""
         state = self.store.snapshot()
-        account = self._lookup(state, params)
+        previous = self._lookup(state, params)
+        account = self.store.editable(state, previous.id)
         fields = CALL_FIELDS
         if self.faults.on(Fault.BUFFER_UPPER_BOUND_OFF_BY_ONE):
             # The fault: the buffer's last number is checked against max + 1.
@@ -368,7 +434,7 @@ class Api:
             # account.json's options keep what they showed before the first call_cfg write
             self._own_call_options.setdefault(account.id, replace(account.call))
         _apply(account.call, changes)
-        self.store.commit(state)
+        self.store.commit(state, undo=self._restore(previous, call_settings_changed=True))
         if self.sip is not None:
             transport = self.sip.current_transport(account.id)
             self.sip.configure(account, transport, call_settings_changed=True)
@@ -438,9 +504,18 @@ class Api:
             except OSError as exc:
                 raise ApiError(ErrorCode.BIND_FAILED, str(exc)) from exc
         state = self.store.snapshot()
+        before = [v.bind_address(b) for b in state.binds]
         state.binds = binds
-        self.store.commit(state)
+        self.store.commit(state, undo=lambda: self._rebind(before))
         return {}
+
+    def _rebind(self, binds: list[str]) -> None:
+        """The undo of a set_binds.json that did not reach the disk: the binds before it."""
+        if self.sip is not None:
+            try:
+                self.sip.set_binds(binds)
+            except OSError as exc:
+                log.warning("the binds before a failed write cannot be reopened: %s", exc)
 
     def answer(self, params: Params) -> Payload:
         """answer.json: 200 to the ringing incoming call; 1211 when none rings. `dir` may be

@@ -1,22 +1,37 @@
-"""Atomic persistence of the device state in DIR/state.json.
+"""Atomic persistence of the device state in DIR/state.json, with group commit.
 
-Each commit writes state.json.tmp, flushes and fsyncs it, renames it over state.json and fsyncs
-the directory, so a SIGKILL at any moment leaves the old or the new state, never a torn file.
+Each write of the file writes state.json.tmp, flushes and fsyncs it, renames it over state.json
+and fsyncs the directory, so a SIGKILL at any moment leaves the old or the new state, never a
+torn file.
+
+Under the HTTP API (`group_commit` on) a commit does not write on the event loop: the new state
+becomes current at once (later requests build on it), and one worker thread writes the newest
+state; every commit made while a write was under way is carried by the next write together
+(group commit: one write, fsync and rename for all of them). A commit's `durable()` waits until
+a write that holds it has reached the disk, and the API answers only then, so an acknowledged
+write survives kill -9. If a write fails, the state goes back to what the file holds and every
+commit not yet on disk fails with the error (the requests carrying them answer 500). Without
+group commit (no event loop: tools, tests) a commit writes before it returns.
 
 Four faults live here, each a configuration kept in memory only and so lost on a restart:
 call_cfg_not_persisted (the file keeps every account's call settings as added),
 rename_not_persisted (the file keeps every account's name as added),
 binds_not_persisted (the file keeps the binds the process started with) and
-id_counter_not_persisted (the next id is recomputed from the highest id on load).
+id_counter_not_persisted (the next id is recomputed from the highest id on load). A fifth,
+concurrent_write_lost, hands writers the last state written to disk instead of the newest
+accepted one, so of the commits waiting for one write only the last survives.
 """
 
+import asyncio
 import copy
 import dataclasses
 import json
 import logging
 import os
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,6 +41,7 @@ from reference_device.model import Account, AccountType, CallSettings, State
 STATE_FILE: Final = "state.json"
 TMP_SUFFIX: Final = ".tmp"
 FORMAT_VERSION: Final = 1
+LOST_KEPT: Final = 1024  # failed commits remembered for a late `durable()` call
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +130,40 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)  # make the rename itself durable
 
 
+@dataclass
+class _Pending:
+    """A commit waiting for a write to reach the disk, and what undoes its side effects if the
+    write fails."""
+
+    version: int
+    done: asyncio.Future[None]
+    undo: Callable[[], None] | None
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A failed commit whose request went away must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
 class Store:
     """The current state and its file. Readers use `state`; writers commit a modified snapshot."""
 
     def __init__(self, path: Path, state: State, faults: Faults | None = None) -> None:
         self.path = path
-        self._state = state
+        self._state = state  # the newest accepted state (what readers see, writers build on)
+        self._durable = state  # what the file holds
         self.faults = faults if faults is not None else Faults()
+        #: Commits wait for a worker thread's write (set by the HTTP app); off: write at once.
+        self.group_commit = False
+        self._version = 0  # commits accepted so far
+        self._durable_version = 0  # commits on disk so far
+        self._queue: list[_Pending] = []  # accepted since the current write started
+        self._waiting: dict[int, _Pending] = {}
+        self._lost: dict[int, BaseException] = {}  # the last failed commits, by version
+        self._writer: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lines: dict[int, tuple[Account, bytes]] = {}  # account id -> (account, its line)
         # What the file holds of what the faults keep in memory only.
         self._persisted_binds = list(state.binds)
         self._persisted_calls = {i: copy.deepcopy(a.call) for i, a in state.accounts.items()}
@@ -155,18 +198,145 @@ class Store:
 
     @property
     def state(self) -> State:
-        """The committed state; do not mutate it (take a snapshot instead)."""
+        """The newest accepted state; do not mutate it (take a snapshot instead)."""
         return self._state
 
-    def snapshot(self) -> State:
-        """A private deep copy to validate and modify before committing."""
-        return copy.deepcopy(self._state)
+    @property
+    def busy(self) -> bool:
+        """Whether a write of the file is under way (only the busy_write_refused fault asks)."""
+        return self._writer is not None
 
-    def commit(self, new_state: State) -> None:
-        """Persist `new_state`, then make it current; if persisting fails nothing changes."""
-        data = json.dumps(encode_state(self._as_persisted(new_state)), indent=1, sort_keys=True)
-        write_atomic(self.path, data.encode() + b"\n")
+    @property
+    def version(self) -> int:
+        """How many commits were accepted; a request that changed it waits for `durable`."""
+        return self._version
+
+    def snapshot(self) -> State:
+        """A private copy to change and commit: its own account table and binds list, sharing
+        the accounts themselves; `editable()` gives an account that may be changed."""
+        base = self._state
+        if self.faults.on(Fault.CONCURRENT_WRITE_LOST):
+            base = self._durable  # the fault: commits still waiting for the disk are left out
+        return State(next_id=base.next_id, accounts=dict(base.accounts), binds=list(base.binds))
+
+    @staticmethod
+    def editable(state: State, account_id: int) -> Account:
+        """The account `account_id` of a snapshot, replaced by a private copy to change."""
+        # Every field but `call` is immutable (str, int, enum): two shallow copies suffice.
+        account = dataclasses.replace(state.accounts[account_id])
+        account.call = dataclasses.replace(account.call)
+        state.accounts[account_id] = account
+        return account
+
+    def commit(self, new_state: State, undo: Callable[[], None] | None = None) -> None:
+        """Make `new_state` current; `undo` takes back what the caller does next (its side
+        effects, e.g. on the SIP layer) should writing it fail.
+
+        Without group commit (or outside an event loop) it is written before this returns,
+        and if writing fails nothing changes and the OSError propagates (`undo` is not run:
+        the caller has done nothing yet). With group commit it is current at once and written
+        by the worker thread: await `durable(version)`.
+        """
+        loop = _running_loop() if self.group_commit else None
+        if loop is None:
+            self._write(new_state)
+            self._state = self._durable = new_state
+            self._version += 1
+            self._durable_version = self._version
+            return
         self._state = new_state
+        self._version += 1
+        pending = _Pending(self._version, loop.create_future(), undo)
+        pending.done.add_done_callback(_retrieve)
+        self._queue.append(pending)
+        self._waiting[pending.version] = pending
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_queued())
+
+    async def durable(self, version: int) -> None:
+        """Return once commit `version` is on disk; raise the OSError if writing it failed
+        (the state is then back to what the file holds, the commits' undos run)."""
+        if version > self._version:
+            raise ValueError(f"commit {version} was never made (last {self._version})")
+        pending = self._waiting.get(version)
+        if pending is not None:
+            # A request cancelled while waiting must not cancel the commit others share.
+            await asyncio.shield(pending.done)
+        elif version in self._lost:
+            raise self._lost[version]
+
+    async def _write_queued(self) -> None:
+        """Write the newest state until no commit waits; one write per group of commits."""
+        loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
+                state = self._state
+                try:
+                    await loop.run_in_executor(self._executor, self._write, state)
+                except Exception as exc:
+                    # Commits made since were built on the lost ones: none of them stands.
+                    failed, self._queue = group + self._queue, []
+                    log.error(
+                        "writing %s failed; %d commit(s) lost: %s", self.path, len(failed), exc
+                    )
+                    self._state = self._durable
+                    # The newest first: each undo takes its side effects back to the state the
+                    # commit before it had made.
+                    for pending in reversed(failed):
+                        self._undo(pending)
+                    for pending in failed:
+                        self._settle(pending, exc)
+                    continue
+                self._durable, self._durable_version = state, group[-1].version
+                for pending in group:
+                    self._settle(pending, None)
+        finally:
+            self._writer = None
+
+    @staticmethod
+    def _undo(pending: _Pending) -> None:
+        try:
+            if pending.undo is not None:
+                pending.undo()
+        except Exception:  # one undo failing must not keep the others from running
+            log.exception("undoing commit %d failed", pending.version)
+
+    def _settle(self, pending: _Pending, error: BaseException | None) -> None:
+        """Answer the commit's waiters: on disk (`error` None) or lost with `error`."""
+        del self._waiting[pending.version]
+        if error is not None:
+            self._lost[pending.version] = error
+            while len(self._lost) > LOST_KEPT:
+                del self._lost[next(iter(self._lost))]
+        if not pending.done.done():
+            if error is None:
+                pending.done.set_result(None)
+            else:
+                pending.done.set_exception(error)
+
+    def _write(self, state: State) -> None:
+        """Write `state` to the file (in the worker thread under group commit)."""
+        write_atomic(self.path, self._encode(self._as_persisted(state)))
+
+    def _encode(self, state: State) -> bytes:
+        """The file's bytes: one line per account, each encoded once per account object."""
+        lines = []
+        for account_id in sorted(state.accounts):
+            account = state.accounts[account_id]
+            cached = self._lines.get(account_id)
+            if cached is None or cached[0] is not account:
+                line = json.dumps(dataclasses.asdict(account), sort_keys=True).encode()
+                cached = self._lines[account_id] = (account, line)
+            lines.append(cached[1])
+        for gone in self._lines.keys() - state.accounts.keys():
+            del self._lines[gone]
+        head = {"version": FORMAT_VERSION, "next_id": state.next_id, "binds": list(state.binds)}
+        opening = json.dumps(head, sort_keys=True)[:-1].encode() + b', "accounts": ['
+        body = b",\n".join(lines)
+        return opening + (b"\n" + body + b"\n" if lines else b"") + b"]}\n"
 
     def _as_persisted(self, new_state: State) -> State:
         """`new_state` as written to the file: itself, unless a fault keeps part of it in memory."""
@@ -187,3 +357,10 @@ class Store:
             for account_id, account in written.accounts.items():
                 account.name = self._persisted_names.setdefault(account_id, account.name)
         return written
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

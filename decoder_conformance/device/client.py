@@ -261,6 +261,9 @@ class DeviceClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"device URL must be http(s)://host[:port]/path, got {self.api_url!r}")
         self._netloc = parts.netloc
+        # Straight to the device on one keep-alive connection: no proxy or .netrc from the
+        # environment (a proxy would be another host), and no per-request environment lookup.
+        self.session.trust_env = False
 
     # -- transport -------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 
 from reference_device.faults import Fault, Faults
@@ -92,12 +92,16 @@ class Counters:
     waiting_keyframe: int = 0
     decoder_overrun: int = 0
 
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, in field order (dataclasses.asdict deep-copies: 10x slower)."""
+        return dict(vars(self))
+
 
 def empty_view(call: str = "none") -> MediaView:
     """media.json's data when the account has had no call."""
     return {
         "call": call,
-        **asdict(Counters()),
+        **Counters().as_dict(),
         "bitrate_kbps": 0,
         "frames_decoded": 0,
         "width": 0,
@@ -373,7 +377,7 @@ class MediaSession:
         )
         return {
             "call": call,
-            **asdict(self.counters),
+            **self.counters.as_dict(),
             "bitrate_kbps": round(self.meter.kbps()) if call == "active" else 0,
             "frames_decoded": frames.frames_decoded + self._counted_twice,
             "width": frames.width,
@@ -401,4 +405,7 @@ class MediaSession:
         self._final = self._view("ended")
         if self._decoder is not None:
             self._decoders.release(self._decoder)
-        log.info("%s: media ended: %s", self.name, self._final)
+        if any(self.counters.as_dict().values()):
+            log.info("%s: media ended: %s", self.name, self._final)
+        else:  # a call that got no media (a load test's): a short line, not a record per call
+            log.debug("%s: media ended, nothing received", self.name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
@@ -34,7 +35,12 @@ from reference_device.media.session import MediaSession, MediaView, empty_view
 from reference_device.model import Account, AccountType
 from reference_device.readings import Point, Readings
 from reference_device.sip import names
-from reference_device.sip.calls import Call, CallState, InviteCredentials
+from reference_device.sip.calls import (
+    UNACKED_SLOT_HOLD_T1,
+    Call,
+    CallState,
+    InviteCredentials,
+)
 from reference_device.sip.dialog import LocalContact
 from reference_device.sip.registration import (
     RegisterSettings,
@@ -170,6 +176,9 @@ class Agent:
         self._transport = transport
         if call_settings_changed:
             self._dial_suppressed = False
+        elif self.faults.on(Fault.MODIFY_FORGETS_CALLS):
+            # The fault: a reconfiguration rebuilds the call table; the calls go on, unseen.
+            self.calls = []
         self._sync_registration()
         self._update_dialer()
         self._project()
@@ -357,6 +366,8 @@ class Agent:
 
     def bitrate_kbps(self) -> int:
         """status.json `bitrate`: the established call's meter in kbit/s; 0 without one."""
+        if not self.calls and not self.faults.on(Fault.BITRATE_STUCK_AFTER_BYE):
+            return 0  # no call to meter: the common status.json read stays cheap
         call = self._established()
         if call is not None and call.media is not None:
             kbps = call.media.session.bitrate_kbps()
@@ -415,6 +426,13 @@ class Agent:
         single = self.readings.follows(Point.ALLOW_IN_NUM_LIMIT, "single_per_policy")
         capped = single or self.faults.on(Fault.ALLOW_IN_NUM_CAPPED_AT_ONE)
         limit = 1 if capped else settings.allow_in_num
+        if len(active) >= limit and not self.faults.on(Fault.UNACKED_CALL_HOLDS_SLOT):
+            # A call whose 2xx waited too long for its ACK yields its slot (give_up_slot); the
+            # unacked_call_holds_slot fault keeps it for 64*T1.
+            now, hold = time.monotonic(), UNACKED_SLOT_HOLD_T1 * self.timers.t1
+            for stale in [c for c in active if c.unacked_for(now) > hold]:
+                stale.give_up_slot()
+            active = [c for c in active if c.counts]
         if len(active) >= limit:
             # policy_3_meaning=undocumented: policy 3 keeps the current call, as 1 does
             keeps = settings.policy == 3 and self.readings.follows(

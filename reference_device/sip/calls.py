@@ -65,6 +65,11 @@ log = logging.getLogger(__name__)
 ALLOW: Final = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 SDP_TYPE: Final = "application/sdp"
 RENUMBERED_PT: Final = 96
+#: T1s an incoming call's 2xx may wait for its ACK and still keep its allow_in_num slot against
+#: a new INVITE (2xx sent at 0, retransmitted at T1, 3*T1, 7*T1: four chances to ACK). Past it a
+#: new caller takes the slot (Call.give_up_slot), so one scanner INVITE that is answered and
+#: never ACKed does not lock an auto-answer account for 64*T1 (SIP-SEC-LOCK-001).
+UNACKED_SLOT_HOLD_T1: Final = 8
 #: What the ip_1000 reading of bitrate_definition meters per packet besides the RTP payload:
 #: the RTP fixed header (12), UDP (8) and IPv4 (20) headers.
 IP_RTP_HEADERS: Final = 40
@@ -233,6 +238,43 @@ def renumber(answer: sdp.SessionDescription, payload_type: int) -> None:
             )
 
 
+def unusable_offer_code(readings: Readings) -> int:
+    """488, or 415 when the process follows reject_other_final (unacceptable_offer, or the
+    same behaviour seen by SIPp: unacceptable_offer_sipp)."""
+    if readings.follows(Point.UNACCEPTABLE_OFFER, "reject_other_final") or readings.follows(
+        Point.UNACCEPTABLE_OFFER_SIPP, "reject_other_final"
+    ):
+        return 415
+    return 488
+
+
+def unknown_user_refusal(
+    request: sip.SipRequest, readings: Readings, faults: Faults
+) -> sip.SipResponse:
+    """The answer to an INVITE whose Request-URI user is no account on the bind.
+
+    An offer an account could not take (no usable H.264 video) gets what an account answers it
+    (488, or 415 under the unacceptable_offer reading reject_other_final), shaped like an
+    account's answer (User-Agent, a To tag); any other INVITE gets 404 (RFC 3261 §8.2.2.1). So a
+    scanner's INVITE (svwar: an audio-only offer) cannot tell configured extensions from others
+    by the answer (SIP-SEC-ENUM-001); an INVITE the device could take still learns it, but then
+    the call itself would. The extension_enumerable fault answers 404 whatever the offer.
+    """
+    code = 404
+    if request.body and not faults.on(Fault.EXTENSION_ENUMERABLE):
+        description = _parse_sdp(request.body)
+        try:
+            if description is not None:
+                _check_media_transport(_remote_media(description))
+        except sdp.SdpNegotiationError:
+            code = unusable_offer_code(readings)
+        else:
+            code = 488 if description is None else 404
+    response = sip.make_response(request, code, to_tag=sip.new_tag())
+    response.headers.add("User-Agent", USER_AGENT)
+    return response
+
+
 class Call:
     """One call of one account."""
 
@@ -247,6 +289,8 @@ class Call:
         self.created = time.monotonic()
         self.on_hold = False
         self.local_hangup = False
+        self.answered_at: float | None = None  # when our 2xx to the initial INVITE went out
+        self.slot_given_up = False  # see give_up_slot()
         self.ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.established: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._session_id = str(1 + secrets.randbelow(2**31))
@@ -284,8 +328,25 @@ class Call:
 
     @property
     def counts(self) -> bool:
-        """Counts against allow_in_num: alive and not being torn down."""
-        return self.live and self.state not in (S.TERMINATING, S.CANCELLING)
+        """Counts against allow_in_num: alive, not being torn down, slot not given up."""
+        return (
+            self.live and self.state not in (S.TERMINATING, S.CANCELLING) and not self.slot_given_up
+        )
+
+    def unacked_for(self, now: float) -> float:
+        """Seconds our 2xx to the initial INVITE has waited for its ACK (0 when not waiting)."""
+        if self.state is not S.ANSWERED or self.answered_at is None:
+            return 0.0
+        return now - self.answered_at
+
+    def give_up_slot(self) -> None:
+        """Stop counting against allow_in_num: our 2xx has waited too long for its ACK and a new
+        caller wants the slot. The 2xx is still retransmitted (RFC 3261 §13.3.1.4) and no BYE
+        goes out before its ACK or the 64*T1 timeout (§15: the callee MUST NOT send BYE on a
+        confirmed dialog before either); an ACK that still comes confirms the call, which is
+        then ended with BYE at once (the slot is taken)."""
+        log.info("call %s: 2xx un-ACKed; its slot goes to a new caller", self.call_id)
+        self.slot_given_up = True
 
     def _transition(self, to: CallState) -> None:
         if to not in _MOVES.get(self.state, frozenset()):
@@ -387,14 +448,7 @@ class Call:
         return None
 
     def _unusable_offer_code(self) -> int:
-        """488, or 415 when the process follows reject_other_final (unacceptable_offer, or the
-        same behaviour seen by SIPp: unacceptable_offer_sipp)."""
-        readings = self.owner.readings
-        if readings.follows(Point.UNACCEPTABLE_OFFER, "reject_other_final") or readings.follows(
-            Point.UNACCEPTABLE_OFFER_SIPP, "reject_other_final"
-        ):
-            return 415
-        return 488
+        return unusable_offer_code(self.owner.readings)
 
     def _answer_or_offer(self, request: sip.SipRequest) -> bytes | None:
         """The SDP for our 2xx: an answer to the offer, or an offer for a bodyless INVITE."""
@@ -522,6 +576,7 @@ class Call:
         ok.set_body(self._pending_body, SDP_TYPE)
         self._ok = ok
         self.invite_tx.respond(ok)
+        self.answered_at = time.monotonic()
         self._transition(S.ANSWERED)
         self._await_ack(ok)
         if isinstance(self.media, TcpActiveMediaPort):
@@ -583,6 +638,9 @@ class Call:
                 return
         if self.state is S.ANSWERED:
             self._transition(S.CONFIRMED)
+        if self.slot_given_up and self.state is S.CONFIRMED:
+            log.info("call %s: ACKed after its slot went to another caller: BYE", self.call_id)
+            self.bye()
 
     def on_cancel(self) -> bool:
         """The caller's CANCEL: 487 to a ringing INVITE; whether it was still ringing."""

@@ -146,7 +146,7 @@ class UdpMediaPort:
         self.source: tuple[str, int] | None = None
         self._rtcp_ssrc = secrets.randbits(32)
         session.keyframe_request = self._request_keyframe
-        log.info("media port udp %s:%d open", host, self.port)
+        log.debug("media port udp %s:%d open", host, self.port)  # closed: INFO, with the port
 
     @property
     def closed(self) -> bool:

@@ -9,16 +9,20 @@ for an account's localAddress) reuses that transport, so writing back what get_b
 changes nothing. A transport nobody uses (binds, accounts, pending unregisters) is closed.
 
 Routing of an out-of-dialog request on a transport: the account whose localAccount is the
-Request-URI user; else the only account on that transport; else 404. OPTIONS is answered on any
-transport; methods other than INVITE, ACK, BYE, CANCEL, OPTIONS get 405 with Allow.
+Request-URI user; else the only account on that transport; else 404 (488 to an offer no account
+could take, calls.unknown_user_refusal, so a scanner cannot tell extensions apart). OPTIONS is
+answered on any transport; methods other than INVITE, ACK, BYE, CANCEL, OPTIONS get 405 with Allow.
 
 Refusals before routing (RFC 3261 §8.2): a request missing Call-ID, CSeq, From or To, with one
 of them repeated, or whose CSeq method is not the request's method gets 400 and goes no further
 (no dialog); a `Require:` option the device lacks (it supports none) gets 420 with `Unsupported:`
 (§8.2.2.3; never for ACK or CANCEL); a body of a type other than application/sdp, or with a
 Content-Encoding other than identity, gets 415 with Accept and Accept-Encoding (§8.2.3). An ACK
-that would be refused is dropped (an ACK gets no answer). MESSAGE bodies are judged by the GB
-responder (MANSCDP), and methods the device does not know still get 405 first (§8.2.1).
+that would be refused is dropped (an ACK gets no answer). Also 400 for a Call-ID breaking the
+§25.1 grammar and for a non-empty body without Content-Type (§20.15), 416 for a Request-URI
+scheme other than sip/sips (§8.2.2.1), and 500 for a request in one of our dialogs whose CSeq
+is below the dialog's remote CSeq (§12.2.2), an OPTIONS included. MESSAGE bodies are judged by
+the GB responder (MANSCDP), and methods the device does not know still get 405 first (§8.2.1).
 
 MESSAGE (GB28181, §9.5): a MESSAGE whose Request-URI user is the localAccount (device ID) of a
 created gb28181 account (the one on the receiving transport first) is answered by that account's
@@ -40,6 +44,7 @@ from reference_device.media.decoder import DecoderPool
 from reference_device.media.session import MediaView, empty_view
 from reference_device.model import Account, AccountType
 from reference_device.sip.agent import ALLOW, Agent, SipSettings
+from reference_device.sip.calls import unknown_user_refusal
 from reference_device.sip.transaction import ServerTransaction, TransactionLayer
 from reference_device.sip.transport import Flow, Transport, reply_flow
 from reference_device.status import AccountRuntime
@@ -248,10 +253,15 @@ class SipStack:
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def _on_message(self, transport: Transport, message: sip.SipMessage, flow: Flow) -> None:
+    def _on_message(
+        self, transport: Transport, message: sip.SipMessage, flow: Flow, via: sip.Via | None
+    ) -> None:
+        # `via`: a request's top Via, parsed once by the transport for the answer's flow and the
+        # transaction (None when absent or malformed: the transaction layer looks again, and
+        # drops the request, logged).
         if isinstance(message, sip.SipRequest) and not self.faults.on(Fault.REPLY_TO_SOURCE_PORT):
-            flow = reply_flow(message, flow)
-        self.layer.receive(message, flow)
+            flow = reply_flow(message, flow, via)
+        self.layer.receive(message, flow, via)
 
     def _all_agents(self) -> list[Agent]:
         return [*self.agents.values(), *self._leaving]
@@ -303,6 +313,8 @@ class SipStack:
             return _plain(request, 400)
         if method not in KNOWN_METHODS:
             return None  # 405 (or the GB MESSAGE responder) first: §8.2.1 before §8.2.2
+        if request.uri.split(":", 1)[0].lower() not in ("sip", "sips"):
+            return _plain(request, 416)  # §8.2.2.1: a Request-URI scheme the UAS does not serve
         if method not in (sip.METHOD_ACK, sip.METHOD_CANCEL) and not self.faults.on(
             Fault.REQUIRE_IGNORED
         ):
@@ -312,9 +324,17 @@ class SipStack:
                 if tag.strip().lower() not in SUPPORTED_OPTIONS
             ]
             if unsupported:
+                if self.faults.on(Fault.UNSUPPORTED_LISTS_FIRST_ONLY):
+                    unsupported = unsupported[:1]
                 bad = _plain(request, 420)
                 bad.headers.add("Unsupported", ", ".join(t.strip() for t in unsupported))
                 return bad
+        if (
+            request.body
+            and not request.headers.get_all("Content-Type")
+            and not self.faults.on(Fault.UNTYPED_BODY_ACCEPTED)
+        ):
+            return _plain(request, 400)  # §20.15: a non-empty body MUST have a Content-Type
         if request.body and not self.faults.on(Fault.UNKNOWN_CONTENT_TYPE_ACCEPTED):
             media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
             encodings = [
@@ -327,7 +347,27 @@ class SipStack:
                 unsupported_media.headers.add("Accept", ACCEPT)
                 unsupported_media.headers.add("Accept-Encoding", ACCEPT_ENCODING)
                 return unsupported_media
-        return None
+        return self._out_of_order(request)
+
+    def _out_of_order(self, request: sip.SipRequest) -> sip.SipResponse | None:
+        """500 for a request in one of our dialogs whose CSeq is below the dialog's remote one
+        (RFC 3261 §12.2.2), whatever its method: an OPTIONS too, which is otherwise answered
+        without looking at the dialog."""
+        if request.method in (sip.METHOD_ACK, sip.METHOD_CANCEL) or request.to_addr.tag is None:
+            return None
+        found = self._dialog_call(request)
+        if found is None:
+            return None
+        call = found[1]
+        dialog = call.dialog
+        if (
+            dialog is None
+            or dialog.remote_cseq is None
+            or request.cseq.number >= dialog.remote_cseq
+        ):
+            return None
+        response: sip.SipResponse = call.response(request, 500)
+        return response
 
     def _route(self, request: sip.SipRequest, flow: Flow, tx: ServerTransaction | None) -> None:
         method = request.method
@@ -367,6 +407,8 @@ class SipStack:
             found = self._dialog_call(request)
             if found is None:
                 tx.respond(_plain(request, 481))
+            elif method == sip.METHOD_BYE and self._bye_leaks(*found):
+                tx.respond(found[1].response(request, 200))  # the fault: the call is kept
             else:
                 found[0].in_dialog(found[1], request, tx)
             return
@@ -374,10 +416,17 @@ class SipStack:
             tx.respond(_plain(request, 481))
             return
         agent = self._route_to_agent(flow.transport, request)
-        if agent is None:
-            tx.respond(_plain(request, 404))
+        if agent is None:  # 404, or 488 to an offer no account could take (SIP-SEC-ENUM-001)
+            tx.respond(unknown_user_refusal(request, self.settings.readings, self.faults))
             return
         agent.on_invite(request, flow, tx)
+
+    def _bye_leaks(self, agent: Agent, call: Any) -> bool:
+        """The bye_leaks_older_call fault: a BYE is matched only to the newest live call."""
+        if not self.faults.on(Fault.BYE_LEAKS_OLDER_CALL):
+            return False
+        live = [c for c in agent.calls if c.live]
+        return bool(live) and call is not live[-1]
 
     def _cancel(self, request: sip.SipRequest, tx: ServerTransaction) -> None:
         invite_tx = self.layer.find_invite_server(request)
@@ -441,6 +490,18 @@ class SipStack:
         self.binds = []
 
 
+#: RFC 3261 §25.1: callid = word [ "@" word ]; word = 1*(alphanum / these).
+_WORD_CHARS: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~()<>:\\\"/[]?{}"
+)
+
+
+def _call_id_ok(value: str) -> bool:
+    """Whether `value` is a Call-ID by the RFC 3261 grammar (no space, comma or semicolon)."""
+    parts = value.split("@")
+    return len(parts) <= 2 and all(part and set(part) <= _WORD_CHARS for part in parts)
+
+
 def _malformed(
     request: sip.SipRequest,
     *,
@@ -456,6 +517,9 @@ def _malformed(
         count = len(request.headers.get_all(name))
         if (count == 0 and not allow_missing) or (count > 1 and not allow_repeated):
             return True
+    call_id = request.call_id
+    if call_id is not None and not _call_id_ok(call_id):
+        return True
     if check_cseq:
         try:
             return request.cseq.method != request.method

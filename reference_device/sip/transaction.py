@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from reference_device.sip.transport import Flow
+from reference_device.sip.transport import Flow, top_via
 from wire import sip
 
 log = logging.getLogger(__name__)
@@ -92,16 +92,18 @@ _SERVER_NON_INVITE: Final[Mapping[TxState, frozenset[TxState]]] = {
 
 def top_branch(message: sip.SipMessage) -> str:
     """The top Via's branch ('' when absent)."""
-    vias = message.vias
-    return (vias[0].branch or "") if vias else ""
+    via = top_via(message)
+    return (via.branch or "") if via is not None else ""
 
 
 def sent_by(message: sip.SipMessage) -> str:
     """The top Via's sent-by, host:port."""
-    vias = message.vias
-    if not vias:
-        return ""
-    return f"{vias[0].host}:{vias[0].port or 5060}"
+    via = top_via(message)
+    return _sent_by(via) if via is not None else ""
+
+
+def _sent_by(via: sip.Via) -> str:
+    return f"{via.host}:{via.port or 5060}"
 
 
 class _Transaction:
@@ -116,6 +118,8 @@ class _Transaction:
         flow: Flow,
         initial: TxState,
         table: Mapping[TxState, frozenset[TxState]],
+        *,
+        branch: str | None = None,
     ) -> None:
         self.layer = layer
         self.request = request
@@ -123,7 +127,7 @@ class _Transaction:
         self.state = initial
         self._table = table
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self.branch = top_branch(request)
+        self.branch = top_branch(request) if branch is None else branch
 
     @property
     def timers(self) -> Timers:
@@ -285,18 +289,37 @@ class ServerTransaction(_Transaction):
 
     kind = "server"
 
-    def __init__(self, layer: TransactionLayer, request: sip.SipRequest, flow: Flow) -> None:
+    def __init__(
+        self,
+        layer: TransactionLayer,
+        request: sip.SipRequest,
+        flow: Flow,
+        key: ServerKey | None = None,
+    ) -> None:
+        """`key`: the request's server_key() when the caller has computed it already."""
         self.is_invite = request.method == sip.METHOD_INVITE
         table = _SERVER_INVITE if self.is_invite else _SERVER_NON_INVITE
-        super().__init__(layer, request, flow, S.PROCEEDING if self.is_invite else S.TRYING, table)
-        self.key = server_key(request)
-        self.last_response: sip.SipResponse | None = None
+        initial = S.PROCEEDING if self.is_invite else S.TRYING
+        branch = None if key is None else key[0]
+        super().__init__(layer, request, flow, initial, table, branch=branch)
+        self.key = server_key(request) if key is None else key
+        #: The final response's status code, once one was sent.
+        self.final_code: int | None = None
+        # The last response sent, as sent: what a retransmitted request or Timer G resends.
+        # Kept as bytes, not as the message: a transaction lives on for 64*T1 after its final
+        # response, and at load thousands of them would be millions of objects to the GC.
+        self._last_sent = b""
         self._interval = self.timers.t1
 
     @property
     def final_sent(self) -> bool:
         """Whether a final response was sent."""
-        return self.last_response is not None and self.last_response.status_code >= 200
+        return self.final_code is not None
+
+    @property
+    def final_is_2xx(self) -> bool:
+        """Whether the final response sent was a 2xx."""
+        return self.final_code is not None and 200 <= self.final_code < 300
 
     def respond(self, response: sip.SipResponse) -> None:
         """Send `response` and move as RFC 3261 §17.2 says; ignored once a final was sent."""
@@ -308,13 +331,18 @@ class ServerTransaction(_Transaction):
                 response.status_code,
             )
             return
-        self.last_response = response
-        self.flow.send(response)
+        self._last_sent = response.to_bytes()
+        self.flow.send_bytes(self._last_sent)
         code = response.status_code
         if code < 200:
             if self.state is S.TRYING:
                 self._transition(S.PROCEEDING)
             return
+        self.final_code = code
+        if not self.is_invite:
+            # From here on only the method and Request-URI are read (logs); the parsed request
+            # goes, for the reason _last_sent is bytes. (An INVITE's stays: its call reads it.)
+            self.request = sip.SipRequest(self.request.method, self.request.uri)
         if self.is_invite and code < 300:
             self._transition(S.ACCEPTED)
             self._start_timer("L", self.timers.timeout, self.abort)
@@ -330,9 +358,9 @@ class ServerTransaction(_Transaction):
             self._start_timer("J", self.timers.timeout, self.abort)
 
     def _retransmit(self) -> None:
-        if self.state is not S.COMPLETED or self.last_response is None:
+        if self.state is not S.COMPLETED or not self._last_sent:
             return
-        self.flow.send(self.last_response)
+        self.flow.send_bytes(self._last_sent)
         self._interval = min(self._interval * 2, self.timers.t2)
         self._start_timer("G", self._interval, self._retransmit)
 
@@ -345,8 +373,8 @@ class ServerTransaction(_Transaction):
         """The request arrived again: resend the last response (absorbed in Accepted)."""
         if self.state is S.ACCEPTED:
             return
-        if self.last_response is not None:
-            self.flow.send(self.last_response)
+        if self._last_sent:
+            self.flow.send_bytes(self._last_sent)
 
     def on_ack(self) -> None:
         """The ACK for a 3xx-6xx arrived."""
@@ -367,10 +395,16 @@ class ServerTransaction(_Transaction):
 ServerKey = tuple[str, str, str]
 
 
-def server_key(request: sip.SipRequest) -> ServerKey:
-    """(branch, sent-by, method) with ACK matched to INVITE (RFC 3261 §17.2.3)."""
+def server_key(request: sip.SipRequest, via: sip.Via | None = None) -> ServerKey:
+    """(branch, sent-by, method) with ACK matched to INVITE (RFC 3261 §17.2.3).
+
+    `via`: the request's top Via when the caller has parsed it already."""
     method = sip.METHOD_INVITE if request.method == sip.METHOD_ACK else request.method
-    return top_branch(request), sent_by(request), method
+    if via is None:
+        via = top_via(request)
+        if via is None:
+            return "", "", method
+    return via.branch or "", _sent_by(via), method
 
 
 RequestHandler = Callable[[sip.SipRequest, Flow, ServerTransaction | None], None]
@@ -410,8 +444,8 @@ class TransactionLayer:
         """The INVITE server transaction a CANCEL targets (same branch and sent-by)."""
         return self.servers.get((top_branch(cancel), sent_by(cancel), sip.METHOD_INVITE))
 
-    def receive(self, message: sip.SipMessage, flow: Flow) -> None:
-        """Route one received message."""
+    def receive(self, message: sip.SipMessage, flow: Flow, via: sip.Via | None = None) -> None:
+        """Route one received message (`via`: a request's top Via, when already parsed)."""
         try:
             if isinstance(message, sip.SipResponse):
                 key = (top_branch(message), message.cseq.method)
@@ -421,16 +455,18 @@ class TransactionLayer:
                 else:
                     tx.on_response(message)
                 return
-            if not message.vias:  # RFC 3261 §18.2.2: no Via, nowhere to send an answer
+            if via is None:
+                via = top_via(message)
+            if via is None:  # RFC 3261 §18.2.2: no Via, nowhere to send an answer
                 log.warning("request from %s:%d without Via dropped", *flow.addr)
                 return
-            key_s = server_key(message)
+            key_s = server_key(message, via)
         except ValueError as exc:
             log.warning("message from %s:%d without usable Via/CSeq dropped: %s", *flow.addr, exc)
             return
         existing = self.servers.get(key_s)
         if message.method == sip.METHOD_ACK:
-            if existing is not None and existing.final_sent and not _is_2xx(existing):
+            if existing is not None and existing.final_sent and not existing.final_is_2xx:
                 existing.on_ack()
                 return
             self._on_request(message, flow, None)
@@ -438,7 +474,7 @@ class TransactionLayer:
         if existing is not None:
             existing.on_retransmission()
             return
-        server = ServerTransaction(self, message, flow)
+        server = ServerTransaction(self, message, flow, key_s)
         self.servers[key_s] = server
         self._on_request(message, flow, server)
 
@@ -448,7 +484,3 @@ class TransactionLayer:
             client.abort()
         for server in list(self.servers.values()):
             server.abort()
-
-
-def _is_2xx(tx: ServerTransaction) -> bool:
-    return tx.last_response is not None and tx.last_response.is_success

@@ -9,6 +9,11 @@ by `Transport.close()`.
 Responses to a request received over UDP go where RFC 3261 §18.2.2 says: the source IP (the
 `received` address) and the top Via's sent-by port (5060 when it has none), or the source port
 when the Via asks for it with `rport` (RFC 3581 §4). `reply_flow()` picks that address.
+
+Load: the UDP socket asks for a receive buffer of `UDP_RECEIVE_BUFFER` (the kernel's default of
+about 200 KB holds only a few hundred small datagrams, so a burst of OPTIONS or INVITEs that
+arrives while the loop is busy was dropped and cost the sender a 500 ms retransmission).
+`top_via()` parses only the top Via, once per request: the parser has checked every Via already.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ log = logging.getLogger(__name__)
 UDP: Final = "UDP"
 TCP: Final = "TCP"
 MAX_DATAGRAM: Final = 65535
+#: Asked for on each SIP UDP socket (the kernel caps it at net.core.rmem_max).
+UDP_RECEIVE_BUFFER: Final = 1 << 21
 EPHEMERAL_ATTEMPTS: Final = 8
 TCP_BACKLOG: Final = 64
 MAX_STREAM_BUFFER: Final = 1 << 20
 DEFAULT_SIP_PORT: Final = 5060
 
-MessageCallback = Callable[["Transport", sip.SipMessage, "Flow"], None]
+#: (transport, message, flow, the request's top Via as stamped on receipt or None).
+MessageCallback = Callable[["Transport", sip.SipMessage, "Flow", "sip.Via | None"], None]
 
 
 @dataclass(frozen=True)
@@ -53,28 +61,68 @@ class Flow:
 
     def send(self, message: sip.SipMessage) -> None:
         """Send `message` on this flow (best effort: a closed connection drops it, logged)."""
-        data = message.to_bytes()
+        self.send_bytes(message.to_bytes())
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a serialized message on this flow (best effort, as send())."""
         if self.connection is not None:
             self.connection.send(data)
         else:
             self.transport.send_udp(data, self.addr)
 
 
-def reply_flow(request: sip.SipRequest, flow: Flow) -> Flow:
+def top_via(message: sip.SipMessage) -> sip.Via | None:
+    """The top Via of `message` (None without one); ValueError when it is malformed.
+
+    Only the first element is parsed (`message.vias` parses them all, on every access).
+    """
+    first = message.headers.get("Via")
+    elements = sip.split_header_values(first) if first is not None else []
+    if not elements:  # no Via, or a blank first one: the whole list decides
+        vias = message.vias
+        return vias[0] if vias else None
+    return sip.Via.parse(elements[0])
+
+
+def stamped_top_via(request: sip.SipRequest, source: tuple[str, int]) -> sip.Via | None:
+    """Stamp `request`'s top Via as received from `source` (sip.stamp_received: RFC 3261
+    §18.2.1 received, RFC 3581 §4 rport) and return it parsed (None: absent or malformed).
+
+    The Via is parsed once; stamp_received (which parses it again) runs only when it changes
+    something: a bare rport, or a sent-by host other than the source address.
+    """
+    try:
+        via = top_via(request)
+    except ValueError:
+        return None  # stamp_received leaves an unparsable Via as it is
+    if via is None:
+        return None
+    if (via.rport_requested and via.rport is None) or via.host != source[0]:
+        sip.stamp_received(request, source)
+        try:
+            return top_via(request)
+        except ValueError:  # pragma: no cover - the stamped Via is built from a parsed one
+            return None
+    return via
+
+
+def reply_flow(request: sip.SipRequest, flow: Flow, via: sip.Via | None = None) -> Flow:
     """The flow responses to `request` (received on `flow`) take (RFC 3261 §18.2.2).
 
     TCP answers on its connection, and a request without a usable Via keeps the source
     address. The host is always the source IP, so no name in sent-by is ever looked up.
+    `via`: the request's top Via when the caller has parsed it already.
     """
     if flow.connection is not None:
         return flow
-    try:
-        vias = request.vias
-    except ValueError:
+    if via is None:
+        try:
+            via = top_via(request)
+        except ValueError:
+            return flow
+    if via is None or via.rport_requested:
         return flow
-    if not vias or vias[0].rport_requested:
-        return flow
-    port = vias[0].port or DEFAULT_SIP_PORT
+    port = via.port or DEFAULT_SIP_PORT
     if port == flow.addr[1]:
         return flow
     return Flow(flow.transport, flow.protocol, (flow.addr[0], port))
@@ -161,6 +209,8 @@ def bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     last: OSError | None = None
     for _ in range(attempts):
         udp = _bind(socket.SOCK_DGRAM, host, port)
+        with contextlib.suppress(OSError):
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         bound = int(udp.getsockname()[1])
         try:
             tcp = _bind(socket.SOCK_STREAM, host, bound)
@@ -213,10 +263,11 @@ class Transport:
 
     def deliver(self, message: sip.SipMessage, flow: Flow) -> None:
         """Hand a received message to the callback (exceptions are logged, never raised)."""
+        via = None
         if isinstance(message, sip.SipRequest):
-            sip.stamp_received(message, flow.addr)  # before any answer copies the Via
+            via = stamped_top_via(message, flow.addr)  # before any answer copies the Via
         try:
-            self._on_message(self, message, flow)
+            self._on_message(self, message, flow, via)
         except Exception:
             log.exception("error handling a message from %s:%d", *flow.addr)
 

@@ -6,7 +6,7 @@ recorded and attached), and everything a fixture creates is removed by the `new_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,14 @@ class DeviceState:
                 parts.append(f"call_cfg.json id {aid}: {_changed(cfg_a, cfg_b)}")
         return "; ".join(parts)
 
+    def view(self, account_id: int, name: str) -> Any:
+        """The raw answer of one per-account view in this snapshot: `name` is "account"
+        (account.json) or "call_cfg" (call_cfg.json)."""
+        for aid, account, call_cfg in self.accounts:
+            if aid == account_id:
+                return account if name == "account" else call_cfg
+        raise KeyError(f"account {account_id} is not in this snapshot")
+
 
 def _changed(before: Any, after: Any) -> str:
     """The keys whose values differ, when both are ok bodies with dict data; else both bodies."""
@@ -94,6 +102,22 @@ class StateGuard:
     def snap(self, *ids: int) -> DeviceState:
         """A DeviceState snapshot including the accounts `ids`."""
         return read_state(self.api, ids)
+
+    def read_views(self, account_id: int, views: Iterable[str]) -> dict[str, Reply]:
+        """The answers of the account's `views` ("account", "call_cfg"): the targeted reads that
+        show what a modify.json or modify_call_cfg.json could have written, without a whole
+        snapshot (the property-based cases' cheap path)."""
+        return {v: self.api.call(v, {"id": str(account_id)}) for v in views}
+
+    @staticmethod
+    def views_changed(account_id: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+        """What differs between two sets of raw view answers (by view name, as `read_views`
+        and `DeviceState.view` give them); "" when equal."""
+        return "; ".join(
+            f"{view}.json id {account_id}: {_changed(before[view], body)}"
+            for view, body in after.items()
+            if before[view] != body
+        )
 
     def unchanged(self, before: DeviceState, reply: Reply) -> None:
         """Read the same state again; fail naming what the refused request `reply` changed."""

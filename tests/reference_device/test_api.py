@@ -19,6 +19,7 @@ from reference_device.handlers import Api
 from reference_device.store import Store
 from tests.reference_device.api_defaults import ACCOUNT_DEFAULTS, CALL_CFG_DEFAULTS
 from tests.reference_device.sip.test_fault_coverage import SIP_FAULTS
+from tests.reference_device.test_store import STORE_FAULTS
 
 Json = dict[str, Any]
 AT = "@"  # kept apart so no tool mistakes the test URLs for e-mail addresses
@@ -613,8 +614,9 @@ def test_every_fault_is_tested_here() -> None:
     tested = {
         name.removeprefix("test_fault_") for name in globals() if name.startswith("test_fault_")
     }
-    # The SIP user agent's faults are exercised on the wire in tests/reference_sip/.
-    assert tested == set(FAULTS) - SIP_FAULTS
+    # The SIP user agent's faults are exercised on the wire in tests/reference_device/sip/, the
+    # store's in tests/reference_device/test_store.py.
+    assert tested == set(FAULTS) - SIP_FAULTS - STORE_FAULTS
 
 
 def test_unknown_fault_name_is_refused() -> None:
@@ -669,6 +671,25 @@ def test_fault_call_views_disagree(tmp_path: Path) -> None:
         assert acct["call_in_options"]["auto_answer"] is False
 
     drive(tmp_path, scenario, faults=["call_views_disagree"])
+
+
+@pytest.mark.parametrize("fault", [(), ("modify_forgets_calls",)])
+def test_fault_modify_forgets_calls(tmp_path: Path, fault: tuple[str, ...]) -> None:
+    """A rename during a call: the call stays in status.json, unless the fault drops it."""
+    from tests.reference_device.sip.peer import Dialog, Peer, device, h264_offer
+
+    peer = Peer()
+    with device(tmp_path, faults=fault) as dev:
+        dev.account()
+        dev.ok("modify_call_cfg", id="1", auto_aws="1")
+        dialog = Dialog(peer, dev.sip_port())
+        dialog.invite(h264_offer())
+        dialog.take_tag(peer.response(200))
+        dialog.ack()
+        dev.wait_state("call_status", "calling")
+        dev.ok("modify", id="1", name="renamed")
+        assert dev.state("call_status") == ("idle" if fault else "calling")
+    peer.close()
 
 
 def test_fault_status_unknown_ok(tmp_path: Path) -> None:

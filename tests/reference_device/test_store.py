@@ -1,16 +1,23 @@
 """Tests of the reference decoder's persistence (reference_device.store), without HTTP."""
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+import reference_device.store as store_module
+from reference_device.app import make_app
 from reference_device.auth import Authenticator
-from reference_device.faults import Faults
+from reference_device.faults import Fault, Faults
 from reference_device.handlers import Api
 from reference_device.model import Account, AccountType, State
 from reference_device.params import Params
-from reference_device.store import STATE_FILE, Store, StoreError, encode_state
+from reference_device.sip.agent import SipSettings
+from reference_device.sip.stack import SipStack
+from reference_device.store import STATE_FILE, Store, StoreError, decode_state, encode_state
 
 
 def _api(directory: Path) -> Api:
@@ -126,3 +133,212 @@ def test_corrupt_state_is_refused_naming_the_file_and_kept(tmp_path: Path, conte
 def test_valid_doc_fixture_loads(tmp_path: Path) -> None:
     (tmp_path / STATE_FILE).write_text(json.dumps(_valid_doc()))
     assert list(Store.open(tmp_path, []).state.accounts) == [2]
+
+
+# -- group commit (the HTTP app's mode): writes off the event loop, concurrent commits batched --
+
+
+REAL_WRITE = store_module.write_atomic
+#: The faults of group commit, each switched on by a `test_fault_<name>` of this module
+#: (test_api.py's fault coverage counts them as tested here).
+STORE_FAULTS = frozenset({Fault.CONCURRENT_WRITE_LOST, Fault.BUSY_WRITE_REFUSED})
+
+
+class SlowDisk:
+    """write_atomic that holds each write until released, keeping what each write held.
+
+    `started` is set on the event loop when a write begins in the worker thread: awaiting it
+    also shows the loop runs while the write is held."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.written: list[bytes] = []
+        self.started = asyncio.Event()
+        self.release = threading.Event()
+        self.fail: OSError | None = None
+        monkeypatch.setattr(store_module, "write_atomic", self)
+
+    def __call__(self, path: Path, data: bytes) -> None:
+        self.loop.call_soon_threadsafe(self.started.set)
+        assert self.release.wait(10), "the test never released the write"
+        if self.fail is not None:
+            raise self.fail
+        self.written.append(data)
+        REAL_WRITE(path, data)
+
+
+def _grouped(directory: Path, faults: Faults | None = None) -> Api:
+    api = Api(
+        Store.open(directory, ["127.0.0.1:0"], faults), faults or Faults(), Authenticator(None)
+    )
+    api.store.group_commit = True
+    return api
+
+
+def test_concurrent_commits_share_one_write_and_are_answered_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        api = _grouped(tmp_path)
+        store = api.store
+        disk = SlowDisk(monkeypatch)
+        api.add(Params({"name": "first", "type": "sip"}))
+        first = asyncio.ensure_future(store.durable(store.version))
+        await disk.started.wait()  # the first write is under way, held in the worker thread
+        versions = []
+        for name in ("a", "b", "c"):  # accepted while the disk is busy: they wait together
+            api.add(Params({"name": name, "type": "sip"}))
+            versions.append(store.version)
+        waiting = [asyncio.ensure_future(store.durable(v)) for v in versions]
+        # The loop runs on while the disk works, and no commit is answered before its write.
+        done, _ = await asyncio.wait([first, *waiting], timeout=0.05)
+        assert not done
+        assert [a.name for a in store.state.accounts.values()] == ["first", "a", "b", "c"]
+        disk.release.set()
+        await asyncio.gather(first, *waiting)
+        assert len(disk.written) == 2, "the three later commits should share one write"
+        on_disk = decode_state(json.loads(disk.written[-1]))
+        assert [a.name for a in on_disk.accounts.values()] == ["first", "a", "b", "c"]
+
+    asyncio.run(scenario())
+    assert [a.name for a in Store.open(tmp_path, []).state.accounts.values()] == [
+        "first",
+        "a",
+        "b",
+        "c",
+    ]
+
+
+def test_failed_group_write_fails_every_waiting_commit_and_reverts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+
+    async def scenario() -> None:
+        api = _grouped(tmp_path)
+        store = api.store
+        disk = SlowDisk(monkeypatch)
+        disk.release.set()
+        api.add(Params({"name": "kept", "type": "sip"}))
+        await store.durable(store.version)
+        disk.release.clear()
+        disk.started.clear()
+        new = store.snapshot()
+        new.accounts[9] = Account(id=9, name="lost", type=AccountType.SIP)
+        new.next_id = 10
+        store.commit(new, undo=lambda: ran.append("lost"))
+        lost = store.version
+        await disk.started.wait()
+        api.modify(Params({"id": "1", "realm": "built-on-lost"}))  # waits behind it
+        store.commit(store.snapshot(), undo=lambda: ran.append("latest"))
+        later = store.version
+        disk.fail = OSError("EIO")
+        disk.release.set()
+        for version in (lost, later - 1, later):
+            with pytest.raises(OSError, match="EIO"):
+                await store.durable(version)
+        assert ran == ["latest", "lost"], "every undo runs, the newest first"
+        assert [a.name for a in store.state.accounts.values()] == ["kept"]
+        assert store.state.accounts[1].realm == "*"
+        disk.fail = None
+        api.add(Params({"name": "after", "type": "sip"}))
+        await store.durable(store.version)
+
+    asyncio.run(scenario())
+    reloaded = Store.open(tmp_path, [])
+    assert [a.name for a in reloaded.state.accounts.values()] == ["kept", "after"]
+
+
+def test_fault_concurrent_write_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def adds(directory: Path, faults: Faults) -> list[str]:
+        """The names on disk after `first`, then `a` and `b` while `first` is being written."""
+
+        async def scenario() -> list[str]:
+            api = _grouped(directory, faults)
+            with monkeypatch.context() as patch:
+                disk = SlowDisk(patch)
+                api.add(Params({"name": "first", "type": "sip"}))
+                await disk.started.wait()
+                api.add(Params({"name": "a", "type": "sip"}))
+                api.add(Params({"name": "b", "type": "sip"}))
+                disk.release.set()
+                await api.store.durable(api.store.version)
+            return [a.name for a in Store.open(directory, []).state.accounts.values()]
+
+        return asyncio.run(scenario())
+
+    assert adds(tmp_path / "clean", Faults()) == ["first", "a", "b"]
+    # Under the fault a and b were both built on the state on disk then (empty): b wins.
+    assert adds(tmp_path / "fault", Faults(["concurrent_write_lost"])) == ["b"]
+
+
+def test_file_holds_one_line_per_account_and_decodes_to_the_state(tmp_path: Path) -> None:
+    api = _api(tmp_path)
+    for name in ("a", "b"):
+        api.add(Params({"name": name, "type": "sip"}))
+    text = (tmp_path / STATE_FILE).read_text()
+    assert text.count("\n") == 4, text  # head, one line per account, tail
+    assert json.loads(text) == encode_state(api.store.state)
+
+
+def test_fault_busy_write_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(faults: list[str]) -> tuple[int, str]:
+        """The answer to a modify.json sent while add.json's write is held."""
+        api = _grouped(tmp_path / "-".join(faults or ["clean"]), Faults(faults))
+        async with TestClient(TestServer(make_app(api), host="127.0.0.1", port=0)) as client:
+            with monkeypatch.context() as patch:
+                disk = SlowDisk(patch)
+                first = asyncio.ensure_future(client.get("/api/sip/add.json?name=a&type=sip"))
+                await disk.started.wait()
+                second = asyncio.ensure_future(client.get("/api/sip/modify.json?id=1&realm=r"))
+                done, _ = await asyncio.wait([second], timeout=0.5)
+                disk.release.set()
+                resp = await second
+                answer = (resp.status, await resp.text())
+                assert (await (await first).json()) == {"result": "ok"}
+                # Clean: the modify waited for its own write, so it was not answered before.
+                assert bool(done) == bool(faults), "only the fault answers while the disk works"
+                return answer
+
+    status, text = asyncio.run(scenario([]))
+    assert (status, json.loads(text)) == (200, {"result": "ok"})
+    assert asyncio.run(scenario(["busy_write_refused"])) == (503, "busy")
+
+
+def test_every_store_fault_is_tested_here() -> None:
+    tested = {
+        name.removeprefix("test_fault_") for name in globals() if name.startswith("test_fault_")
+    }
+    assert tested == {fault.value for fault in STORE_FAULTS}
+
+
+def test_failed_write_takes_the_sip_layer_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        store = Store.open(tmp_path, ["127.0.0.1:0"])
+        store.group_commit = True
+        sip = SipStack(SipSettings(), Faults())
+        sip.start(store.state.binds, [])
+        api = Api(store, Faults(), Authenticator(None), sip=sip)
+        try:
+            api.add(Params({"name": "a", "type": "sip"}))
+            await store.durable(store.version)
+            with monkeypatch.context() as patch:
+                disk = SlowDisk(patch)
+                disk.fail = OSError("EIO")
+                disk.release.set()
+                api.modify(
+                    Params({"id": "1", "localAccount": "100", "localAddress": "127.0.0.1:0"})
+                )
+                assert sip.current_transport(1) is not None, "the SIP layer follows at once"
+                api.add(Params({"name": "b", "type": "sip"}))
+                assert 2 in sip.agents
+                with pytest.raises(OSError, match="EIO"):
+                    await store.durable(store.version)
+            assert (sip.current_transport(1), 2 in sip.agents) == (None, False)
+            assert [(a.name, a.local_address) for a in store.state.accounts.values()] == [("a", "")]
+        finally:
+            await sip.close()
+
+    asyncio.run(scenario())

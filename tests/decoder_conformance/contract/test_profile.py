@@ -193,3 +193,31 @@ def test_the_reference_profile_pins_every_reading_and_the_generic_none() -> None
     assert set(reference.readings) == set(CATALOGUE.points)
     assert reference.promotes("SIP-API-ENV-002")
     assert not generic.readings and not generic.promote and not generic.errors
+
+
+def test_security_and_load_sections() -> None:
+    text = (
+        "[timers]\nsip_t1 = 0.1\n[security]\nmax_lockout = 2\n"
+        "[load]\napi_clients = 8\ncall_storm_rate = 20\n"
+    )
+    profile = parse_profile(text, "x.toml", CATALOGUE)
+    assert profile.lockout_bound == 2.0
+    assert profile.load.api_clients == 8 and profile.load.call_storm_calls == 500
+    # Unset, the bound is RFC 3261's 64*T1 (a 2xx retransmitted until the UAS gives up).
+    assert parse_profile("[timers]\nsip_t1 = 0.1\n", "y.toml", CATALOGUE).lockout_bound == 6.4
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[security]\nmax_lockout = -1\n", "[security].max_lockout"),
+        ("[security]\nsvcrack_attempts = 0\n", "svcrack_attempts"),
+        ('[security]\nmax_lockout = "1s"\n', "[security].max_lockout must be float"),
+        ("[load]\ncall_storm_rate = 0\n", "[load].call_storm_rate must be positive"),
+        ("[load]\nstorm = 5\n", "unknown key [load].storm"),
+    ],
+)
+def test_bad_security_or_load_is_refused_naming_the_key(text: str, named: str) -> None:
+    with pytest.raises(ProfileError, match=r"lab\.toml") as caught:
+        parse_profile(text, "lab.toml", CATALOGUE)
+    assert named in str(caught.value)
