@@ -30,7 +30,7 @@ from tests.conftest import ROOT
 MUST_BASES = ("page", "rfc", "reading")
 #: The count this tree reached (100 of 100, docs/validation.md): it may grow, never fall
 #: silently. Raise it to the count when merged work settles.
-FLOOR = 106
+FLOOR = 125
 
 
 def _marked_ids(decorators: list[ast.expr]) -> set[str]:

@@ -9,6 +9,7 @@ Neither sends anything, so the project's tests feed them recorded bad answers an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -283,3 +284,26 @@ def server_port_params_reading(
     if selects(mine) and (selects(example) or (not example.ok and id_3_unknown)):
         return "filter"
     return None
+
+
+#: The requirement of an answer's Content-Type (a practice: the page shows bodies, no headers).
+CONTENT_TYPE_REQ = "SIP-API-ENV-008"
+
+
+def content_type_problem(exchange: Exchange) -> str | None:
+    """What is wrong with the Content-Type of an HTTP 200 answer whose body is a JSON envelope
+    (anything but application/json); None when nothing is, or the answer is no envelope (its
+    own case judges that)."""
+    if exchange.status != 200 or not exchange.body.lstrip().startswith("{"):
+        return None
+    try:
+        body = json.loads(exchange.body)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "result" not in body:
+        return None
+    media_type = exchange.content_type.split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    path = exchange.url.rsplit("/", 1)[-1]
+    return f"{path} answered its JSON envelope as {exchange.content_type or 'no Content-Type'}"

@@ -40,10 +40,12 @@ from decoder_conformance.device.target import (
     start_reference,
 )
 from decoder_conformance.failures import NotExercised
+from decoder_conformance.plugin.http_duties import http_duties
 from decoder_conformance.plugin.stash import (
     OBSERVATIONS,
     SUITE_CONFIG,
     SuiteConfig,
+    add_duty,
     case_evidence,
     item_req,
 )
@@ -218,6 +220,7 @@ def suite_host(request: pytest.FixtureRequest) -> str:
 def api(request: pytest.FixtureRequest, device_target: Target) -> DeviceClient:
     """A client for the device, naming the case's requirement in its failures."""
     recorded = case_evidence(request.node).exchanges
+    add_duty(request.node, "HTTP answers", http_duties(recorded))
     observations = request.config.stash[OBSERVATIONS]
     return device_target.client(
         req=item_req(request.node), on_exchange=recorded.append, on_code=observations.code
