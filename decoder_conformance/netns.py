@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-OUTSIDE = "192.0.2.1"  # TEST-NET-1: outside loopback, so unreachable in the namespace
+OUTSIDE = "192.0.2.1"  # network-hygiene: TEST-NET-1, only ever tried where it must be unreachable
 
 #: Run inside the new namespace: bring lo up, prove that OUTSIDE is unreachable from here, then
 #: exec the command given.
