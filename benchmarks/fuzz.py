@@ -13,9 +13,10 @@ at it, one after the other:
 (a) the suite's fuzz cases, `pytest suites/api/test_fuzz.py --device URL --profile
     profiles/reference.toml --hypothesis-profile lab` in a subprocess. This module is also
     loaded there as a pytest plugin (`-p benchmarks.fuzz`): it counts the examples hypothesis
-    runs (each sends exactly one fuzzed request), every HTTP exchange the client makes, and the
-    time of the cases' call phase (generation, explicit examples, checks and all). Found: the
-    conformance summary gives LOCAL-API-FUZZ-001 or -002 the verdict failed.
+    runs, the fuzzed requests they send (an example sends one to eight, each with generated or
+    boundary values and judged on its own: the case's `fuzz.fuzzed`), every HTTP exchange the
+    client makes, and the time of the cases' call phase (generation, explicit examples, checks
+    and all). Found: the conformance summary gives LOCAL-API-FUZZ-001 or -002 the verdict failed.
 (b) schemathesis (`st run spec/openapi.yaml --url URL`, every phase, a fixed seed, at most
     SCHEMATHESIS_EXAMPLES cases an operation), with every check that stays quiet on the clean
     decoder (negative_data_rejection fails on every operation there: this API answers a refusal
@@ -23,8 +24,8 @@ at it, one after the other:
     interactions of its NDJSON report, its time that from engine start to engine finish.
     Found: a (check, operation) failure that the clean decoder's run did not show.
 
-Figures: fuzzed requests/s of each on the clean decoder (the suite's examples/s, one fuzzed
-request each; schemathesis's requests/s, which counts every request it makes) and their ratio,
+Figures: fuzzed requests/s of each on the clean decoder (the suite's fuzzed requests/s;
+schemathesis's requests/s, which counts every request it makes) and their ratio,
 the target; the suite's total exchanges/s (the fuzzed requests plus the reads and write-backs
 that check them) is printed beside it, not judged, as more checking reads would raise it. Then
 for each API fault whether each fuzzer found it. Exit 1 when the ratio is under 3, when the
@@ -80,9 +81,10 @@ ST = str(Path(sys.executable).with_name("st"))
 
 @dataclass
 class CaseCounts:
-    """One fuzz case: examples run (one fuzzed request each), exchanges, call-phase seconds."""
+    """One fuzz case: examples run, fuzzed requests, exchanges, call-phase seconds."""
 
     examples: int = 0
+    fuzzed: int = 0
     exchanges: int = 0
     seconds: float = 0.0
     #: of `seconds`, the time spent in HTTP round trips (the exchanges' own elapsed_ms)
@@ -138,6 +140,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         yield
     finally:
         counts.seconds += time.perf_counter() - started
+        counts.fuzzed += getattr(item.funcargs.get("fuzz"), "fuzzed", 0)  # type: ignore[attr-defined]
         counts.exchanges += _EXCHANGES[0] - exchanges
         counts.http_seconds += _HTTP_SECONDS[0] - http
         handle.inner_test = inner
@@ -221,7 +224,7 @@ def run_suite(api_url: str, work: Path) -> Run:
     found = {r for r, entry in verdicts.items() if entry.get("verdict") == "failed"}
     tail = done.stdout.strip().splitlines()[-1:] if done.returncode not in (0, 1) else []
     return Run(
-        requests=sum(c["examples"] for c in cases),
+        requests=sum(c["fuzzed"] for c in cases),
         exchanges=sum(c["exchanges"] for c in cases),
         seconds=sum(c["seconds"] for c in cases),
         found=found,

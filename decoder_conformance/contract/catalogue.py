@@ -12,6 +12,16 @@ import yaml
 
 from decoder_conformance import PROJECT_ROOT
 
+#: libyaml's safe loader where PyYAML was built with it (about 10x faster: the catalogue and the
+#: OpenAPI document load at the start of every run), the pure-Python one otherwise.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """`text` parsed as YAML with the safe loader (plain data only)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 SPEC_DIR = PROJECT_ROOT / "spec"
 REQUIREMENT_ID = re.compile(r"^(SIP|GB|LOCAL)-[A-Z0-9]+(-[A-Z0-9]+)*-[0-9]{3}$")
 LEVELS = ("MUST", "SHOULD")
@@ -115,7 +125,7 @@ class ErrorCode:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogueError(f"{path}: {exc}") from None
 

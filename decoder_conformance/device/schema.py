@@ -13,12 +13,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
-from decoder_conformance.contract.catalogue import SPEC_DIR
+from decoder_conformance.contract.catalogue import SPEC_DIR, load_yaml
 
 _BASE = "urn:decoder-sip-openapi"
 
@@ -36,7 +35,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
 @cache
 def openapi() -> dict[str, Any]:
     """spec/openapi.yaml, parsed."""
-    loaded: dict[str, Any] = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text("utf-8"))
+    loaded: dict[str, Any] = load_yaml((SPEC_DIR / "openapi.yaml").read_text("utf-8"))
     return loaded
 
 
