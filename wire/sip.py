@@ -1094,12 +1094,21 @@ def _parse_head(head: bytes) -> SipRequest | SipResponse:
     return message
 
 
+class ShortBodyError(ValueError):
+    """A datagram whose body is shorter than its Content-Length (RFC 3261 §18.3). `message` is
+    what was parsed, its body the octets that came, so a UAS can answer a request 400."""
+
+    def __init__(self, message: SipRequest | SipResponse, length: int) -> None:
+        super().__init__(f"body is {len(message.body)} bytes, shorter than Content-Length {length}")
+        self.message = message
+
+
 def parse(data: bytes) -> SipRequest | SipResponse:
     """Parse one message from a datagram.
 
     The body is the first Content-Length bytes after the blank line (octets beyond it are ignored,
     RFC 3261 §18.3); without Content-Length it is the rest of the datagram. A body shorter than
-    Content-Length is a ValueError, like any syntax error.
+    Content-Length is a ShortBodyError (a ValueError, like any syntax error).
     """
     end = data.find(_HEADER_END)
     if end < 0:
@@ -1110,7 +1119,8 @@ def parse(data: bytes) -> SipRequest | SipResponse:
     if length is None:
         message.body = bytes(rest)
     elif len(rest) < length:
-        raise ValueError(f"body is {len(rest)} bytes, shorter than Content-Length {length}")
+        message.body = bytes(rest)
+        raise ShortBodyError(message, length)
     else:
         message.body = bytes(rest[:length])
     return message

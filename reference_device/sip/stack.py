@@ -19,7 +19,9 @@ of them repeated, or whose CSeq method is not the request's method gets 400 and 
 (§8.2.2.3; never for ACK or CANCEL); a body of a type other than application/sdp, or with a
 Content-Encoding other than identity, gets 415 with Accept and Accept-Encoding (§8.2.3). An ACK
 that would be refused is dropped (an ACK gets no answer). Also 400 for a Call-ID breaking the
-§25.1 grammar and for a non-empty body without Content-Type (§20.15), 416 for a Request-URI
+§25.1 grammar, for a non-empty body without Content-Type (§20.15) and for a UDP request whose
+body is shorter than its Content-Length (§18.3; the transport delivers it only to be refused),
+416 for a Request-URI
 scheme other than sip/sips (§8.2.2.1), and 500 for a request in one of our dialogs whose CSeq
 is below the dialog's remote CSeq (§12.2.2), an OPTIONS included. MESSAGE bodies are judged by
 the GB responder (MANSCDP), and methods the device does not know still get 405 first (§8.2.1).
@@ -35,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 from reference_device.faults import Fault, Faults
@@ -82,6 +84,8 @@ class SipStack:
         self.decoders = DecoderPool()
         self._leaving: set[Agent] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Told the method of every request received (the API's write counter listens).
+        self.on_request: Callable[[str], None] | None = None
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -286,6 +290,8 @@ class SipStack:
     def _on_request(
         self, request: sip.SipRequest, flow: Flow, tx: ServerTransaction | None
     ) -> None:
+        if self.on_request is not None:
+            self.on_request(request.method)
         try:
             refusal = self._refusal(request)
             if refusal is not None:
@@ -509,7 +515,8 @@ def _malformed(
     allow_missing: bool = False,
     allow_repeated: bool = False,
 ) -> bool:
-    """A mandatory header missing or repeated, or (`check_cseq`) a CSeq naming another method.
+    """A mandatory header missing or repeated, a Call-ID breaking its grammar, a body shorter
+    than its Content-Length, or (`check_cseq`) a CSeq naming another method.
 
     `allow_missing` / `allow_repeated` are the faults that let such requests through.
     """
@@ -520,6 +527,9 @@ def _malformed(
     call_id = request.call_id
     if call_id is not None and not _call_id_ok(call_id):
         return True
+    length = request.content_length
+    if length is not None and len(request.body) < length:
+        return True  # a datagram cut short (RFC 3261 §18.3), delivered only to be refused
     if check_cseq:
         try:
             return request.cseq.method != request.method

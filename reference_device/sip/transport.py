@@ -284,6 +284,13 @@ class Transport:
                 continue  # keep-alive
             try:
                 message = sip.parse(data)
+            except sip.ShortBodyError as exc:
+                # RFC 3261 §18.3: a request SHOULD get 400 (the stack refuses a body shorter
+                # than its Content-Length); a response is discarded.
+                if not isinstance(exc.message, sip.SipRequest):
+                    log.warning("UDP from %s:%d: response dropped: %s", *addr, exc)
+                    continue
+                message = exc.message
             except ValueError as exc:
                 log.warning("UDP from %s:%d: unparsable message dropped: %s", *addr, exc)
                 continue

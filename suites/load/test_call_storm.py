@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -498,6 +499,14 @@ def _shown_calls(storm: Storm, calls: Sequence[BurstCall]) -> Callable[[], list[
     return lambda: [r for r in storm.result.records() if r.message.call_id in wanted]
 
 
+def _fail_showing(
+    evidence: CaseEvidence, storm: Storm, calls: Sequence[BurstCall], failure: Exception
+) -> NoReturn:
+    """Attach the SIPp records of the first eight of `calls`, then raise `failure`."""
+    evidence.add_records("SIPp storm (calls shown)", _shown_calls(storm, calls[:8]))
+    raise failure
+
+
 @pytest.mark.req("SIP-LOAD-STORM-001")
 def test_call_storm_is_handled_per_policy(
     storm: Storm, evidence: CaseEvidence, api: DeviceClient
@@ -509,11 +518,15 @@ def test_call_storm_is_handled_per_policy(
         raise NotExercised(f"SIPp sent {len(burst)} of {storm.calls} INVITEs: {storm.summary()}")
     unanswered = [c for c in burst if c.final is None]
     if unanswered:
-        evidence.add_records("SIPp storm (calls shown)", _shown_calls(storm, unanswered[:8]))
-        raise ConformanceFailure(
-            req,
-            "a final answer to every INVITE of the storm",
-            f"{len(unanswered)} without one, e.g. {ladder(unanswered)}",
+        _fail_showing(
+            evidence,
+            storm,
+            unanswered,
+            ConformanceFailure(
+                req,
+                "a final answer to every INVITE of the storm",
+                f"{len(unanswered)} without one, e.g. {ladder(unanswered)}",
+            ),
         )
     finals = {c.final for c in burst if c.final is not None}
     other = sorted(code for code in finals if code != 200 and code not in REFUSALS)
@@ -527,13 +540,17 @@ def test_call_storm_is_handled_per_policy(
     unended = [c for c in burst if c.answered and c.bye_ok_at is None]
     unexpected = unexpected_messages(storm.result.errors_text)
     if unended or unexpected or not storm.result.ok:
-        evidence.add_records("SIPp storm (calls shown)", _shown_calls(storm, unended[:8]))
-        raise ConformanceFailure(
-            req,
-            "every answered call of the storm ended cleanly (its BYE answered 200) and no "
-            "unexpected message (a BYE from the device, a stray response)",
-            f"{len(unended)} calls not ended, e.g. {ladder(unended)}; {unexpected[:3]}; "
-            f"{storm.result.describe()}",
+        _fail_showing(
+            evidence,
+            storm,
+            unended,
+            ConformanceFailure(
+                req,
+                "every answered call of the storm ended cleanly (its BYE answered 200) and no "
+                "unexpected message (a BYE from the device, a stray response)",
+                f"{len(unended)} calls not ended, e.g. {ladder(unended)}; {unexpected[:3]}; "
+                f"{storm.result.describe()}",
+            ),
         )
     consistent = readings_consistent(storm)
     judged = [storm.reading] if storm.reading in consistent else list(consistent)

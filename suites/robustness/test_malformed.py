@@ -413,31 +413,39 @@ def test_ip_fragmented_options_is_answered(api, ip_socket, device_target):
 def test_ip_bad_udp_checksum_is_dropped(api, ip_socket, device_target):
     """RFC 1122 §4.1.3.4 (MUST silently discard): no answer to it; an OPTIONS after it answered."""
     timeout = device_target.profile.timers.state_timeout
-    sent = _scapy(lambda: ip_socket.send_bad_checksum(timeout))
-    if not sent.seen_on_wire:
-        raise NotExercised(
-            f"harness: the datagram with a wrong checksum was not seen on the wire ({sent.note})"
-        )
-    live = ip_socket.options_alive(timeout)
-    answer = ip_socket.answer_to(sent.request, 0.0)
-    problem = ip_level.judge_dropped(sent, answer, live)
-    if problem:
-        raise DeviceFailure(f"[{api.req}] {problem}")
-    api.accounts()
+    _sent_then_judged(
+        api,
+        ip_socket,
+        timeout,
+        send=lambda: ip_socket.send_bad_checksum(timeout),
+        what="the datagram with a wrong checksum",
+        judge=ip_level.judge_dropped,
+    )
 
 
 @pytest.mark.req("SIP-ROB-MALF-IP-001")
 def test_ip_truncated_datagram(api, ip_socket, device_target):
     """RFC 768: a UDP length covering half the SIP message: never answered as the whole."""
     timeout = device_target.profile.timers.state_timeout
-    sent = _scapy(lambda: ip_socket.send_truncated("udp-length"))
+    _sent_then_judged(
+        api,
+        ip_socket,
+        timeout,
+        send=lambda: ip_socket.send_truncated("udp-length"),
+        what="the truncated datagram",
+        judge=ip_level.judge_truncated,
+    )
+
+
+def _sent_then_judged(api, ip_socket, timeout, *, send, what, judge):
+    """Send with scapy (`send`), prove the datagram was on the wire, check an OPTIONS is still
+    answered, look for an answer to it, and let `judge` decide; the API must still answer."""
+    sent = _scapy(send)
     if not sent.seen_on_wire:
-        raise NotExercised(
-            f"harness: the truncated datagram was not seen on the wire ({sent.note})"
-        )
+        raise NotExercised(f"harness: {what} was not seen on the wire ({sent.note})")
     live = ip_socket.options_alive(timeout)
     answer = ip_socket.answer_to(sent.request, 0.0)
-    problem = ip_level.judge_truncated(sent, answer, live)
+    problem = judge(sent, answer, live)
     if problem:
         raise DeviceFailure(f"[{api.req}] {problem}")
     api.accounts()

@@ -22,6 +22,7 @@ from decoder_conformance.device.status_judge import NOT_A_CALL
 from decoder_conformance.failures import DeviceFailure, NotExercised, harness_check
 from decoder_conformance.peers import sip_checks
 from decoder_conformance.peers.capture import Direction, WireRecord, address_text
+from decoder_conformance.peers.sockets import open_to_device
 from decoder_conformance.plugin.stash import CaseEvidence
 from wire import sip
 
@@ -191,18 +192,10 @@ class _Socket:
         self.transport = transport
         self.remote = remote
         self._buffer = bytearray()
-        if transport == "udp":
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind((host, 0))
-        else:
-            try:
-                self.sock = socket.create_connection(
-                    remote, timeout=timeout, source_address=(host, 0)
-                )
-            except OSError as exc:
-                raise DeviceFailure(f"TCP connection to {remote[0]}:{remote[1]}: {exc}") from None
-        host_, port = self.sock.getsockname()[:2]
-        self.local = (str(host_), int(port))
+        try:
+            self.sock, self.local = open_to_device(transport, host, remote, timeout)
+        except ConnectionError as exc:
+            raise DeviceFailure(str(exc)) from None
 
     def __enter__(self) -> _Socket:
         return self

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import select
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.peers.malformed.corpus import Case
 from decoder_conformance.peers.malformed.expect import judge
 from decoder_conformance.peers.malformed.message import OFFER, Dialog, Target, request
+from decoder_conformance.peers.sockets import open_to_device
 from wire import sip
 
 #: After the OPTIONS is answered, how long a required answer to the case may still take.
@@ -71,19 +71,8 @@ class Conn:
         self.log = log
         self.closed = False
         self._buffer = bytearray()
-        if transport == "udp":
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind((host, 0))
-        else:
-            try:
-                self.sock = socket.create_connection(
-                    remote, timeout=timeout, source_address=(host, 0)
-                )
-            except OSError as exc:
-                raise ConnectionError(f"TCP connection to {remote[0]}:{remote[1]}: {exc}") from exc
+        self.sock, self.local = open_to_device(transport, host, remote, timeout)
         self.sock.setblocking(False)
-        name = self.sock.getsockname()
-        self.local = (str(name[0]), int(name[1]))
 
     def close(self) -> None:
         """Close the socket."""

@@ -218,3 +218,20 @@ def test_udp_response_port(tmp_path: Path, peer: Peer, fault: tuple[str, ...]) -
             assert answer.headers.get("Call-ID") == with_rport.call_id
     finally:
         listener.close()
+
+
+def test_datagram_shorter_than_its_content_length_gets_400(tmp_path: Path, peer: Peer) -> None:
+    """RFC 3261 §18.3: over UDP, a request whose body is shorter than its Content-Length SHOULD
+    be answered 400 (it was dropped unanswered before); no call is set up from the cut offer."""
+    with _auto_answer(tmp_path) as dev:
+        port = dev.sip_port()
+        cut = request(port, peer.port)
+        cut.headers.set("Content-Length", str(len(cut.body) + 40))
+        with pytest.raises(sip.ShortBodyError):
+            sip.parse(cut.to_bytes())
+        peer.send(cut, port)
+        assert final(peer, cut, "a 400 to the cut INVITE").status_code == 400
+        _no_call(dev)
+        whole = request(port, peer.port)
+        peer.send(whole, port)
+        assert final(peer, whole, "a 200 to a whole INVITE").status_code == 200
