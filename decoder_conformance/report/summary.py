@@ -6,7 +6,10 @@ AssertionError, i.e. a DeviceFailure, against a page, RFC MUST or reading requir
 exercise the case: any other exception), skipped (not applicable per the profile), waived (strict
 xfail), and xpassed (a waived defect that no longer shows: strict xfail turns it into a
 failure). Beside the verdicts, the summary lists the readings the device follows on the page's
-ambiguous points and the error codes it answered where the page numbers none.
+ambiguous points and the error codes it answered where the page numbers none. Its first line is
+the verdict at a glance (`verdict_fields`: PASS or FAIL and the counts), then, with a baseline
+(plugin/baseline.py), one line saying what changed since that run (report/diff.py), with the
+details further down.
 
 Device duties checked through every case (a peer's RFC checks on every exchange, the status
 trace) are kept apart from the case's own verdict: a duty a case saw broken is recorded under the
@@ -18,12 +21,13 @@ requirement about it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from decoder_conformance.contract.observations import Observations
+from decoder_conformance.report.diff import Baseline, SummaryDiff, diff_summaries
 
 if TYPE_CHECKING:
     import pytest
@@ -81,6 +85,16 @@ class Summary:
     cases: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (req, verdict)
     #: nodeid -> duty requirement -> its verdict on that case
     duties: dict[str, dict[str, DutyVerdict]] = field(default_factory=dict)
+    #: The previous run's summary (--baseline): `write` adds what changed since (`since`).
+    baseline: Baseline | None = None
+    since: SummaryDiff | None = None
+    #: The profile's waivers for this firmware past their last day (plugin/gates.py), described.
+    expired_waivers: list[str] = field(default_factory=list)
+
+    def amend(self, req: str, nodeid: str, verdict: str) -> None:
+        """Set case `nodeid`'s verdict outright: the waiver gate's final word on a waived case
+        (pytest decides xfail after the report was recorded; plugin/gates.py)."""
+        self.cases[nodeid] = (req, verdict)
 
     def record(
         self, req: str, nodeid: str, report: pytest.TestReport, call: pytest.CallInfo[None]
@@ -101,6 +115,32 @@ class Summary:
         previous = duties.get(requirement)
         if previous is None or ORDER.index(verdict) < ORDER.index(previous.verdict):
             duties[requirement] = DutyVerdict(verdict, tuple(problems))
+
+    def export(self, nodeid: str) -> dict[str, Any]:
+        """Case `nodeid`'s verdict and duty verdicts so far, JSON-ready: an xdist worker sends
+        it to the controller, which `merge`s it (plugin/parallel.py)."""
+        case = self.cases.get(nodeid)
+        duties = self.duties.get(nodeid, {})
+        return {
+            "nodeid": nodeid,
+            "case": list(case) if case else None,
+            "duties": {r: [d.verdict, list(d.problems)] for r, d in duties.items()},
+        }
+
+    def merge(self, data: Mapping[str, Any], nodeid: str | None = None) -> None:
+        """Take a case another process judged (an `export`), under `nodeid` if given. The
+        export is that process's whole word on the case so far (a waiver may have amended it
+        to a better verdict), so it replaces what an earlier export said."""
+        nodeid = nodeid or str(data["nodeid"])
+        if data.get("case"):
+            req, found = data["case"]
+            self.cases[nodeid] = (str(req), str(found))
+        duties = data.get("duties", {})
+        if duties:
+            self.duties[nodeid] = {
+                req: DutyVerdict(str(found), tuple(problems))
+                for req, (found, problems) in duties.items()
+            }
 
     def case_verdict(self, nodeid: str) -> str:
         """The case's verdict: its own check's, made worse by any duty it saw broken."""
@@ -189,9 +229,16 @@ class Summary:
             "codes_seen": codes,
             "requirements": requirements,
         }
+        self.since = diff_summaries(self.baseline, document) if self.baseline else None
+        head = verdict_fields(requirements, self.expired_waivers)
+        head["since"] = self.since.to_json() if self.since else None
+        head["expired_waivers"] = list(self.expired_waivers)
+        document = {**head, **document}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
-        lines = [
+        lines = [str(head["verdict_line"]), ""]
+        lines += [self.since.headline(), ""] if self.since else []
+        lines += [
             f"# Conformance summary: {profile.device.model} {profile.device.firmware}",
             "",
             " | ".join(f"{k}: {v}" for k, v in counts.items()),
@@ -200,6 +247,12 @@ class Summary:
             "",
             f"Findings (practices and SHOULDs, not failures): {', '.join(findings) or 'none'}",
             "",
+        ]
+        if self.expired_waivers:
+            lines += ["## Expired waivers (not applied: their cases fail)", ""]
+            lines += [*(f"- {w}" for w in self.expired_waivers), ""]
+        lines += [*self.since.markdown(), ""] if self.since else []
+        lines += [
             "## Readings the device follows where the page is ambiguous",
             "",
             "| point | requirement | reading seen | pinned by the profile |",
@@ -247,3 +300,33 @@ class Summary:
             for r, e in requirements.items()
         ]
         path.with_suffix(".md").write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def verdict_fields(
+    requirements: dict[str, dict[str, Any]], expired_waivers: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The verdict at a glance: `verdict` (PASS or FAIL) and `verdict_line`, the summary's first.
+
+    FAIL iff a requirement failed (a device defect, MUST or promoted) or a waived defect no
+    longer shows (strict waivers fail the run, so the waiver gets removed); counts are of
+    requirements, each at the worst verdict of its cases.
+    """
+    by_verdict = {name: 0 for name in ORDER}
+    for entry in requirements.values():
+        by_verdict[entry["verdict"]] += 1
+    must = sum(
+        1 for e in requirements.values() if e["verdict"] == "failed" and e["level"] == "MUST"
+    )
+    verdict = "FAIL" if by_verdict["failed"] or by_verdict["xpassed"] else "PASS"
+    line = (
+        f"{verdict}: {must} MUST failures, {by_verdict['finding']} findings, "
+        f"{by_verdict['broken']} broken, {by_verdict['skipped']} skipped, "
+        f"{by_verdict['waived']} waived (of {len(requirements)} requirements)"
+    )
+    if by_verdict["failed"] > must:
+        line += f"; {by_verdict['failed'] - must} other failures (promoted practices or SHOULDs)"
+    if by_verdict["xpassed"]:
+        line += f"; {by_verdict['xpassed']} waived defects no longer seen (remove the waivers)"
+    if expired_waivers:
+        line += f"; {len(expired_waivers)} expired waivers: {'; '.join(expired_waivers)}"
+    return {"verdict": verdict, "verdict_line": line}
