@@ -286,7 +286,8 @@ async def serve(args: argparse.Namespace, store: Store, faults: Faults) -> int:
             ", ".join(f"{p}={r}" for p, r in api.readings.enabled.items()) or "defaults",
         )
         await stop.wait()
-        log.info("stopping")
+        # One line a test can read after the run: what the device was asked to change.
+        log.info("stopping; writes received: %s", json.dumps(api.writes.view()))
     finally:
         await runner.cleanup()
         await sip.close()

@@ -18,6 +18,7 @@ from reference_device.faults import Fault, Faults
 from reference_device.handlers import Api, Endpoint, Payload
 from reference_device.params import Params
 from reference_device.readings import Point, Readings
+from reference_device.write_counter import endpoint_name
 
 API_PREFIX: Final = "/api"
 MAX_BODY: Final = 64 * 1024
@@ -103,11 +104,14 @@ def _handler(api: Api, path: str, endpoint: Endpoint, reader: ParamReader) -> Ha
     needs_token = path not in OPEN_PATHS and auth.required  # credentials are fixed at start
     as_html = api.faults.on(Fault.JSON_AS_TEXT_HTML)
     refuse_busy = path in WRITE_PATHS and api.faults.on(Fault.BUSY_WRITE_REFUSED)
+    writes, counted = api.writes, endpoint_name(path)
     # Encoded ok answers by payload object: an endpoint that answers the very same object
     # again (list.json or status.json while nothing changed) is not encoded again.
     encoded: dict[int, tuple[Payload, bytes]] = {}
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if counted is not None:  # on arrival: a refused write was still asked for
+            writes.api_request(counted)
         if refuse_busy and store.busy:  # the fault: no queue for a write, a bare 503
             return web.Response(status=503, text="busy")
         try:
@@ -132,6 +136,7 @@ def _handler(api: Api, path: str, endpoint: Endpoint, reader: ParamReader) -> Ha
                 # A request that committed (even one refused after, as under partial_modify)
                 # is answered once the commit is on disk; a failed write raises (HTTP 500).
                 if store.version != before:
+                    writes.commit()
                     await store.durable(store.version)
         except ApiError as exc:
             log.info("%s %s refused: %s", request.method, request.path, exc)

@@ -33,6 +33,7 @@ from reference_device.sip.stack import SipStack
 from reference_device.sip.transport import Transport
 from reference_device.status import AccountRuntime, AccountStatus, RegisterStatus
 from reference_device.store import Store
+from reference_device.write_counter import WriteCounter
 
 # What a handler returns: the members of the ok envelope besides "result".
 Payload = JsonObject
@@ -117,6 +118,10 @@ class Api:
             sip.settings = replace(sip.settings, readings=self.readings)
         self.auth = auth
         self.max_accounts = max_accounts
+        # What the device was asked to change (reference/stats.json; the HTTP layer counts).
+        self.writes = WriteCounter()
+        if sip is not None:
+            sip.on_request = self.writes.sip_request
         self._runtime: dict[int, AccountRuntime] = {}
         # Only filled under the call_views_disagree fault: the auto_answer account.json keeps.
         self._stale_auto_answer: dict[int, bool] = {}
@@ -154,6 +159,7 @@ class Api:
         routes["/users/login.json"] = self.login
         routes["/reference/info.json"] = self.info
         routes["/reference/media.json"] = self.media
+        routes["/reference/stats.json"] = self.stats
         return routes
 
     # -- helpers -------------------------------------------------------------------------------
@@ -566,3 +572,8 @@ class Api:
         account = self._lookup(self.store.state, params)
         view = empty_view() if self.sip is None else self.sip.media_view(account.id)
         return {"data": view}
+
+    def stats(self, params: Params) -> Payload:
+        """reference/stats.json: the write requests, commits and SIP requests received so far
+        (write_counter.py); a diagnostic of the reference decoder, not a vendor endpoint."""
+        return {"data": self.writes.view()}

@@ -8,6 +8,7 @@ was expected and seen, and the request as a curl line that replays it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -15,11 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import requests
 
 from decoder_conformance.device import schema
+from decoder_conformance.device.transport import PooledSession
 from decoder_conformance.failures import DeviceFailure, NotExercised
 from decoder_conformance.waiting import WaitTimeout, poll_until
 
@@ -44,6 +46,21 @@ SIP_ENDPOINTS = (
     "answer",
     "hangup",
 )
+
+#: The endpoints that change the device: accounts, call settings, binds and the current call.
+#: A client in read-only mode (`read_only`) refuses to send them.
+WRITE_ENDPOINTS = ("add", "modify", "remove", "modify_call_cfg", "set_binds", "answer", "hangup")
+
+
+def write_endpoint_of(url: str) -> str | None:
+    """The write endpoint `url` calls ("http://h/api/sip/add.json" -> "add"), else None; read as
+    a lenient device might route it: any case, repeated slashes, percent-encoding, no .json."""
+    parts = [p for p in unquote(urlsplit(url).path).lower().split("/") if p]
+    if len(parts) < 2 or parts[-2] != "sip":
+        return None
+    name = parts[-1].removesuffix(".json")
+    return name if name in WRITE_ENDPOINTS else None
+
 
 #: The endpoints whose parameters the page gives an account `id`.
 ID_ENDPOINTS = (
@@ -189,6 +206,23 @@ class TargetRefused(NotExercised):
     """The client was asked to send to a host other than the device under test (a suite bug)."""
 
 
+class ReadOnlyRefused(NotExercised):
+    """Read-only mode: the client was asked to send a write endpoint (a case or fixture that
+    writes ran, a suite bug); nothing was sent."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _body_errors(text: str, name: str) -> tuple[str, ...]:
+    """Schema `name`'s messages for an answer's body text, parsed as `DeviceClient.call` does
+    (not JSON: None). Cached by text: most answers repeat word for word (every refusal with the
+    same code), and validating costs more than the lookup."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    return tuple(schema.errors(body, name))
+
+
 @dataclass(frozen=True)
 class Reply:
     """A decoded API answer."""
@@ -253,7 +287,10 @@ class DeviceClient:
     on_exchange: Callable[[Exchange], None] | None = None
     #: Called with (catalogue name, code) for each refusal whose code is not pinned.
     on_code: Callable[[str, str], None] | None = None
-    session: requests.Session = field(default_factory=requests.Session)
+    #: requests' session, or `transport.PooledSession` where a case sends thousands of requests.
+    session: requests.Session | PooledSession = field(default_factory=requests.Session)
+    #: Read-only mode (--read-only): refuse every write endpoint (WRITE_ENDPOINTS) unsent.
+    read_only: bool = False
 
     def __post_init__(self) -> None:
         self.api_url = self.api_url.rstrip("/")
@@ -280,6 +317,11 @@ class DeviceClient:
         """Send one request and record the exchange; HTTP-level errors are returned, not raised."""
         method = (method or self.method).upper()
         url = self.url_for(path)
+        if self.read_only and (written := write_endpoint_of(url)) is not None:
+            raise ReadOnlyRefused(
+                f"read-only mode: refused to send {written}.json ({url}), which writes to the "
+                "device; a case that writes must not be marked read_only"
+            )
         params = dict(params or {})
         headers = {"X-Auth-Token": self.token} if self.token else {}
         started = time.monotonic()
@@ -325,7 +367,7 @@ class DeviceClient:
         every case that reads an answer.
         """
         req = req or self.req
-        errors = schema.errors(reply.body, "PageEnvelope")
+        errors = _body_errors(reply.exchange.body, "PageEnvelope")
         if errors:
             raise ConformanceFailure(
                 req, "an ok or error JSON envelope", "; ".join(errors), reply.exchange
@@ -338,7 +380,7 @@ class DeviceClient:
         if not reply.ok:
             raise ConformanceFailure(req, '{"result": "ok"}', f"error {reply.msg}", reply.exchange)
         if data_schema:
-            errors = schema.errors(reply.body, data_schema)
+            errors = _body_errors(reply.exchange.body, data_schema)
             if errors:
                 raise ConformanceFailure(
                     req, f"a body matching {data_schema}", "; ".join(errors[:5]), reply.exchange

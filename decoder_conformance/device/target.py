@@ -391,6 +391,8 @@ class Target:
     lost: str = ""
     #: One line per restart the session made, saying what happened.
     restarts: list[str] = field(default_factory=list)
+    #: Read-only mode (--read-only): every client refuses to send a write endpoint.
+    read_only: bool = False
 
     @property
     def can_restart(self) -> bool:
@@ -447,4 +449,5 @@ class Target:
             req=req,
             on_exchange=on_exchange,
             on_code=on_code,
+            read_only=self.read_only,
         )

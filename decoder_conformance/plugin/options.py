@@ -32,6 +32,8 @@ MARKERS = (
     "when the profile lacks one",
     "only_reading(point, reading): the case applies only to a device whose profile pins this "
     "reading of the point; skipped, naming it, otherwise",
+    "read_only(param=None): the case changes nothing on the device, so it runs under "
+    "--read-only (with param=NAME: unless its NAME parameter is a write endpoint)",
     "selftest: project test that runs whole suites in a subprocess (slow)",
     "negative_control(*ids): project test that feeds the check of these requirements a "
     "recorded bad observation and sees it fail (counted by tests/test_negative_controls.py)",

@@ -189,6 +189,7 @@ def bare_client(api: DeviceClient, device_target: Target) -> Callable[..., Devic
             token=token,
             req=api.req,
             on_exchange=api.on_exchange,
+            read_only=device_target.read_only,
         )
 
     return make

@@ -26,6 +26,7 @@ def test_account_fields_of_new_account(api, add_named, new_account):
 
 
 @pytest.mark.req("SIP-API-ACC-002")
+@pytest.mark.read_only
 def test_account_unknown_id_refused(api, unknown_id):
     api.expect_error(api.call("account", {"id": str(unknown_id)}), "unknown_id")
 

@@ -20,6 +20,7 @@ from decoder_conformance.failures import NotExercised
 
 
 @pytest.mark.req("SIP-API-BIND-001")
+@pytest.mark.read_only
 def test_get_binds_shape(api):
     """data.binds is a string, the list "use "," to separate": the page's own example
     `*:5060,*.2222` passes; what set_binds takes is SBIND-*'s."""

@@ -72,9 +72,11 @@ def expect_read_back(api, account_id, field, want):
 
 
 @pytest.mark.req("SIP-API-CFG-001")
-def test_call_cfg_shape(api, new_account):
-    account_id = new_account()
-    api.expect_ok(api.call("call_cfg", {"id": str(account_id)}), data_schema="PageCallConfigOk")
+@pytest.mark.read_only
+def test_call_cfg_shape(api, existing_account):
+    """Read-only mode reads an account the device already has; otherwise a scratch one."""
+    reply = api.call("call_cfg", {"id": str(existing_account.id)})
+    api.expect_ok(reply, data_schema="PageCallConfigOk")
 
 
 @pytest.mark.req("SIP-API-CFG-002")
@@ -83,6 +85,7 @@ def test_call_cfg_defaults(api, new_account):
 
 
 @pytest.mark.req("SIP-API-CFG-003")
+@pytest.mark.read_only
 def test_call_cfg_unknown_id_refused(api, unknown_id):
     api.expect_error(api.call("call_cfg", {"id": str(unknown_id)}), "unknown_id")
 

@@ -27,6 +27,7 @@ from decoder_conformance.failures import NotExercised
         for m in ("GET", "POST")
     ],
 )
+@pytest.mark.read_only(param="endpoint")
 def test_every_endpoint_answers_http_200_envelope(api, endpoint, method):
     """No parameters at all: the answer is an ok body or an error envelope (the HTTP status is
     ENV-007's, which code an error carries ENV-006's)."""
@@ -38,6 +39,7 @@ def test_every_endpoint_answers_http_200_envelope(api, endpoint, method):
     "endpoint",
     [pytest.param(e, marks=pytest.mark.req("SIP-API-ENV-008")) for e in SIP_ENDPOINTS],
 )
+@pytest.mark.read_only(param="endpoint")
 def test_every_endpoint_answers_application_json(api, endpoint):
     reply = api.call(endpoint)
     api.expect_envelope(reply)
@@ -52,6 +54,7 @@ def test_every_endpoint_answers_application_json(api, endpoint):
     "endpoint",
     [pytest.param(e, marks=pytest.mark.req("SIP-API-ENV-007")) for e in SIP_ENDPOINTS],
 )
+@pytest.mark.read_only(param="endpoint")
 def test_every_endpoint_answers_http_200(api, endpoint):
     reply = _without_parameters(api, endpoint, "GET")
     if reply.exchange.status != 200:
@@ -85,6 +88,7 @@ NEEDS_PARAMETERS = ("add", "set_binds", *ID_ENDPOINTS)
     "endpoint",
     [pytest.param(e, marks=pytest.mark.req("SIP-API-ENV-006")) for e in NEEDS_PARAMETERS],
 )
+@pytest.mark.read_only(param="endpoint")
 def test_error_code_form(api, error_code, endpoint, *, device_target):
     """No parameters at all, by GET: the refusal's msg is a code the profile pins ([errors]) or,
     with none pinned, a 4-digit code like the page's 1211 and 0000."""
@@ -116,6 +120,7 @@ def test_error_code_form(api, error_code, endpoint, *, device_target):
         for p in ("sip/nope.json", "nope/list.json", "sip/add_account.json")
     ],
 )
+@pytest.mark.read_only
 def test_unknown_path_answers_404(api, path):
     exchange = api.send(path, {})
     assert exchange.status == 404, (

@@ -19,6 +19,7 @@ from decoder_conformance.device.client import ID_ENDPOINTS
         )
     ],
 )
+@pytest.mark.read_only(param="endpoint")
 def test_id_parameter_form(api, guard, endpoint, raw_id, error):
     params = {} if raw_id is None else {"id": raw_id}
     before = guard.snap()

@@ -34,6 +34,7 @@ def _params_for(endpoint, target, fresh, binds):
 
 @pytest.mark.req("SIP-API-LOGIN-001")
 @pytest.mark.needs("login")
+@pytest.mark.read_only
 def test_login_gives_working_token(api, bare_client, credentials):
     user, password = credentials
     reply = bare_client().call("users/login", {"username": user, "password": password})
@@ -139,6 +140,7 @@ def test_expired_token_refused(
         for c in ("header", "cookie", "parameter")
     ],
 )
+@pytest.mark.read_only
 def test_token_carriers(api, bare_client, credentials, carrier):
     user, password = credentials
     token = api.expect_ok(

@@ -8,5 +8,6 @@ import pytest
 @pytest.mark.parametrize(
     "method", [pytest.param(m, marks=pytest.mark.req("SIP-API-SRC-001")) for m in ("GET", "POST")]
 )
+@pytest.mark.read_only
 def test_get_source_not_implemented(api, method):
     api.expect_error(api.call("get_source", {}, method=method), "not_implemented")

@@ -26,6 +26,7 @@ def versions_in(values: list[str]) -> list[str]:
 
 
 @pytest.mark.req("SIP-SEC-MAP-001")
+@pytest.mark.read_only
 def test_svmap_reveals_no_software_version(
     api, device_sip, *, suite_host, device_hosts, scans, record_property
 ):

@@ -24,6 +24,7 @@ def _shows_port_zero(bind: str) -> bool:
 
 
 @pytest.mark.req("SIP-TRN-001")
+@pytest.mark.read_only
 def test_bind_shows_bound_port_and_answers(api, device_target, sip_request):
     """Every bind get_binds.json shows is one a peer can reach: a bound port (a bind written
     with port 0 shows the port the device got), with SIP answered there over UDP. Not the
@@ -156,6 +157,7 @@ def _sip_at(device_sip, bind):
 
 
 @pytest.mark.req("SIP-TRN-003")
+@pytest.mark.read_only
 def test_tcp_transport_answers(api, device_sip, sip_request):
     """Any final answer on the same connection proves SIP over TCP at the bind's port (RFC 3261
     §11.2: the code is the one an INVITE would get, not necessarily 200)."""
@@ -171,6 +173,7 @@ def test_tcp_transport_answers(api, device_sip, sip_request):
 
 @pytest.mark.req("SIP-OPT-001")
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.read_only
 def test_options_answer_carries_a_to_tag(device_sip, sip_request, transport):
     answer = sip_request(device_sip, "OPTIONS", transport)
     # RFC 3261 §8.2.6.2 MUST: a non-100 response carries the UAS's To tag. Which code (§11.2: the
@@ -184,6 +187,7 @@ REQUIRED_ALLOW = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}
 
 @pytest.mark.req("SIP-OPT-002")
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.read_only
 def test_options_200_lists_the_methods_in_allow(device_sip, sip_request, transport):
     answer = sip_request(device_sip, "OPTIONS", transport)
     # RFC 3261 §11.2 asks for Allow in a 200 to OPTIONS; another final answer is not that case.
