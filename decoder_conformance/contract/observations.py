@@ -16,8 +16,9 @@ the draft pins them.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import NoReturn
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, NoReturn
 
 from decoder_conformance.contract.catalogue import Catalogue, Requirement
 from decoder_conformance.contract.profile import Profile
@@ -142,3 +143,43 @@ class Observations:
             if r.reading not in names:
                 names.append(r.reading)
         return {point: names for point, names in seen.items() if len(names) > 1}
+
+    def export(self, since: ObservationsMark | None = None) -> dict[str, Any]:
+        """What was observed after `since` (everything without it), JSON-ready: an xdist worker
+        sends it to the controller, which `merge`s it (plugin/parallel.py)."""
+        mark = since or ObservationsMark()
+        codes = {
+            name: dict(counter - mark.codes.get(name, Counter()))
+            for name, counter in self.codes.items()
+        }
+        return {
+            "readings": [asdict(r) for r in self.readings[mark.readings :]],
+            "codes": {name: counted for name, counted in codes.items() if counted},
+            "limits_probed": {k: asdict(v) for k, v in self.limits_probed.items()},
+            "capabilities_probed": {k: asdict(v) for k, v in self.capabilities_probed.items()},
+            "probe_note": self.probe_note,
+        }
+
+    def mark(self) -> ObservationsMark:
+        """Where the observations stand now (for a later `export(since=...)`)."""
+        codes = {name: Counter(counter) for name, counter in self.codes.items()}
+        return ObservationsMark(len(self.readings), codes)
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add what another process observed (an `export` of it) to these observations."""
+        self.readings += [ReadingSeen(**r) for r in data.get("readings", [])]
+        for name, counted in data.get("codes", {}).items():
+            self.codes.setdefault(name, Counter()).update(counted)
+        self.limits_probed |= {k: LimitProbe(**v) for k, v in data.get("limits_probed", {}).items()}
+        self.capabilities_probed |= {
+            k: CapabilityProbe(**v) for k, v in data.get("capabilities_probed", {}).items()
+        }
+        self.probe_note = self.probe_note or str(data.get("probe_note", ""))
+
+
+@dataclass(frozen=True)
+class ObservationsMark:
+    """How far `Observations` had got: readings recorded and codes counted until then."""
+
+    readings: int = 0
+    codes: Mapping[str, Counter[str]] = field(default_factory=dict)

@@ -22,6 +22,7 @@ import pytest
 from decoder_conformance.contract.draft import draft_profile
 from decoder_conformance.contract.observations import CapabilityProbe, LimitProbe, Observations
 from decoder_conformance.peers.capture import sip_only
+from decoder_conformance.plugin.parallel import worker_id
 from decoder_conformance.plugin.stash import (
     OBSERVATIONS,
     SUITE_CONFIG,
@@ -81,8 +82,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write the conformance summary and the discovered profile, if asked."""
     suite = session.config.stash.get(SUITE_CONFIG, None)
-    if suite is None:
-        return
+    if suite is None or worker_id(session.config) is not None:
+        return  # an xdist worker's results go to the controller, which writes (plugin/parallel.py)
     summary = session.config.stash[SUMMARY]
     observations = session.config.stash[OBSERVATIONS]
     if suite.summary_path is not None:

@@ -41,6 +41,13 @@ from decoder_conformance.device.target import (
 )
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.plugin.http_duties import http_duties
+from decoder_conformance.plugin.parallel import (
+    WORKER_TARGET,
+    distributing,
+    lab_shared,
+    worker_id,
+)
+from decoder_conformance.plugin.read_only import read_only_mode, unchanged_report
 from decoder_conformance.plugin.stash import (
     OBSERVATIONS,
     SUITE_CONFIG,
@@ -50,6 +57,9 @@ from decoder_conformance.plugin.stash import (
     item_req,
 )
 from decoder_conformance.report.allure import write_run_metadata
+
+#: xdist controller of a lab run: the shared device and its snapshot, restored at the end.
+_SHARED_LAB = pytest.StashKey[tuple[Target, Snapshot]]()
 
 
 @pytest.hookimpl(trylast=True)
@@ -127,8 +137,11 @@ def device_target(
     )
     if user:
         target.token = target.client().login(user, password)
-    snapshot = Snapshot.take(target.client())
-    _write_environment(config, target, suite)
+    # Under xdist a shared lab device is snapshotted and restored by the controller, once.
+    snapshot = None if lab_shared(config) else Snapshot.take(target.client())
+    config.stash[WORKER_TARGET] = target  # a restart on another worker: log in again
+    if worker_id(config) in (None, "gw0") and not lab_shared(config):
+        _write_environment(config, target, suite)  # once per run: by the first worker
     try:
         yield target
     finally:
@@ -140,8 +153,12 @@ def device_target(
             # half-restored.
             with _sigint_ignored():
                 try:
-                    if target.lost:
+                    if snapshot is None:
+                        pass  # the xdist controller restores the shared lab device
+                    elif target.lost:
                         target.restore_report = [f"not restored: {target.lost}"]
+                    elif read_only_mode(config):  # nothing written: check, do not write back
+                        target.restore_report = unchanged_report(snapshot, target.client())
                     else:
                         target.restore_report = snapshot.restore(target.client())
                 finally:
@@ -153,6 +170,66 @@ def device_target(
             reporter.write_line("decoder conformance: device state restored:")
             for line in target.restore_report:
                 reporter.write_line(f"  {line}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """xdist controller of a lab run: snapshot the shared device once, before any worker runs
+    a case (the workers skip it), so that no worker's crash can leave it unrestored."""
+    config = session.config
+    suite = config.stash.get(SUITE_CONFIG, None)
+    if suite is None or not suite.plan.lab or not distributing(config):
+        return
+    target = _lab_target(config)
+    config.stash[_SHARED_LAB] = (target, Snapshot.take(target.client()))
+    _write_environment(config, target, suite)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """xdist controller of a lab run: restore the shared device once every worker has ended
+    (trylast: after xdist has shut its workers down)."""
+    config = session.config
+    shared = config.stash.get(_SHARED_LAB, None)
+    if shared is None:
+        return
+    target, snapshot = shared
+    with _sigint_ignored():
+        try:
+            if read_only_mode(config):  # nothing written: check, do not write back
+                target.restore_report = unchanged_report(snapshot, target.client())
+            else:
+                target.restore_report = snapshot.restore(target.client())
+        except Exception as exc:  # a device lost mid-run: say so, the run's verdicts stand
+            target.restore_report = [f"not restored: {type(exc).__name__}: {exc}"]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and target.restore_report:
+        reporter.write_line("decoder conformance: device state restored:")
+        for line in target.restore_report:
+            reporter.write_line(f"  {line}")
+
+
+def _lab_target(config: pytest.Config) -> Target:
+    """The lab device of the run, probed and logged in (the run ends if it does not answer)."""
+    suite = config.stash[SUITE_CONFIG]
+    profile = suite.profile
+    user = str(config.getoption("device_user")) or profile.device.user
+    password = str(config.getoption("device_password")) or profile.device.password
+    started = time.monotonic()
+    try:
+        probe(suite.plan.api_url, timeout=min(profile.timers.http_timeout, 8.0))
+    except TargetUnavailable as exc:
+        waited = time.monotonic() - started
+        pytest.exit(
+            f"decoder conformance: target unavailable (gave up after {waited:.1f} s): {exc}",
+            returncode=3,
+        )
+    target = Target(
+        suite.plan, suite.plan.api_url, profile, suite.error_codes, user=user, password=password
+    )
+    if user:
+        target.token = target.client().login(user, password)
+    return target
 
 
 def _discovery_probes(session: pytest.Session, target: Target, seen: Observations) -> None:
