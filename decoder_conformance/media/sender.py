@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.contract.timing import current_ledger, record_wait
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedFrame, EncodedStream
 from decoder_conformance.waiting import DeviceTimeout
@@ -360,6 +361,8 @@ class RtpSender:
             )
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._local = self._sock.getsockname()
+        # Streaming is an unavoidable wait of the case that started it (its thread has no ledger).
+        self._ledger = current_ledger()
         self._thread = threading.Thread(
             target=self._run, args=(payloads,), name="rtp-sender", daemon=True
         )
@@ -489,6 +492,9 @@ class RtpSender:
             self._error = exc
         finally:
             self.finished_at = time.monotonic()
+            if self.started_at is not None:
+                why = f"media: RTP stream to {self.host}:{self.port}"
+                record_wait(self.started_at, self.finished_at, why, self._ledger)
             self._done.set()
 
     def _send_all(self, payloads: list[list[RtpPayload]]) -> None:

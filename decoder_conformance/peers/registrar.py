@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from decoder_conformance import LOOPBACK
+from decoder_conformance.contract.timing import record_wait
 from decoder_conformance.device.client import DeviceClient, Status
 from decoder_conformance.failures import DeviceFailure
 from decoder_conformance.peers.capture import WireRecord
@@ -261,6 +262,7 @@ class Registrar(SipSocketServer):
                 found = [r for r in self._records[since:] if predicate(r)]
                 left = deadline - time.monotonic()
                 if len(found) > limit or left <= 0:
+                    record_wait(deadline - seconds, time.monotonic(), "registrar: watch window")
                     return found
                 self._lock.wait(left)
 

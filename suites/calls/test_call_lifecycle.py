@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.media.encode import EncodedStream
@@ -107,6 +108,7 @@ def _after_the_end(api, calls, account, callee, first, *, window, what):
     except WaitTimeout:
         again = None
     waited = time.monotonic() - started
+    record_wait(started, started + waited, "the window a re-dial may come in")
     seen = f"{what}; then status.json (call_status bitrate) {_changes(samples)}"
     if again is not None:
         seen += f"; a new INVITE {again.message.call_id} after {waited:.2f} s"

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait, unavoidable
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.waiting import WaitTimeout, poll_until, sample_over
 
@@ -32,6 +33,7 @@ def _hold(timers):
 
 def _sample_for(api, account, seconds, timers):
     """call_status samples over `seconds`, in order."""
+    unavoidable(seconds, "sampling status.json while an answer is held back")
     return sample_over(
         lambda: api.status(account.id).call,
         seconds,
@@ -159,6 +161,7 @@ def test_call_ends_when_the_bye_fails(api, calls, sip_account, raw_caller, timer
             f"the caller never answered the device's BYE (Timer F {timers.transaction_timeout:g} s)"
         )
         over_at = bye.t + timers.transaction_timeout
+        record_wait(bye.t, over_at, "Timer F: the device's BYE goes unanswered")
     samples = []
 
     def call_status():

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from decoder_conformance.contract.profile import Gb28181, Timers
+from decoder_conformance.contract.timing import record_wait
 from decoder_conformance.device.accounts import GbAccount, GbAccounts
 from decoder_conformance.device.client import DeviceClient, Status
 from decoder_conformance.device.status_series import StatusRecorder
@@ -68,6 +69,7 @@ class GbDevice:
             since=count - 1,
         )
         seen = self.platform.keepalives(self.device_id)[:count]
+        record_wait(seen[0].t, seen[-1].t, "GB28181: keepalives at the configured interval")
         return [b.t - a.t for a, b in itertools.pairwise(seen)]
 
     def wait_registered(self, *, precondition: str | None = None) -> None:

@@ -10,6 +10,7 @@ import statistics
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait, unavoidable
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.gb import checks, query_checks
 from decoder_conformance.peers.gb.model import Presence
@@ -133,6 +134,7 @@ def test_registers_again_after_unanswered_keepalives(registered):
     platform.silence(True)
     gb, timers = registered.gb, registered.timers
     give_up = gb.keepalive_interval * gb.keepalive_count + timers.transaction_timeout
+    record_wait(last.t, last.t + give_up, "GB28181: keepalives unanswered, the last to Timer F")
     register = wait_register_after(
         registered,
         last.t,
@@ -177,6 +179,7 @@ def test_keepalives_stop_when_the_account_is_removed(registered, api):
     assert gone is False
     removed_at = platform.records()[-1].t
     window = 2 * registered.gb.keepalive_interval
+    unavoidable(window, "GB28181: no keepalive may come over two intervals")
     try:
         late = poll_until(
             lambda: [k for k in platform.keepalives(registered.device_id) if k.t > removed_at],

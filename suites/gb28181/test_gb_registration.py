@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait
 from decoder_conformance.failures import harness_check
 from decoder_conformance.peers.gb import checks, register_checks
 from decoder_conformance.waiting import DeviceTimeout, poll_until
@@ -125,6 +126,7 @@ def test_refreshes_before_the_granted_expiry(gb_device):
         timeout=grant + device.timers.state_timeout,
         expected=f"a refresh before the granted {grant} s lapse",
     )
+    record_wait(first.at, refreshed.at, "GB28181: the refresh waits for the granted expiry")
     assert refreshed.at <= first.expires_at, (
         f"[GB-REG-005] expected the refresh before the {grant} s expiry lapsed, it came "
         f"{refreshed.at - first.at:.2f} s after the 200"

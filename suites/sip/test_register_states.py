@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait, unavoidable
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers.registrar import (
     Mode,
@@ -46,6 +47,7 @@ SETTLED_SAMPLES = 3
 def sample_for(api, account, seconds, timers):
     """status.json samples over `seconds`: (time the request left, time the answer came,
     register_status), in order."""
+    unavoidable(seconds, "sampling status.json over the span the case holds")
     return sample_over(
         lambda: register_sample(api, account),
         seconds,
@@ -139,6 +141,7 @@ def silent_at_refresh(api, account, server, timers):
             f"{exc}"
         ) from None
     since = server.records().index(refresh)
+    record_wait(granted.t, refresh.t, "the device refreshes on the granted expiry")
     answered = [r for r in server.records()[since:] if is_answer(r)]
     if answered:
         raise NotExercised(f"harness: the silent registrar answered {answered[0].first_line}")
@@ -168,6 +171,7 @@ def test_refresh_lost_stops_claiming_registered(
     refresh = silent_at_refresh(api, account, server, timers)
     # Timer F: the refresh failed 64*T1 after it was sent; from then on no granted state.
     failed_at = refresh.t + timers.transaction_timeout
+    record_wait(refresh.t, failed_at, "Timer F: the refresh goes unanswered")
     seen = []
 
     def sample():

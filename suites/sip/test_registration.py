@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from decoder_conformance.contract.timing import record_wait, unavoidable
 from decoder_conformance.device.client import ConformanceFailure
 from decoder_conformance.failures import NotExercised
 from decoder_conformance.peers import register_duties, sip_checks
@@ -52,6 +53,7 @@ def test_registers_with_digest_and_reports_registered(
     )
     # Hold well inside the device's transaction timeout (64*T1), so it keeps waiting for us.
     hold = min(1.0, timers.transaction_timeout / 4)
+    unavoidable(hold, "sampling status.json while the registrar holds its 200")
     samples = sample_over(
         lambda: register_sample(api, account),
         hold,
@@ -185,6 +187,7 @@ def test_silent_registrar_then_back(api, sip_account, registrar, timers, device_
     # Which state a silent registrar leaves is a reading (register_status_no_answer, its own
     # requirement); here: never granted while nothing answers, over one transaction timeout.
     silent_until = time.monotonic() + timers.transaction_timeout
+    unavoidable(timers.transaction_timeout, "a silent registrar for one transaction timeout")
     state = poll_until(
         lambda: api.status(account.id).register,
         lambda seen: seen in claimed_as or time.monotonic() >= silent_until,
@@ -219,6 +222,7 @@ def test_refresh_before_the_granted_expiry(api, sip_account, registrar, timers):
         expected=f"a refresh REGISTER within the {grant} s granted",
     )
     after = refresh.t - granted.t
+    record_wait(granted.t, refresh.t, "the device refreshes on the granted expiry")
     assert grant / 2 <= after < grant, f"refreshed {after:.2f} s after a {grant} s grant"
     state = api.status(account.id).register
     assert state in GRANTED_STATES, (
@@ -284,12 +288,13 @@ def test_retry_after_is_honoured(api, sip_account, registrar, timers, device_tar
     assert not early, (
         f"REGISTER again {early[0].t - refused.t:.2f} s after Retry-After: {retry_after}"
     )
-    server.wait_for(
+    retried = server.wait_for(
         is_register,
         since=server.records().index(refused),
         timeout=timers.retry_base * 8 + timers.state_timeout,
         expected="a REGISTER once Retry-After has passed",
     )
+    record_wait(refused.t, min(retried.t, refused.t + retry_after), "Retry-After is honoured")
     claimed_as = claimed_states(device_target)
     state = api.status(account.id).register
     assert state not in claimed_as, (
