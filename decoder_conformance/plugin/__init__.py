@@ -16,4 +16,10 @@ pytest_plugins = [
     "decoder_conformance.plugin.status_trace",
     "decoder_conformance.plugin.evidence",
     "decoder_conformance.plugin.verdicts",
+    "decoder_conformance.plugin.baseline",
+    "decoder_conformance.plugin.read_only",
+    "decoder_conformance.plugin.parallel",
+    "decoder_conformance.plugin.progress",
+    "decoder_conformance.plugin.quick",
+    "decoder_conformance.plugin.differential",
 ]
