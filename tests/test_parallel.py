@@ -11,6 +11,10 @@ merge of what workers send and the grouping rule.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -167,6 +171,24 @@ def test_a_device_group_case_has_the_shared_device_alone(tmp_path: Path) -> None
     assert turns.restarts() == 1
     with turns.turn(alone=False):  # the restart's turn is over
         pass
+
+
+def test_a_waiting_read_gets_its_turn_before_the_next_exclusive_case(tmp_path: Path) -> None:
+    """flock is not fair: the worker of the exclusive cases waits for a read's mark to go (a
+    dead worker's mark is passed over) before it takes the device again."""
+    turns = DeviceTurns(tmp_path, timeout=5.0)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / f"want-{gone.pid}").touch()  # a worker that died while waiting
+    mark = tmp_path / f"want-{os.getpid()}"
+    mark.touch()
+    timer = threading.Timer(0.2, mark.unlink)
+    timer.start()
+    try:
+        with turns.turn(alone=True):
+            assert not mark.exists(), "the exclusive case went ahead of a waiting read"
+    finally:
+        timer.cancel()
 
 
 # -- subprocess runs --------------------------------------------------------------------------

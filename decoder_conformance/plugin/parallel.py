@@ -28,8 +28,10 @@ Against a lab decoder the workers share one device:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import os
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -270,8 +272,16 @@ class DeviceTurns:
     def turn(self, *, alone: bool, restart: bool = False) -> Iterator[None]:
         """Hold the device for one case: alone, or shared with other reads; `restart`: the
         case may restart the device (counted, so other workers log in again)."""
+        want = self.folder / f"want-{os.getpid()}"
+        if alone:
+            self._let_readers_in()
+        else:
+            want.touch()  # a read waiting: the next case that wants the device alone lets it in
         gate = self._open("gate")
-        self._acquire(gate, fcntl.LOCK_EX)
+        try:
+            self._acquire(gate, fcntl.LOCK_EX)
+        finally:
+            want.unlink(missing_ok=True)
         try:
             device = self._open("device")
             self._acquire(device, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
@@ -288,6 +298,20 @@ class DeviceTurns:
             if alone:
                 gate.close()
             device.close()
+
+    def _let_readers_in(self) -> None:
+        """Wait until no read is waiting for its turn (flock is not fair: a worker that
+        drops the gate and takes it again at once would starve the other worker's reads). A
+        read's mark whose worker is gone is passed over; `timeout` bounds the wait."""
+        with contextlib.suppress(PeerTimeout):
+            poll_until(
+                lambda: next((w for w in self.folder.glob("want-*") if _alive(w)), None),
+                lambda waiting: waiting is None,
+                timeout=self.timeout,
+                expected="no read waiting for its turn on the shared device",
+                interval=0.005,
+                timeout_error=PeerTimeout,
+            )
 
     def restarts(self) -> int:
         """How many restart cases have run so far (on any worker)."""
@@ -316,6 +340,17 @@ class DeviceTurns:
         except BaseException:
             handle.close()
             raise
+
+
+def _alive(mark: Path) -> bool:
+    """Whether the worker that left `mark` (want-<pid>) still runs."""
+    try:
+        os.kill(int(mark.name.removeprefix("want-")), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True
 
 
 @pytest.hookimpl(wrapper=True)

@@ -157,19 +157,28 @@ def device_target(
                         pass  # the xdist controller restores the shared lab device
                     elif target.lost:
                         target.restore_report = [f"not restored: {target.lost}"]
-                    elif read_only_mode(config):  # nothing written: check, do not write back
-                        target.restore_report = unchanged_report(snapshot, target.client())
                     else:
-                        target.restore_report = snapshot.restore(target.client())
+                        target.restore_report = _put_back(config, target, snapshot)
                 finally:
                     # The target's process: a restart replaced the one started above.
                     if target.reference is not None:
                         target.reference.stop()
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and target.restore_report:
-            reporter.write_line("decoder conformance: device state restored:")
-            for line in target.restore_report:
-                reporter.write_line(f"  {line}")
+        _print_restore(config, target)
+
+
+def _put_back(config: pytest.Config, target: Target, snapshot: Snapshot) -> list[str]:
+    """Restore the snapshot; in read-only mode nothing was written: check, do not write back."""
+    if read_only_mode(config):
+        return unchanged_report(snapshot, target.client())
+    return snapshot.restore(target.client())
+
+
+def _print_restore(config: pytest.Config, target: Target) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and target.restore_report:
+        reporter.write_line("decoder conformance: device state restored:")
+        for line in target.restore_report:
+            reporter.write_line(f"  {line}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -196,17 +205,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     target, snapshot = shared
     with _sigint_ignored():
         try:
-            if read_only_mode(config):  # nothing written: check, do not write back
-                target.restore_report = unchanged_report(snapshot, target.client())
-            else:
-                target.restore_report = snapshot.restore(target.client())
+            if target.user:  # a worker's restart case, or the run's length, ended the token
+                target.token = target.client().login(target.user, target.password)
+            target.restore_report = _put_back(config, target, snapshot)
         except Exception as exc:  # a device lost mid-run: say so, the run's verdicts stand
             target.restore_report = [f"not restored: {type(exc).__name__}: {exc}"]
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and target.restore_report:
-        reporter.write_line("decoder conformance: device state restored:")
-        for line in target.restore_report:
-            reporter.write_line(f"  {line}")
+    _print_restore(config, target)
 
 
 def _lab_target(config: pytest.Config) -> Target:
