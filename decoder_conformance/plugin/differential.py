@@ -37,6 +37,7 @@ from decoder_conformance.device.client import REDACTED
 from decoder_conformance.device.target import TargetUnavailable, probe
 from decoder_conformance.peers.capture import WireRecord
 from decoder_conformance.plugin.options import pytest_configure as check_options
+from decoder_conformance.plugin.parallel import clean_nodeid, worker_id
 from decoder_conformance.plugin.stash import (
     DUTY_OUTCOMES,
     OBSERVATIONS,
@@ -134,11 +135,6 @@ CALL_STARTED = pytest.StashKey[float]()
 CASE_VERDICT = pytest.StashKey[str]()
 
 
-def _worker_id(config: pytest.Config) -> str:
-    workerinput = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if isinstance(workerinput, dict) else ""
-
-
 def part_path(path: Path, worker: str) -> Path:
     """Where an xdist worker writes its part of the record file."""
     return path.with_name(f"{path.name}.{worker}.part")
@@ -206,7 +202,11 @@ def sip_observations(records: Sequence[WireRecord]) -> dict[str, dict[str, Any]]
                 requests[method] = True
         else:
             method = str(getattr(getattr(message, "cseq", None), "method", "?"))
-            responses.setdefault(method, set()).add(int(getattr(message, "status_code", 0)))
+            code = int(getattr(message, "status_code", 0))
+            # Final answers only: a 100 is due only when the final answer takes longer than
+            # 200 ms (RFC 3261 §17.2.1), other provisional answers are optional.
+            if code >= 200:
+                responses.setdefault(method, set()).add(code)
     return {
         "responses": {m: sorted(codes) for m, codes in sorted(responses.items())},
         "requests": dict(sorted(requests.items())),
@@ -265,7 +265,7 @@ def case_record(item: pytest.Item) -> dict[str, Any]:
     }
     timing.update(sip_timings(records, item.stash.get(CALL_STARTED, None)))
     return {
-        "nodeid": item.nodeid,
+        "nodeid": clean_nodeid(item.nodeid),  # as a serial run names it, under -n too
         "requirement": item_req(item),
         "verdict": item.stash.get(CASE_VERDICT, None),
         "http": http,
@@ -323,7 +323,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "session": session_record(config),
         "cases": recorder.cases,
     }
-    worker = _worker_id(config)
+    worker = worker_id(config) or ""
     recorder.path.parent.mkdir(parents=True, exist_ok=True)
     if worker:
         part_path(recorder.path, worker).write_text(json.dumps(document), "utf-8")

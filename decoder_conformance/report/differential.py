@@ -363,10 +363,12 @@ class RequirementComparison:
 
     @property
     def treatment(self) -> str:
-        """flagged (page/rfc/standard), expected (reading), listed (practice), or "" if same."""
+        """flagged (page/rfc/standard, other than timing), expected (reading), listed
+        (practice, or timing only), or "" if same."""
         if self.status != "differs":
             return ""
-        if self.basis in FLAGGED_BASES:
+        # Timing alone is never flagged: neither the page nor an RFC MUST sets an answer time.
+        if self.basis in FLAGGED_BASES and any(d.kind != "timing" for d in self.differences):
             return "flagged"
         return "expected" if self.basis == "reading" else "listed"
 
