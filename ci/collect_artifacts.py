@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 FILES = ("summary.md", "summary.json", "junit.xml")
+#: Left in every collection, so ci/nightly.sh empties only a folder it filled before.
+MARK = ".nightly-artifacts"
 FOLDERS = ("html", "allure-results")
 
 
@@ -53,6 +55,7 @@ def pcaps(results: Path, into: Path) -> int:
 def collect(reports: Path, artifacts: Path) -> list[str]:
     """Copy the artifacts; returns what was missing."""
     artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / MARK).write_text("collected by ci/collect_artifacts.py\n", "utf-8")
     missing = []
     for name in FILES:
         if (reports / name).is_file():

@@ -7,7 +7,9 @@ the suite could not exercise, a waiver that no longer applies. CI fails on a dev
 failure only, so it gates on the summary's `must_failed` instead, and prints the rest.
 
 Exit status: 0 no MUST requirement failed; 1 at least one did (each is printed with its failed
-cases); 2 the summary is missing or unreadable, or no case ran (nothing was judged).
+cases), or a waiver of the profile has expired (each is named: an expired waiver fails loudly);
+2 the summary is missing or unreadable, no case ran, or no MUST requirement was exercised (every
+one broken or skipped: nothing was judged, which is not a pass).
 Standard library only: it runs before or without the project's virtual environment.
 """
 
@@ -49,8 +51,15 @@ def gate(document: dict[str, Any]) -> tuple[int, list[str]]:
     )
     if not sum(v for v in counts.values() if isinstance(v, int)):
         return 2, [head, "MUST gate: no case ran, nothing was judged"]
+    requirements = document.get("requirements", {})
+    musts = [e for e in requirements.values() if e.get("level") == "MUST"]
+    if musts and not any(e.get("verdict") in ("passed", "failed") for e in musts):
+        return 2, [head, "MUST gate: no MUST requirement was exercised (all broken or skipped)"]
     lines = [head]
     must = document["must_failed"]
+    expired = [str(w) for w in document.get("expired_waivers") or []]
+    for waiver in expired:
+        lines.append(f"expired waiver: {waiver}")
     for requirement in must:
         lines.append(f"MUST failed: {requirement}")
         lines += [f"  {nodeid}" for nodeid in failed_cases(document, requirement)]
@@ -63,8 +72,9 @@ def gate(document: dict[str, Any]) -> tuple[int, list[str]]:
         lines.append(f"not gating (SHOULD/practice failures, broken, xpassed): {', '.join(others)}")
     if document.get("findings"):
         lines.append(f"findings: {', '.join(document['findings'])}")
-    lines.append(f"MUST gate: {'FAIL' if must else 'pass'}")
-    return (1 if must else 0), lines
+    failing = bool(must or expired)
+    lines.append(f"MUST gate: {'FAIL' if failing else 'pass'}")
+    return (1 if failing else 0), lines
 
 
 def main(argv: list[str]) -> int:

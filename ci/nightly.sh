@@ -13,6 +13,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ARTIFACTS=$ROOT/artifacts
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then ARTIFACTS=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
+# The folder is emptied before the collection: never the run's own reports or a folder that
+# holds anything but an earlier collection (collect_artifacts.py leaves .nightly-artifacts in it).
+case "$(cd "$(dirname "$ARTIFACTS")" 2>/dev/null && pwd)/$(basename "$ARTIFACTS")" in
+  "$ROOT/reports" | "$ROOT" | / ) echo "nightly: refusing to use $ARTIFACTS for artifacts" >&2; exit 2 ;;
+esac
+if [ -d "$ARTIFACTS" ] && [ -n "$(ls -A "$ARTIFACTS")" ] && [ ! -f "$ARTIFACTS/.nightly-artifacts" ]; then
+  echo "nightly: $ARTIFACTS is not empty and is not an earlier collection; not emptying it" >&2
+  exit 2
+fi
 
 "$ROOT/bin/conformance" "$@"
 status=$?

@@ -151,6 +151,17 @@ def test_gate_cannot_judge_a_missing_or_empty_run(tmp_path: Path) -> None:
     assert empty.returncode == 2 and "no case ran" in empty.stdout
 
 
+def test_gate_fails_on_an_expired_waiver_and_when_no_must_was_exercised(tmp_path: Path) -> None:
+    stale = summary(A_1=("MUST", "passed"), B_2=("SHOULD", "passed"))
+    stale["expired_waivers"] = ["SIP-API-ADD-001 (firmware *): ticket 9, until 2020-01-31"]
+    done = gate(tmp_path, stale)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "expired waiver: SIP-API-ADD-001" in done.stdout
+    unexercised = gate(tmp_path, summary(A_1=("MUST", "broken"), B_2=("SHOULD", "passed")))
+    assert unexercised.returncode == 2, unexercised.stdout + unexercised.stderr
+    assert "no MUST requirement was exercised" in unexercised.stdout
+
+
 def test_artifacts_collect_the_report_and_name_each_pcap_after_its_case(tmp_path: Path) -> None:
     reports, results = tmp_path / "reports", tmp_path / "reports" / "allure-results"
     results.mkdir(parents=True)
