@@ -298,6 +298,13 @@ def test_content_length_frames_the_message(run_group, group, transport):
     run_group(group, transport)
 
 
+@pytest.mark.req("SIP-ROB-MALF-CLEN-002")
+@pytest.mark.parametrize(("group", "transport"), _params("SIP-ROB-MALF-CLEN-002"))
+def test_datagram_shorter_than_content_length_gets_400(run_group, group, transport):
+    """RFC 3261 §18.3: a UDP request whose body ends before its Content-Length SHOULD get 400."""
+    run_group(group, transport)
+
+
 @pytest.mark.req("SIP-ROB-MALF-VIA-001")
 @pytest.mark.parametrize(("group", "transport"), _params("SIP-ROB-MALF-VIA-001"))
 def test_legal_via_forms_are_answered(run_group, group, transport):

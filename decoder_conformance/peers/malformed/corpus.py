@@ -633,7 +633,7 @@ BAD_LENGTHS: tuple[str, ...] = ("abc", "-1", "", "1.5", "0x0", "+0", "9999999999
 
 
 def content_length_other() -> list[Case]:
-    """Non-numeric or repeated Content-Length, and a datagram shorter than it says."""
+    """Non-numeric or repeated Content-Length."""
     cases = []
     for index, value in enumerate(BAD_LENGTHS):
 
@@ -670,6 +670,12 @@ def content_length_other() -> list[Case]:
                 framing=False,
             )
         )
+    return cases
+
+
+def content_length_beyond_datagram() -> list[Case]:
+    """A UDP request whose datagram ends before its Content-Length (RFC 3261 §18.3: SHOULD 400)."""
+    cases = []
     for extra in (1, 10, 1000):
 
         def make_long(t: Target, key: str, extra: int = extra) -> Draft:
@@ -677,11 +683,11 @@ def content_length_other() -> list[Case]:
 
         cases.append(
             _case(
-                "content-length-other",
+                "content-length-beyond-datagram",
                 f"options-datagram-short-{extra}",
                 "OPTIONS",
                 make_long,
-                ex.OPEN,
+                ex.BAD_REQUEST,
                 transports=("udp",),
             )
         )
@@ -1705,8 +1711,14 @@ GROUPS: tuple[tuple[str, str, str, Callable[[], list[Case]]], ...] = (
     (
         "content-length-other",
         LIVE,
-        "Content-Length not a number, repeated, beyond the datagram",
+        "Content-Length not a number or repeated",
         content_length_other,
+    ),
+    (
+        "content-length-beyond-datagram",
+        "SIP-ROB-MALF-CLEN-002",
+        "a UDP datagram that ends before its Content-Length",
+        content_length_beyond_datagram,
     ),
     (
         "via-forms",
