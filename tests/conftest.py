@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -38,16 +40,27 @@ def run_pytest(
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
     started = time.monotonic()
-    done = subprocess.run(
+    # Its own process group: on a timeout the whole tree goes (xdist workers, the decoders and
+    # peers they started), not only the pytest at its top.
+    process = subprocess.Popen(
         [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *CI_ARGS, *args],
         cwd=cwd,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
     )
-    return PytestRun(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise AssertionError(
+            f"pytest {' '.join(args)} did not end within {timeout} s; its output:\n{output[-4000:]}"
+        ) from None
+    return PytestRun(process.returncode, output, time.monotonic() - started)
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ WRITING_FIXTURES: dict[str, str] = {
     "new_account": "it adds scratch accounts (new_account)",
     "saved_binds": "it writes the binds and puts them back (saved_binds)",
     "spare_binds": "it writes the profile's spare binds (spare_binds)",
+    "trial_binds": "it writes the binds it tries (trial_binds)",
 }
 UNMARKED = f"it is not marked {MARKER}, so it is not known to change nothing"
 
