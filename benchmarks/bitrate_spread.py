@@ -54,8 +54,10 @@ WARMUP = 3.0
 SAMPLE_EVERY = 0.25  # the case's sampling cadence
 RUNS = 20
 STREAM_SECONDS = 6.0  # the case's encode; each repetition is one run
-#: Added to the largest error seen: room for a busier machine than the one measured on.
-MARGIN = 0.005
+#: Added to the largest error seen: room for a busier machine than the one measured on. 0.5%
+#: was not enough: with the other core busy (CI's second worker) the 500 kbit/s case read -1.51%
+#: and -1.65% (2026-12-02), the meter lagging behind a starved receive loop.
+MARGIN = 0.010
 REFERENCE = "payload_1000"  # what the reference decoder's meter counts
 
 
