@@ -262,6 +262,13 @@ class Sender:
                 live.send(options.to_bytes())
                 again, alive = self._collect(conn, live, options, True, answers)
                 answer = answer or again
+            if answer is None and alive and self._may_answer_late(case, conn, live):
+                # The OPTIONS went on a connection of its own and the device may have read it
+                # before the case: ask again behind the case, on its connection, which a device
+                # reads in order, so an unread 200 to an INVITE is not left unACKed.
+                probe = self._options(conn, f"{case.id}/options-behind")
+                conn.send(probe.to_bytes())
+                answer, _ = self._collect(conn, conn, probe, True, answers, timeout=ANSWER_GRACE)
             problem = premature or judge(expect, answer)
             if not alive:
                 problem = (
@@ -300,14 +307,17 @@ class Sender:
         options: sip.SipRequest,
         silent: bool,
         answers: list[sip.SipResponse],
+        *,
+        timeout: float | None = None,
     ) -> tuple[sip.SipResponse | None, bool]:
-        """(the case's final answer or None, whether the OPTIONS was answered)."""
+        """(the case's final answer or None, whether the OPTIONS was answered within
+        `timeout`, the sender's own by default)."""
         alive = False
         # A provisional answer to the case says a final one follows: it is awaited even when
         # silence would do (an INVITE's 200 that came after the OPTIONS's would go unACKed).
         trying = False
         conns = [conn] if live is conn else [conn, live]
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         grace_end: float | None = None
         while True:
             for source in conns:
@@ -332,6 +342,15 @@ class Sender:
                 break
             _wait(conns, end - now)
         return (answers[0] if answers else None), alive
+
+    def _may_answer_late(self, case: Case, conn: Conn, live: Conn) -> bool:
+        """Whether an unanswered INVITE case could still have its answer on its way."""
+        return (
+            case.method == sip.METHOD_INVITE
+            and live is not conn
+            and case.framing
+            and not conn.closed
+        )
 
     def _clean_up(
         self, conn: Conn, target: Target, case: Case, answer: sip.SipResponse | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import socket
+import threading
 
 import pytest
 
@@ -24,6 +25,7 @@ from decoder_conformance.peers.malformed.corpus import (
     group,
 )
 from decoder_conformance.peers.malformed.message import OFFER, Dialog, Target
+from decoder_conformance.peers.malformed.sender import Sender
 from tests.conftest import ROOT
 from wire import sip
 
@@ -304,3 +306,71 @@ def test_probe_keeps_answers_it_read_while_waiting_for_another() -> None:
             device.sendto(sip.make_response(parsed, 200, to_tag="d").to_bytes(), peer)
         assert probe.answer_to(second, 2.0) is not None
         assert probe.answer_to(first, 0.0) is not None
+
+
+class _LateInviteDevice:
+    """A TCP device that reads each connection in order but answers an INVITE only once the
+    next message on its connection arrives: the liveness OPTIONS, on a connection of its own, is
+    answered first (two connections carry no order between them)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.byes = 0
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self._accept.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._connection, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        held: sip.SipRequest | None = None
+        buffer = bytearray()
+        with conn:
+            while chunk := conn.recv(65535):
+                buffer += chunk
+                while (parsed := sip.parse_stream(buffer)) is not None:
+                    request, size = parsed
+                    del buffer[:size]
+                    assert isinstance(request, sip.SipRequest)
+                    out: list[sip.SipResponse] = []
+                    if request.method == sip.METHOD_INVITE:
+                        held = request
+                        continue
+                    if held is not None:
+                        out += [sip.make_response(held, code, to_tag="dev") for code in (100, 200)]
+                        held = None
+                    if request.method == sip.METHOD_BYE:
+                        self.byes += 1
+                    if request.method != sip.METHOD_ACK:
+                        out.append(sip.make_response(request, 200, to_tag="dev"))
+                    conn.sendall(b"".join(r.to_bytes() for r in out))
+
+    def close(self) -> None:
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(5.0)
+
+
+def test_an_invite_answered_after_the_liveness_options_is_still_acked_and_ended() -> None:
+    """The case's own connection is asked behind the case, so a 200 the device sends after the
+    OPTIONS on the other connection is read, ACKed and its call ended (not left to time out)."""
+    device = _LateInviteDevice()
+    try:
+        case = next(c for c in group("max-forwards-other").cases if c.id.endswith("invite-absent"))
+        sender = Sender("127.0.0.1", ("127.0.0.1", device.port), "7001", "tcp", 2.0)
+        result = sender.run(case)
+    finally:
+        device.close()
+    assert result.alive and result.answer is not None
+    assert result.answer.status_code == 200, result.answer_text
+    assert result.accepted
+    assert device.byes == 1
