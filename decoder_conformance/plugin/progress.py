@@ -26,6 +26,7 @@ import requests
 
 from decoder_conformance.contract.timing import WaitLedger, case_ledger
 from decoder_conformance.device.client import DeviceClient, TargetRefused
+from decoder_conformance.plugin.parallel import worker_id
 from decoder_conformance.plugin.stash import SUITE_CONFIG
 from decoder_conformance.report.summary import ORDER, verdict
 
@@ -331,7 +332,7 @@ class ProgressReporter:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Track progress where the reports arrive (not on an xdist worker)."""
-    if not hasattr(config, "workerinput"):
+    if worker_id(config) is None:
         config.pluginmanager.register(ProgressReporter(config), "decoder-progress")
 
 
