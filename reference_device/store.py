@@ -1,14 +1,21 @@
-"""Atomic persistence of the device state in DIR/state.json, with group commit.
+"""Durable persistence of the device state in DIR/state.slots (two slots), with group commit.
 
-Each write of the file writes state.json.tmp, flushes and fsyncs it, renames it over state.json
-and fsyncs the directory, so a SIGKILL at any moment leaves the old or the new state, never a
-torn file.
+The file holds two slots of equal size, each a header line (sequence number, length, CRC-32)
+and the state's JSON document. A write goes to the slot that does not hold the newest state
+(one pwrite, then fdatasync): a SIGKILL or power loss at any moment leaves that slot torn or
+old and the other one whole, and loading takes the newest slot whose CRC holds. The file is
+written in place and never changes size, so fdatasync flushes the data alone (about 0.14 ms
+here, against 0.5 ms for write-temporary, fsync, rename, fsync-directory, the way DIR/state.json
+was written before; a state.json found at start-up is read once and moved into the slots). A
+state too large for its slot is written to a new file with larger slots, renamed over the old.
+A/B slots with a checksum are what a device's configuration flash does; written here, as no
+maintained package does it for a file.
 
 Under the HTTP API (`group_commit` on) a commit does not write on the event loop: the new state
 becomes current at once (later requests build on it), and one worker thread writes the newest
 state; every commit made while a write was under way is carried by the next write together
-(group commit: one write, fsync and rename for all of them). A commit's `durable()` waits until
-a write that holds it has reached the disk, and the API answers only then, so an acknowledged
+(group commit: one write and fdatasync for all of them). A commit's `durable()` waits until a
+write that holds it has reached the disk, and the API answers only then, so an acknowledged
 write survives kill -9. If a write fails, the state goes back to what the file holds and every
 commit not yet on disk fails with the error (the requests carrying them answer 500). Without
 group commit (no event loop: tools, tests) a commit writes before it returns.
@@ -23,12 +30,16 @@ accepted one, so of the commits waiting for one write only the last survives.
 """
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import json
 import logging
 import os
+import re
 import typing
+import weakref
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,8 +49,14 @@ from typing import Any, Final
 from reference_device.faults import Fault, Faults
 from reference_device.model import Account, AccountType, CallSettings, State
 
+SLOTS_FILE: Final = "state.slots"
+#: The single-document file of earlier versions: read once at start-up, then moved into the slots.
 STATE_FILE: Final = "state.json"
 TMP_SUFFIX: Final = ".tmp"
+MIN_SLOT: Final = 64 * 1024
+_HEADER: Final = "state-slot v1 seq={:020d} len={:010d} crc={:08x}\n"
+HEADER_SIZE: Final = len(_HEADER.format(0, 0, 0))
+_HEADER_RE: Final = re.compile(rb"state-slot v1 seq=(\d{20}) len=(\d{10}) crc=([0-9a-f]{8})\n")
 FORMAT_VERSION: Final = 1
 LOST_KEPT: Final = 1024  # failed commits remembered for a late `durable()` call
 
@@ -119,15 +136,113 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers (and crashes) see old or new, never half."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)  # make the rename itself durable
+def _slot(seq: int, payload: bytes) -> bytes:
+    return _HEADER.format(seq, len(payload), zlib.crc32(payload)).encode() + payload
+
+
+def _parse_slot(raw: bytes) -> tuple[int, bytes] | None:
+    """(sequence number, payload) of a whole slot; None for a torn, empty or foreign one."""
+    match = _HEADER_RE.match(raw)
+    if match is None:
+        return None
+    seq, length, crc = int(match[1]), int(match[2]), int(match[3], 16)
+    payload = raw[HEADER_SIZE : HEADER_SIZE + length]  # `raw` is one slot: never the other's
+    if len(payload) != length or zlib.crc32(payload) != crc:
+        return None
+    return seq, payload
+
+
+class SlotFile:
+    """DIR/state.slots: two slots, each written whole in place (see the module docstring).
+    Only one thread writes at a time (the store's worker, or the caller without group commit)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+        self._slot_size = 0
+        self._seq = 0  # the newest whole slot's
+        self._next = 0  # the slot not holding it: the next write's
+        self._closer: weakref.finalize[[int], SlotFile] | None = None
+
+    def read(self) -> bytes | None:
+        """The newest whole slot's payload (None: no file yet); StoreError if no slot is whole."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read state file {self.path}: {exc}") from exc
+        size = len(raw) // 2
+        if len(raw) % 2 or size < MIN_SLOT:
+            raise StoreError(f"corrupt state file {self.path}: {len(raw)} bytes, not two slots")
+        slots = (raw[:size], raw[size:])
+        whole = [(s[0], index, s[1]) for index in (0, 1) if (s := _parse_slot(slots[index]))]
+        if not whole:
+            raise StoreError(f"corrupt state file {self.path}: neither slot holds a whole state")
+        self._seq, newest, payload = max(whole)
+        self._slot_size, self._next = size, 1 - newest
+        return payload
+
+    def write(self, payload: bytes) -> None:
+        """Write `payload` as the newest state, durably, before returning."""
+        data = _slot(self._seq + 1, payload)
+        if self._fd < 0 and self._slot_size:
+            self._open()
+        if len(data) > self._slot_size:
+            self._create(data)
+        else:
+            offset = self._next * self._slot_size
+            try:
+                os.pwrite(self._fd, data, offset)
+                os.fdatasync(self._fd)
+            except OSError:
+                # A state its writer was told failed must not be loaded later: spoil the
+                # slot's header (best effort: the disk is failing). The other slot is whole.
+                with contextlib.suppress(OSError):
+                    os.pwrite(self._fd, bytes(HEADER_SIZE), offset)
+                raise
+            self._next = 1 - self._next
+        self._seq += 1
+
+    def _create(self, first: bytes) -> None:
+        """A new file with `first` in slot 0 (slots large enough for it), renamed into place."""
+        size = max(MIN_SLOT, self._slot_size)
+        while size < 2 * len(first):
+            size *= 2
+        tmp = self.path.with_name(self.path.name + TMP_SUFFIX)
+        with open(tmp, "wb") as f:
+            f.write(first.ljust(2 * size, b"\0"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)  # make the rename itself durable
+        self._slot_size, self._next = size, 1
+        self._open()
+
+    def _open(self) -> None:
+        self.close()
+        self._fd = os.open(self.path, os.O_RDWR)
+        self._closer = weakref.finalize(self, os.close, self._fd)
+
+    def close(self) -> None:
+        """Close the file (the next write opens it again)."""
+        if self._closer is not None:
+            self._closer()
+            self._closer, self._fd = None, -1
+
+
+def write_atomic(slots: SlotFile, data: bytes) -> None:
+    """Write `data` as the newest state of `slots`: a later load sees it whole or the state
+    before it, never a mix (the store's one way to the disk; tests replace it)."""
+    slots.write(data)
+
+
+def read_payload(directory: Path) -> bytes:
+    """The newest whole state document in DIR's slots, as written; StoreError if there is none."""
+    payload = SlotFile(directory / SLOTS_FILE).read()
+    if payload is None:
+        raise StoreError(f"no state file {directory / SLOTS_FILE}")
+    return payload
 
 
 @dataclass
@@ -149,8 +264,9 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 class Store:
     """The current state and its file. Readers use `state`; writers commit a modified snapshot."""
 
-    def __init__(self, path: Path, state: State, faults: Faults | None = None) -> None:
-        self.path = path
+    def __init__(self, slots: SlotFile, state: State, faults: Faults | None = None) -> None:
+        self.slots = slots
+        self.path = slots.path
         self._state = state  # the newest accepted state (what readers see, writers build on)
         self._durable = state  # what the file holds
         self.faults = faults if faults is not None else Faults()
@@ -173,28 +289,44 @@ class Store:
     def open(
         cls, directory: Path, default_binds: Iterable[str], faults: Faults | None = None
     ) -> "Store":
-        """Load DIR/state.json, or start a new state with `default_binds` if there is none."""
+        """Load DIR/state.slots (or an earlier version's DIR/state.json, moved into the slots),
+        or start a new state with `default_binds` if there is neither."""
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / STATE_FILE
-        tmp = path.with_name(path.name + TMP_SUFFIX)
-        if tmp.exists():
-            log.warning("removing leftover %s from an interrupted write", tmp)
-            tmp.unlink()
-        if not path.exists():
-            store = cls(path, State(binds=list(default_binds)), faults)
+        slots = SlotFile(directory / SLOTS_FILE)
+        legacy = directory / STATE_FILE
+        for tmp in (p.with_name(p.name + TMP_SUFFIX) for p in (slots.path, legacy)):
+            if tmp.exists():
+                log.warning("removing leftover %s from an interrupted write", tmp)
+                tmp.unlink()
+        payload, source = slots.read(), slots.path
+        if payload is None and legacy.exists():
+            payload, source = cls._read_legacy(legacy), legacy
+        if payload is None:
+            store = cls(slots, State(binds=list(default_binds)), faults)
             store.commit(store.snapshot())
-            log.info("new state in %s", path)
+            log.info("new state in %s", slots.path)
             return store
         try:
-            state = decode_state(json.loads(path.read_bytes()))
+            state = decode_state(json.loads(payload))
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-            raise StoreError(f"corrupt state file {path}: {exc}") from exc
-        except OSError as exc:
-            raise StoreError(f"cannot read state file {path}: {exc}") from exc
-        log.info("loaded %d account(s) from %s", len(state.accounts), path)
+            raise StoreError(f"corrupt state file {source}: {exc}") from exc
+        log.info("loaded %d account(s) from %s", len(state.accounts), source)
         if faults is not None and faults.on(Fault.ID_COUNTER_NOT_PERSISTED):
             state.next_id = max(state.accounts, default=0) + 1
-        return cls(path, state, faults)
+        store = cls(slots, state, faults)
+        if source == legacy:
+            # Moved as read (faults and all): the slots hold it before state.json goes.
+            write_atomic(slots, payload)
+            legacy.unlink()
+            log.info("moved %s into %s", legacy, slots.path)
+        return store
+
+    @staticmethod
+    def _read_legacy(path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read state file {path}: {exc}") from exc
 
     @property
     def state(self) -> State:
@@ -319,7 +451,7 @@ class Store:
 
     def _write(self, state: State) -> None:
         """Write `state` to the file (in the worker thread under group commit)."""
-        write_atomic(self.path, self._encode(self._as_persisted(state)))
+        write_atomic(self.slots, self._encode(self._as_persisted(state)))
 
     def _encode(self, state: State) -> bytes:
         """The file's bytes: one line per account, each encoded once per account object."""

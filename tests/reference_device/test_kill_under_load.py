@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from reference_device.store import STATE_FILE, decode_state
+from reference_device.store import SLOTS_FILE, StoreError, decode_state, read_payload
 from tests.reference_device.test_store_atomicity import call, start_device
 
 WRITERS = 16
@@ -121,12 +121,12 @@ class Round:
 
 def check_file(state_dir: Path, writers: list[Writer], where: str) -> dict[str, Any]:
     """The state file parses and decodes; every acked write is in it; only in-flight extras."""
-    text = (state_dir / STATE_FILE).read_text()
     try:
+        text = read_payload(state_dir).decode()
         doc = json.loads(text)
         decode_state(doc)
-    except ValueError as exc:
-        pytest.fail(f"{where}: {STATE_FILE} torn or invalid after SIGKILL ({exc}): {text[:300]!r}")
+    except (StoreError, ValueError) as exc:
+        pytest.fail(f"{where}: {SLOTS_FILE} torn or invalid after SIGKILL ({exc})")
     stored = {a["name"]: a for a in doc["accounts"]}
     assert len(stored) == len(doc["accounts"]), f"{where}: a name stored twice"
     expected: set[str] = set()
@@ -192,7 +192,7 @@ def test_sigkill_under_concurrent_writers_loses_no_acknowledged_write(tmp_path: 
                 w.flight = Flight()
                 # an add acknowledged just before the kill may not have had its id read yet
                 w.ids = {name: listed[name] for name in w.accounts}
-            assert not (state_dir / (STATE_FILE + ".tmp")).exists(), f"{where}: tmp left"
+            assert not (state_dir / (SLOTS_FILE + ".tmp")).exists(), f"{where}: tmp left"
     finally:
         rc = device.stop()
     assert rc == 0, f"expected exit 0 after SIGTERM, got {rc}:\n{device.stderr()}"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -17,7 +18,18 @@ from reference_device.model import Account, AccountType, State
 from reference_device.params import Params
 from reference_device.sip.agent import SipSettings
 from reference_device.sip.stack import SipStack
-from reference_device.store import STATE_FILE, Store, StoreError, decode_state, encode_state
+from reference_device.store import (
+    HEADER_SIZE,
+    MIN_SLOT,
+    SLOTS_FILE,
+    STATE_FILE,
+    SlotFile,
+    Store,
+    StoreError,
+    decode_state,
+    encode_state,
+    read_payload,
+)
 
 
 def _api(directory: Path) -> Api:
@@ -27,7 +39,7 @@ def _api(directory: Path) -> Api:
 def test_new_dir_is_created_with_default_binds_and_persisted(tmp_path: Path) -> None:
     directory = tmp_path / "deep" / "state"
     store = Store.open(directory, ["127.0.0.1:0", "*:5060"])
-    doc = json.loads((directory / STATE_FILE).read_text())
+    doc = json.loads(read_payload(directory))
     assert doc == {"version": 1, "next_id": 1, "binds": ["127.0.0.1:0", "*:5060"], "accounts": []}
     # The binds given to a later start do not override the stored ones.
     assert Store.open(directory, ["*:9999"]).state.binds == store.state.binds
@@ -43,7 +55,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     api.set_binds(Params({"binds": "*:5060,127.0.0.2:5070"}))
     reloaded = Store.open(tmp_path, [])
     assert reloaded.state == api.store.state
-    assert encode_state(reloaded.state) == json.loads((tmp_path / STATE_FILE).read_text())
+    assert encode_state(reloaded.state) == json.loads(read_payload(tmp_path))
 
 
 def test_ids_are_never_reused_across_restarts(tmp_path: Path) -> None:
@@ -62,9 +74,10 @@ def test_ids_are_never_reused_across_restarts(tmp_path: Path) -> None:
     assert list(api.store.state.accounts) == [5]
 
 
-def test_leftover_tmp_is_removed_and_the_committed_state_wins(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", [SLOTS_FILE, STATE_FILE])
+def test_leftover_tmp_is_removed_and_the_committed_state_wins(tmp_path: Path, name: str) -> None:
     _api(tmp_path).add(Params({"name": "a", "type": "sip"}))
-    tmp = tmp_path / (STATE_FILE + ".tmp")
+    tmp = tmp_path / (name + ".tmp")
     tmp.write_text('{"version": 1, "half written')
     store = Store.open(tmp_path, [])
     assert not tmp.exists()
@@ -75,19 +88,21 @@ def test_failed_write_leaves_old_state_in_memory_and_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Store.open(tmp_path, [])
-    before = (tmp_path / STATE_FILE).read_bytes()
+    before = read_payload(tmp_path)
 
     def no_fsync(_: int) -> None:
         raise OSError("EIO")
 
-    monkeypatch.setattr("reference_device.store.os.fsync", no_fsync)
+    monkeypatch.setattr("reference_device.store.os.fdatasync", no_fsync)
     new = store.snapshot()
     new.accounts[1] = Account(id=1, name="x", type=AccountType.SIP)
     new.next_id = 2
     with pytest.raises(OSError, match="EIO"):
         store.commit(new)
     assert store.state == State(binds=[])
-    assert (tmp_path / STATE_FILE).read_bytes() == before
+    assert read_payload(tmp_path) == before
+    monkeypatch.undo()
+    assert Store.open(tmp_path, []).state == State(binds=[]), "the failed write came back"
 
 
 def _valid_doc() -> dict[str, object]:
@@ -135,6 +150,87 @@ def test_valid_doc_fixture_loads(tmp_path: Path) -> None:
     assert list(Store.open(tmp_path, []).state.accounts) == [2]
 
 
+# -- the two slots ------------------------------------------------------------------------------
+
+
+def _slots(directory: Path) -> tuple[bytes, list[int]]:
+    """The slots file's bytes and each slot's sequence number (-1: no header)."""
+    raw = (directory / SLOTS_FILE).read_bytes()
+    size = len(raw) // 2
+    seqs = []
+    for index in (0, 1):
+        match = re.match(rb"state-slot v1 seq=(\d+)", raw[index * size :])
+        seqs.append(int(match[1]) if match else -1)
+    return raw, seqs
+
+
+def test_state_json_of_an_earlier_version_is_moved_into_the_slots(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text(json.dumps(_valid_doc()))
+    assert list(Store.open(tmp_path, []).state.accounts) == [2]
+    assert not (tmp_path / STATE_FILE).exists()
+    assert json.loads(read_payload(tmp_path)) == _valid_doc()
+    assert list(Store.open(tmp_path, []).state.accounts) == [2]
+
+
+def test_writes_go_in_place_to_the_older_slot(tmp_path: Path) -> None:
+    api = _api(tmp_path)
+    inode = (tmp_path / SLOTS_FILE).stat().st_ino
+    seen = []
+    for name in ("a", "b", "c"):
+        api.add(Params({"name": name, "type": "sip"}))
+        raw, seqs = _slots(tmp_path)
+        seen.append(seqs)
+        assert len(raw) == 2 * MIN_SLOT
+    assert (tmp_path / SLOTS_FILE).stat().st_ino == inode, "a write replaced the file"
+    # The new state (1), then a, b, c: each write to the slot the newest is not in.
+    assert seen == [[1, 2], [3, 2], [3, 4]]
+
+
+def test_a_torn_newest_slot_gives_the_state_before_it(tmp_path: Path) -> None:
+    api = _api(tmp_path)
+    for name in ("a", "b"):
+        api.add(Params({"name": name, "type": "sip"}))
+    raw, seqs = _slots(tmp_path)
+    newest = seqs.index(max(seqs))
+    torn = bytearray(raw)
+    torn[newest * MIN_SLOT + HEADER_SIZE + 10] ^= 0xFF  # a byte of its document
+    (tmp_path / SLOTS_FILE).write_bytes(bytes(torn))
+    api = _api(tmp_path)
+    assert [a.name for a in api.store.state.accounts.values()] == ["a"]
+    # The next write goes to the torn slot: the whole one is the only good state until then.
+    api.add(Params({"name": "c", "type": "sip"}))
+    assert _slots(tmp_path)[1][1 - newest] == max(seqs) - 1
+    assert [a.name for a in _api(tmp_path).store.state.accounts.values()] == ["a", "c"]
+
+
+@pytest.mark.parametrize("spoil", ["both headers", "both documents", "odd size", "too small"])
+def test_corrupt_slots_are_refused_naming_the_file_and_kept(tmp_path: Path, spoil: str) -> None:
+    api = _api(tmp_path)
+    api.add(Params({"name": "a", "type": "sip"}))
+    raw = bytearray(_slots(tmp_path)[0])
+    for index in (0, 1):
+        at = index * MIN_SLOT + (0 if spoil == "both headers" else HEADER_SIZE + 3)
+        raw[at] ^= 0xFF
+    content = {"odd size": bytes(raw) + b"x", "too small": bytes(raw[:100])}.get(spoil, bytes(raw))
+    path = tmp_path / SLOTS_FILE
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match=str(path)):
+        Store.open(tmp_path, ["127.0.0.1:0"])
+    assert path.read_bytes() == content  # never silently wiped
+
+
+def test_a_state_larger_than_its_slot_moves_to_a_larger_file(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, [])
+    state = store.snapshot()
+    for account_id in range(1, 400):
+        state.accounts[account_id] = Account(id=account_id, name="n" * 64, type=AccountType.SIP)
+    state.next_id = 400
+    store.commit(state)
+    assert (tmp_path / SLOTS_FILE).stat().st_size > 2 * MIN_SLOT
+    assert not (tmp_path / (SLOTS_FILE + ".tmp")).exists()
+    assert Store.open(tmp_path, []).state == state
+
+
 # -- group commit (the HTTP app's mode): writes off the event loop, concurrent commits batched --
 
 
@@ -158,13 +254,13 @@ class SlowDisk:
         self.fail: OSError | None = None
         monkeypatch.setattr(store_module, "write_atomic", self)
 
-    def __call__(self, path: Path, data: bytes) -> None:
+    def __call__(self, slots: SlotFile, data: bytes) -> None:
         self.loop.call_soon_threadsafe(self.started.set)
         assert self.release.wait(10), "the test never released the write"
         if self.fail is not None:
             raise self.fail
         self.written.append(data)
-        REAL_WRITE(path, data)
+        REAL_WRITE(slots, data)
 
 
 def _grouped(directory: Path, faults: Faults | None = None) -> Api:
@@ -276,7 +372,7 @@ def test_file_holds_one_line_per_account_and_decodes_to_the_state(tmp_path: Path
     api = _api(tmp_path)
     for name in ("a", "b"):
         api.add(Params({"name": name, "type": "sip"}))
-    text = (tmp_path / STATE_FILE).read_text()
+    text = read_payload(tmp_path).decode()
     assert text.count("\n") == 4, text  # head, one line per account, tail
     assert json.loads(text) == encode_state(api.store.state)
 

@@ -3,7 +3,7 @@
 Starts `python -m reference_device` as a subprocess, streams add/modify/remove writes, SIGKILLs
 it at a random moment, restarts it on the same state dir and checks that every acknowledged
 write survived, nothing unacknowledged appeared beyond the one write in flight, ids stayed
-stable and were never reused, and state.json always parses.
+stable and were never reused, and the state file always holds a whole state.
 """
 
 import http.client
@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from reference_device.store import SLOTS_FILE, StoreError, read_payload
 from tests.conftest import ROOT
 
 READY_TIMEOUT = 15.0
@@ -186,12 +187,12 @@ def _one_write(api: str, ledger: Ledger, rng: random.Random, flight: InFlight) -
 
 
 def _check_state(state_dir: Path, ledger: Ledger, flight: InFlight, where: str) -> None:
-    """state.json parses and holds every acked write; only the in-flight write may differ."""
-    text = (state_dir / "state.json").read_text()
+    """The state file's newest whole slot parses and holds every acked write; only the
+    in-flight write may differ."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        pytest.fail(f"{where}: state.json torn after SIGKILL ({exc}): {text[:200]!r}")
+        doc = json.loads(read_payload(state_dir))
+    except (StoreError, ValueError) as exc:
+        pytest.fail(f"{where}: state file torn after SIGKILL ({exc})")
     assert doc["version"] == 1, where
     stored = {a["name"]: a for a in doc["accounts"]}
     for name, realm in ledger.expected.items():
@@ -221,9 +222,9 @@ def _check_ids(api: str, ledger: Ledger, where: str) -> set[str]:
 
 def _resync(state_dir: Path, ledger: Ledger, listed: set[str], where: str) -> None:
     """Adopt the restarted state (the in-flight write's outcome is now decided)."""
-    doc = json.loads((state_dir / "state.json").read_text())
+    doc = json.loads(read_payload(state_dir))
     ledger.expected = {a["name"]: a["realm"] for a in doc["accounts"]}
-    assert listed == set(ledger.expected), f"{where}: list.json disagrees with state.json"
+    assert listed == set(ledger.expected), f"{where}: list.json disagrees with the state file"
 
 
 def test_sigkill_at_any_moment_loses_no_acknowledged_write(tmp_path: Path) -> None:
@@ -253,7 +254,7 @@ def test_sigkill_at_any_moment_loses_no_acknowledged_write(tmp_path: Path) -> No
             _check_state(state_dir, ledger, flight, where)
             device = start_device(state_dir, *extra, stderr_path=log)
             _resync(state_dir, ledger, _check_ids(device.api, ledger, where), where)
-            assert not (state_dir / "state.json.tmp").exists(), f"{where}: tmp left behind"
+            assert not (state_dir / (SLOTS_FILE + ".tmp")).exists(), f"{where}: tmp left behind"
         assert ledger.acked_writes >= ROUNDS, f"seed {seed}: only {ledger.acked_writes} writes"
     finally:
         rc = device.stop()
