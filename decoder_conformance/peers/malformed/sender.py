@@ -335,6 +335,8 @@ class Sender:
             now = time.monotonic()
             if alive and (answers or (silent and not trying)):
                 break
+            if all(c.closed for c in conns):
+                break  # the device closed every connection: nothing more can arrive
             if alive and grace_end is None:
                 grace_end = min(deadline, now + ANSWER_GRACE)
             end = grace_end if grace_end is not None else deadline

@@ -11,6 +11,7 @@ import ast
 import re
 import socket
 import threading
+import time
 
 import pytest
 
@@ -25,7 +26,7 @@ from decoder_conformance.peers.malformed.corpus import (
     group,
 )
 from decoder_conformance.peers.malformed.message import OFFER, Dialog, Target
-from decoder_conformance.peers.malformed.sender import Sender
+from decoder_conformance.peers.malformed.sender import ANSWER_GRACE, Sender
 from tests.conftest import ROOT
 from wire import sip
 
@@ -374,3 +375,62 @@ def test_an_invite_answered_after_the_liveness_options_is_still_acked_and_ended(
     assert result.answer.status_code == 200, result.answer_text
     assert result.accepted
     assert device.byes == 1
+
+
+class _ClosingDevice(_LateInviteDevice):
+    """A TCP device that answers OPTIONS, holds an INVITE unanswered and closes its connection
+    when the next message arrives on it (as a device that gives up on a stream it cannot use)."""
+
+    closed_behind_invite = 0
+
+    def _connection(self, conn: socket.socket) -> None:
+        held = False
+        buffer = bytearray()
+        with conn:
+            while chunk := conn.recv(65535):
+                buffer += chunk
+                while (parsed := sip.parse_stream(buffer)) is not None:
+                    request, size = parsed
+                    del buffer[:size]
+                    assert isinstance(request, sip.SipRequest)
+                    if held:
+                        self.closed_behind_invite += 1
+                        return  # closed, the INVITE and what came behind it unanswered
+                    if request.method == sip.METHOD_INVITE:
+                        held = True
+                        continue
+                    conn.sendall(sip.make_response(request, 200, to_tag="dev").to_bytes())
+
+
+def test_a_connection_the_device_closed_ends_the_wait_behind_an_invite() -> None:
+    """Nothing more can come on a connection the device closed: the sender stops waiting for
+    the probe behind the INVITE then, instead of waiting out its answer grace."""
+    device = _ClosingDevice()
+    try:
+        # An INVITE the device can read whose case asks no answer: its liveness OPTIONS goes on a
+        # connection of its own, and the probe behind it on the INVITE's.
+        case = next(
+            c
+            for c in group("start-line-uri").cases
+            if c.method == sip.METHOD_INVITE
+            and c.framing
+            and c.expect_for("tcp").silent
+            and _parses_as_invite(b"".join(_writes(c, "tcp")))
+        )
+        sender = Sender("127.0.0.1", ("127.0.0.1", device.port), "7001", "tcp", 2.0)
+        started = time.monotonic()
+        result = sender.run(case)
+        took = time.monotonic() - started
+    finally:
+        device.close()
+    assert result.alive and result.answer is None and not result.accepted
+    assert device.closed_behind_invite == 1, "no probe was sent behind the INVITE"
+    assert took < ANSWER_GRACE * 0.9, f"waited {took:.2f} s on a closed connection"
+
+
+def _parses_as_invite(data: bytes) -> bool:
+    try:
+        parsed = sip.parse_stream(bytearray(data))
+    except ValueError:
+        return False
+    return parsed is not None and getattr(parsed[0], "method", "") == sip.METHOD_INVITE
