@@ -138,10 +138,14 @@ def _account_with(**changes: object) -> dict[str, object]:
     ],
 )
 def test_corrupt_state_is_refused_naming_the_file_and_kept(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / STATE_FILE
+    _refused_and_kept(tmp_path / STATE_FILE, content)
+
+
+def _refused_and_kept(path: Path, content: bytes) -> None:
+    """A state file holding `content` stops the store naming it, and is left as it was."""
     path.write_bytes(content)
     with pytest.raises(StoreError, match=str(path)):
-        Store.open(tmp_path, ["127.0.0.1:0"])
+        Store.open(path.parent, ["127.0.0.1:0"])
     assert path.read_bytes() == content  # never silently wiped
 
 
@@ -212,11 +216,7 @@ def test_corrupt_slots_are_refused_naming_the_file_and_kept(tmp_path: Path, spoi
         at = index * MIN_SLOT + (0 if spoil == "both headers" else HEADER_SIZE + 3)
         raw[at] ^= 0xFF
     content = {"odd size": bytes(raw) + b"x", "too small": bytes(raw[:100])}.get(spoil, bytes(raw))
-    path = tmp_path / SLOTS_FILE
-    path.write_bytes(content)
-    with pytest.raises(StoreError, match=str(path)):
-        Store.open(tmp_path, ["127.0.0.1:0"])
-    assert path.read_bytes() == content  # never silently wiped
+    _refused_and_kept(tmp_path / SLOTS_FILE, content)
 
 
 def test_a_state_larger_than_its_slot_moves_to_a_larger_file(tmp_path: Path) -> None:

@@ -333,7 +333,7 @@ class _LateInviteDevice:
             thread.start()
 
     def _connection(self, conn: socket.socket) -> None:
-        held: sip.SipRequest | None = None
+        held: list[sip.SipRequest] = []  # the INVITE this connection holds unanswered
         buffer = bytearray()
         with conn:
             while chunk := conn.recv(65535):
@@ -342,18 +342,23 @@ class _LateInviteDevice:
                     request, size = parsed
                     del buffer[:size]
                     assert isinstance(request, sip.SipRequest)
-                    out: list[sip.SipResponse] = []
                     if request.method == sip.METHOD_INVITE:
-                        held = request
-                        continue
-                    if held is not None:
-                        out += [sip.make_response(held, code, to_tag="dev") for code in (100, 200)]
-                        held = None
-                    if request.method == sip.METHOD_BYE:
-                        self.byes += 1
-                    if request.method != sip.METHOD_ACK:
-                        out.append(sip.make_response(request, 200, to_tag="dev"))
-                    conn.sendall(b"".join(r.to_bytes() for r in out))
+                        held.append(request)
+                    elif not self._behind(conn, request, held):
+                        return
+
+    def _behind(
+        self, conn: socket.socket, request: sip.SipRequest, held: list[sip.SipRequest]
+    ) -> bool:
+        """Answer `request` (and the INVITE held before it); False closes the connection."""
+        out = [sip.make_response(h, code, to_tag="dev") for h in held for code in (100, 200)]
+        held.clear()
+        if request.method == sip.METHOD_BYE:
+            self.byes += 1
+        if request.method != sip.METHOD_ACK:
+            out.append(sip.make_response(request, 200, to_tag="dev"))
+        conn.sendall(b"".join(r.to_bytes() for r in out))
+        return True
 
     def close(self) -> None:
         self.listener.close()
@@ -383,23 +388,14 @@ class _ClosingDevice(_LateInviteDevice):
 
     closed_behind_invite = 0
 
-    def _connection(self, conn: socket.socket) -> None:
-        held = False
-        buffer = bytearray()
-        with conn:
-            while chunk := conn.recv(65535):
-                buffer += chunk
-                while (parsed := sip.parse_stream(buffer)) is not None:
-                    request, size = parsed
-                    del buffer[:size]
-                    assert isinstance(request, sip.SipRequest)
-                    if held:
-                        self.closed_behind_invite += 1
-                        return  # closed, the INVITE and what came behind it unanswered
-                    if request.method == sip.METHOD_INVITE:
-                        held = True
-                        continue
-                    conn.sendall(sip.make_response(request, 200, to_tag="dev").to_bytes())
+    def _behind(
+        self, conn: socket.socket, request: sip.SipRequest, held: list[sip.SipRequest]
+    ) -> bool:
+        if held:
+            self.closed_behind_invite += 1
+            return False  # closed, the INVITE and what came behind it unanswered
+        conn.sendall(sip.make_response(request, 200, to_tag="dev").to_bytes())
+        return True
 
 
 def test_a_connection_the_device_closed_ends_the_wait_behind_an_invite() -> None:
