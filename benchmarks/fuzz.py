@@ -13,7 +13,7 @@ at it, one after the other:
 (a) the suite's fuzz cases, `pytest suites/api/test_fuzz.py --device URL --profile
     profiles/reference.toml --hypothesis-profile lab` in a subprocess. This module is also
     loaded there as a pytest plugin (`-p benchmarks.fuzz`): it counts the examples hypothesis
-    runs, the fuzzed requests they send (an example sends one to eight, each with generated or
+    runs, the fuzzed requests they send (an example sends one to sixteen, each with generated or
     boundary values and judged on its own: the case's `fuzz.fuzzed`), every HTTP exchange the
     client makes, and the time of the cases' call phase (generation, explicit examples, checks
     and all). Found: the conformance summary gives LOCAL-API-FUZZ-001 or -002 the verdict failed.

@@ -12,10 +12,10 @@ profile's [limits] (the examples use the OpenAPI document's 64 and 128).
 The cases are top-level `@given` tests (wrapped only by `settled_at_end`, which copies
 hypothesis' attributes), so `--hypothesis-show-statistics` reports them. The account is made
 once per case by the `fuzz` fixture (function-scoped, shared by the examples of one case:
-HealthCheck.function_scoped_fixture is suppressed for that reason). An example costs about
-three requests on the client's keep-alive session (benchmarks/fuzz.py measures them): the
-fuzzed one, a read of the views it writes, and now and then a write-back of the settings the
-account was made with (`Fuzz`). A failing example is judged again from those settings, with
+HealthCheck.function_scoped_fixture is suppressed for that reason). A fuzzed request costs
+about two more exchanges on the client's keep-alive session (benchmarks/fuzz.py measures them):
+a read of the views it writes, and now and then a write-back of the settings the account was
+made with (`Fuzz`). A failing example is judged again from those settings, with
 whole snapshots, so it fails again when hypothesis replays it, whatever the examples before it
 changed; the whole state is compared once more at the end of the case.
 """
